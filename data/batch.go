@@ -1,0 +1,63 @@
+// Package data holds Engram's data path: fixed-shape token batches, the sources that produce them
+// (built-in task generators, Arrow / Parquet files) and the byte tokenizer.
+//
+// Conventions (DESIGN.md, "Data"): a row is input_ids plus labels of the same length, where labels[t] is
+// the token that must follow input_ids[t] and Ignore (-100) marks positions without loss.
+//
+// Sources are indexed: BatchAt(i) returns the same batch for the same i, whatever was read before. A
+// run's data position is therefore just its batch index, which is what makes resume exact.
+package data
+
+import "fmt"
+
+// Ignore is the label of positions that carry no loss.
+const Ignore = -100
+
+// Batch is a fixed-shape batch: Size rows of SeqLen tokens, row-major.
+type Batch struct {
+	Size, SeqLen int
+	InputIDs     []int32 // [Size * SeqLen]
+	Labels       []int32 // [Size * SeqLen]; Ignore where no loss
+}
+
+// NewBatch allocates a batch with every label Ignore.
+func NewBatch(size, seqLen int) Batch {
+	b := Batch{Size: size, SeqLen: seqLen, InputIDs: make([]int32, size*seqLen), Labels: make([]int32, size*seqLen)}
+	for i := range b.Labels {
+		b.Labels[i] = Ignore
+	}
+	return b
+}
+
+// Row returns the input ids and labels of row r (slices into the batch).
+func (b Batch) Row(r int) (ids, labels []int32) {
+	return b.InputIDs[r*b.SeqLen : (r+1)*b.SeqLen], b.Labels[r*b.SeqLen : (r+1)*b.SeqLen]
+}
+
+// Source produces batches by index.
+type Source interface {
+	// Name says what the source is, for logs.
+	Name() string
+	// BatchAt returns batch number index (0, 1, ...); equal indices give equal batches.
+	BatchAt(index int64) (Batch, error)
+	// LabelSlots is the most labelled positions a row can have: the model computes the output head only
+	// at that many gathered positions per row.
+	LabelSlots() int
+}
+
+// CheckVocab returns an error naming the row and position of the first token id outside [0, vocab).
+func (b Batch) CheckVocab(vocab int, where string) error {
+	for i, id := range b.InputIDs {
+		if id < 0 || int(id) >= vocab {
+			return fmt.Errorf("%s: row %d, position %d: input_ids value %d is outside the vocabulary [0, %d)",
+				where, i/b.SeqLen, i%b.SeqLen, id, vocab)
+		}
+	}
+	for i, id := range b.Labels {
+		if id != Ignore && (id < 0 || int(id) >= vocab) {
+			return fmt.Errorf("%s: row %d, position %d: labels value %d is outside the vocabulary [0, %d) and is not %d",
+				where, i/b.SeqLen, i%b.SeqLen, id, vocab, Ignore)
+		}
+	}
+	return nil
+}

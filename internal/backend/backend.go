@@ -1,0 +1,130 @@
+// Package backend chooses the GoMLX compute backend for a run.
+//
+// The choice, for `backend: auto` (the default):
+//  1. GOMLX_BACKEND, when set, is used as given (a GoMLX backend config such as "go" or "xla:cuda");
+//  2. otherwise XLA, when a PJRT plugin is already installed on this machine;
+//  3. otherwise GoMLX's pure-Go backend.
+//
+// Nothing downloads a PJRT plugin unless the user asked for "xla" explicitly: go-xla's auto-installer
+// is linked in but disabled for every other path.
+//
+// The Go backend is configured with "ops_sequential" unless the user's config says otherwise: compute
+// v0.1.6's parallel op scheduler can deadlock when a large matmul waits in its worker pool for workers
+// the scheduler holds (see DESIGN.md, "Deadlock").
+package backend
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend" // registers "go"
+	"github.com/gomlx/go-xla/compute/xla"
+	_ "github.com/gomlx/go-xla/compute/xla/autoinstall" // enabled only for an explicit "xla"
+	"github.com/gomlx/go-xla/pjrt"
+)
+
+// GoDefault is the Go backend configuration used when the user did not give one.
+const GoDefault = "go:ops_sequential"
+
+// Choice is a resolved backend configuration and why it was chosen.
+type Choice struct {
+	Config string // a GoMLX backend config, e.g. "go:ops_sequential" or "xla:cpu"
+	Reason string // one line for the user
+}
+
+// Resolve turns the user's setting (auto, go, go:..., xla, xla:plugin) into a backend config.
+// It never downloads anything.
+func Resolve(setting string) (Choice, error) {
+	setting = strings.TrimSpace(setting)
+	switch {
+	case setting == "" || setting == "auto":
+		if env, ok := os.LookupEnv(compute.ConfigEnvVar); ok && env != "" {
+			return Choice{Config: withGoDefaults(env), Reason: fmt.Sprintf("from $%s", compute.ConfigEnvVar)}, nil
+		}
+		if plugins := installedPlugins(); len(plugins) > 0 {
+			return Choice{Config: "xla:" + plugins[0], Reason: fmt.Sprintf("PJRT plugin %q found", plugins[0])}, nil
+		}
+		return Choice{Config: GoDefault, Reason: "no PJRT plugin installed and $GOMLX_BACKEND unset; nothing is downloaded"}, nil
+	case setting == "go" || strings.HasPrefix(setting, "go:"):
+		return Choice{Config: withGoDefaults(setting), Reason: "asked for in the config"}, nil
+	case setting == "xla" || strings.HasPrefix(setting, "xla:"):
+		return Choice{Config: setting, Reason: "asked for in the config (may download a PJRT plugin)"}, nil
+	}
+	return Choice{}, fmt.Errorf("backend: unknown value %q (want auto, go, go:<options>, xla or xla:<plugin>)", setting)
+}
+
+// New resolves the setting, prints one line saying which backend runs (when log is non-nil) and creates it.
+func New(setting string, log func(format string, args ...any)) (compute.Backend, Choice, error) {
+	choice, err := Resolve(setting)
+	if err != nil {
+		return nil, choice, err
+	}
+	// Only a user who named xla (in the config or in $GOMLX_BACKEND) may trigger a plugin download.
+	userNamedXLA := strings.HasPrefix(setting, "xla") ||
+		(strings.HasPrefix(choice.Config, "xla") && os.Getenv(compute.ConfigEnvVar) != "")
+	xla.EnableAutoInstall(userNamedXLA)
+	if log != nil {
+		log("backend: %s (%s)", choice.Config, choice.Reason)
+	}
+	b, err := newBackend(choice.Config)
+	if err != nil {
+		return nil, choice, fmt.Errorf("backend %q: %w", choice.Config, err)
+	}
+	return b, choice, nil
+}
+
+// MustNewForTests returns the backend tests use: $GOMLX_BACKEND when set, else the Go backend, and never
+// downloads.
+func MustNewForTests() compute.Backend {
+	config := GoDefault
+	if env, ok := os.LookupEnv(compute.ConfigEnvVar); ok && env != "" {
+		config = withGoDefaults(env)
+	}
+	xla.EnableAutoInstall(false)
+	b, err := newBackend(config)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// newBackend turns GoMLX's panics on unknown backends into errors.
+func newBackend(config string) (b compute.Backend, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	return compute.NewWithConfig(config)
+}
+
+// withGoDefaults adds ops_sequential to a Go backend config that names no op scheduling.
+func withGoDefaults(config string) string {
+	name, opts, _ := strings.Cut(config, ":")
+	if name != "go" {
+		return config
+	}
+	if strings.Contains(opts, "ops_") || strings.Contains(opts, "_order") {
+		return config
+	}
+	if opts == "" {
+		return GoDefault
+	}
+	return config + ",ops_sequential"
+}
+
+// installedPlugins lists PJRT plugins already on this machine, without triggering an install.
+func installedPlugins() []string {
+	xla.EnableAutoInstall(false)
+	var names []string
+	for name := range pjrt.AvailablePlugins() {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	// Prefer an accelerator over the CPU plugin when both are installed.
+	sort.SliceStable(names, func(i, j int) bool { return names[i] != "cpu" && names[j] == "cpu" })
+	return names
+}

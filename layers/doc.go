@@ -1,0 +1,20 @@
+// Package layers holds the Mixer contract and the shared blocks every model is built from.
+//
+// The Mixer contract (mixer.go): a sequence-mixing layer maps x [batch, time, dModel] and an incoming
+// state to y [batch, time, dModel] and the outgoing state; nil state means start of sequence. States
+// are flat, named lists (StateSpec) so they can be threaded through unrolled graphs or carried between
+// graph executions, which is how long inputs stream in constant memory.
+//
+// Blocks:
+//   - RMSNorm (norm.go): y = x / sqrt(mean(x^2) + eps) * w  (Zhang & Sennrich, 2019).
+//   - SwiGLU MLP (mlp.go): W_down (SiLU(W_gate x) * W_up x)  (Shazeer, 2020).
+//   - Token embedding and an optionally tied output head (embed.go).
+//   - Rotary position embedding, RoPE (rope.go): pairs (x_i, x_{i+d/2}) rotated by angle p * base^(-2i/d)
+//     (Su et al., 2021, "RoFormer").
+//   - Causal softmax attention and sliding-window attention as Mixers (attention.go), with a KV cache
+//     as their streaming state.
+//   - Sequence helpers (seqops.go): chunking, causal shift, short causal depthwise convolution with a
+//     cache, prefix sums.
+//
+// Shape legend: B batch, T time, D model width, H heads, Dh head width, C chunk length.
+package layers

@@ -1,0 +1,120 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+)
+
+// Chunk pads x [B, T, rest...] along time to a multiple of chunkSize and reshapes it to
+// [B, N, chunkSize, rest...], N = ceil(T / chunkSize). Padding is zeros at the end, so a causal
+// computation's first T outputs are unchanged by it.
+func Chunk(x *Node, chunkSize int) *Node {
+	dims := x.Shape().Dimensions
+	if len(dims) < 2 || chunkSize < 1 {
+		panic(fmt.Errorf("layers.Chunk: want x [batch, time, ...] and chunkSize >= 1, got %s and %d", x.Shape(), chunkSize))
+	}
+	time := dims[1]
+	numChunks := (time + chunkSize - 1) / chunkSize
+	x = PadTime(x, numChunks*chunkSize-time)
+	newDims := append([]int{dims[0], numChunks, chunkSize}, dims[2:]...)
+	return Reshape(x, newDims...)
+}
+
+// Unchunk inverts Chunk: [B, N, C, rest...] -> [B, time, rest...], dropping the padding past time.
+func Unchunk(x *Node, time int) *Node {
+	dims := x.Shape().Dimensions
+	newDims := append([]int{dims[0], dims[1] * dims[2]}, dims[3:]...)
+	x = Reshape(x, newDims...)
+	return SliceAxis(x, 1, AxisRange(0, time))
+}
+
+// PadTime appends n zeros along axis 1 (time) of x.
+func PadTime(x *Node, n int) *Node {
+	if n == 0 {
+		return x
+	}
+	padding := make([]PadAxis, x.Rank())
+	padding[1] = PadAxis{End: n}
+	return Pad(x, ScalarZero(x.Graph(), x.DType()), padding...)
+}
+
+// CausalShift shifts x [B, T, rest...] right by n steps along time: y_t = x_{t-n}, zeros for t < n.
+func CausalShift(x *Node, n int) *Node {
+	if n == 0 {
+		return x
+	}
+	time := x.Shape().Dimensions[1]
+	if n >= time {
+		return ZerosLike(x)
+	}
+	padding := make([]PadAxis, x.Rank())
+	padding[1] = PadAxis{Start: n}
+	padded := Pad(x, ScalarZero(x.Graph(), x.DType()), padding...)
+	return SliceAxis(padded, 1, AxisRange(0, time))
+}
+
+// PrefixSum is the inclusive cumulative sum along axis: y_i = sum_{j<=i} x_j.
+func PrefixSum(x *Node, axis int) *Node { return CumSum(x, axis) }
+
+// ExclusivePrefixSum is y_i = sum_{j<i} x_j.
+func ExclusivePrefixSum(x *Node, axis int) *Node { return Sub(CumSum(x, axis), x) }
+
+// ShortConvCacheShape is the shape of ShortConv's streaming cache: the last kernel-1 inputs.
+func ShortConvCacheShape(x shapes.Shape, batch, kernel, channels int) shapes.Shape {
+	return shapes.Make(x.DType, batch, kernel-1, channels)
+}
+
+// ShortConv is a causal depthwise convolution along time, as used before the q/k/v of linear-attention
+// layers: y_t[c] = sum_{j=0}^{K-1} w[j, c] x_{t-K+1+j}[c], x: [B, T, channels], weight "weight" [K, channels]
+// initialised U(-1/sqrt(K), 1/sqrt(K)) (PyTorch's Conv1d default for a depthwise kernel).
+//
+// cache [B, K-1, channels] holds the inputs before x (nil = zeros, start of sequence); the returned cache
+// holds the last K-1 inputs, so chained calls equal one call.
+func ShortConv(scope *model.Scope, x *Node, kernel int, cache *Node) (y, nextCache *Node) {
+	dims := x.Shape().Dimensions
+	batch, time, channels := dims[0], dims[1], dims[2]
+	bound := 1 / math.Sqrt(float64(kernel))
+	weight := scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound)).
+		VariableWithShape("weight", shapes.Make(x.DType(), kernel, channels)).NodeValue(x.Graph())
+	return ShortConvWithWeight(x, weight, cache, batch, time, channels)
+}
+
+// ShortConvWithWeight is ShortConv with the weight [K, channels] given as a node.
+func ShortConvWithWeight(x, weight, cache *Node, batch, time, channels int) (y, nextCache *Node) {
+	kernel := weight.Shape().Dimensions[0]
+	if kernel == 1 {
+		return Mul(x, Reshape(weight, 1, 1, channels)), cache
+	}
+	if cache == nil {
+		cache = Zeros(x.Graph(), shapes.Make(x.DType(), batch, kernel-1, channels))
+	}
+	padded := Concatenate([]*Node{cache, x}, 1) // [B, K-1+T, channels]
+	for j := 0; j < kernel; j++ {
+		tap := Mul(SliceAxis(padded, 1, AxisRange(j, j+time)), Reshape(SliceAxis(weight, 0, AxisElem(j)), 1, 1, channels))
+		if y == nil {
+			y = tap
+		} else {
+			y = Add(y, tap)
+		}
+	}
+	nextCache = SliceAxis(padded, 1, AxisRange(time, time+kernel-1))
+	return y, nextCache
+}
+
+// Dense is x W (+ b): x [..., in] -> [..., out]; weight "weight" [in, out] (He-normal by default),
+// bias "bias" [out] (zeros) when bias is set.
+func Dense(scope *model.Scope, x *Node, out int, bias bool) *Node {
+	in := x.Shape().Dimensions[x.Rank()-1]
+	w := scope.VariableWithShape("weight", shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
+	y := Einsum("...i,io->...o", x, w)
+	if bias {
+		b := scope.VariableWithShape("bias", shapes.Make(x.DType(), out)).NodeValue(x.Graph())
+		y = Add(y, b)
+	}
+	return y
+}

@@ -1,0 +1,73 @@
+package layers_test
+
+import (
+	"testing"
+
+	"github.com/engramlx/engram/layers"
+	lt "github.com/engramlx/engram/layers/layertest"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+func TestChunkUnchunkRoundTrip(t *testing.T) {
+	x := lt.RandNormal(lt.NewRand(1), 1, 2, 7, 3)
+	out := lt.RunOp(func(in []*Node) []*Node {
+		chunked := layers.Chunk(in[0], 3) // 7 -> 3 chunks of 3, two zeros of padding
+		if got := chunked.Shape().Dimensions; got[1] != 3 || got[2] != 3 {
+			t.Fatalf("Chunk shape %v, want [2 3 3 3]", got)
+		}
+		return []*Node{layers.Unchunk(chunked, 7), ReduceAllSum(Abs(SliceAxis(Reshape(chunked, 2, 9, 3), 1, AxisRange(7, 9))))}
+	}, []*tensors.Tensor{x})
+	lt.AssertClose(t, "unchunk(chunk(x))", out[0], x, 0)
+	if pad := lt.Floats(out[1])[0]; pad != 0 {
+		t.Errorf("padding sums to %v, want 0", pad)
+	}
+}
+
+func TestCausalShiftAndPrefixSums(t *testing.T) {
+	x := tensors.FromValue([][]float64{{1, 2, 3, 4}})
+	out := lt.RunOp(func(in []*Node) []*Node {
+		return []*Node{layers.CausalShift(in[0], 1), layers.PrefixSum(in[0], 1), layers.ExclusivePrefixSum(in[0], 1)}
+	}, []*tensors.Tensor{x})
+	want := [][]float64{{0, 1, 2, 3}, {1, 3, 6, 10}, {0, 1, 3, 6}}
+	for i, w := range want {
+		lt.AssertClose(t, []string{"shift", "prefix sum", "exclusive prefix sum"}[i], out[i], tensors.FromValue([][]float64{w}), 0)
+	}
+	// Gradients of the shift and the prefix sums by finite differences.
+	y := lt.RandNormal(lt.NewRand(2), 1, 2, 5, 3)
+	lt.GradCheck(t, func(in []*Node) []*Node {
+		return []*Node{layers.CausalShift(in[0], 2), layers.PrefixSum(Square(in[0]), 1), layers.ExclusivePrefixSum(in[0], 1)}
+	}, []*tensors.Tensor{y}, nil, 8, 1e-7)
+}
+
+// One ShortConv over 9 steps equals 4 + 5 steps with the cache carried; the gradient of the op (input,
+// weight, cache) agrees with finite differences; the first output only sees the cache and x_0.
+func TestShortConvStreamingAndGradient(t *testing.T) {
+	rng := lt.NewRand(3)
+	x := lt.RandNormal(rng, 1, 2, 9, 4)
+	w := lt.RandNormal(rng, 1, 3, 4)
+	conv := func(in []*Node) []*Node {
+		y, cache := layers.ShortConvWithWeight(in[0], in[1], nil, 2, in[0].Shape().Dimensions[1], 4)
+		return []*Node{y, cache}
+	}
+	full := lt.RunOp(conv, []*tensors.Tensor{x, w})
+	first := lt.RunOp(conv, []*tensors.Tensor{lt.SliceTime(x, 0, 4), w})
+	second := lt.RunOp(func(in []*Node) []*Node {
+		y, cache := layers.ShortConvWithWeight(in[0], in[1], in[2], 2, 5, 4)
+		return []*Node{y, cache}
+	}, []*tensors.Tensor{lt.SliceTime(x, 4, 9), w, first[1]})
+	lt.AssertClose(t, "chained short conv", lt.ConcatTime(first[0], second[0]), full[0], 1e-14)
+	lt.AssertClose(t, "chained cache", second[1], full[1], 0)
+	// y_0 = w[2] * x_0 with a zero cache.
+	xs, ws, ys := lt.Floats(x), lt.Floats(w), lt.Floats(full[0])
+	for c := 0; c < 4; c++ {
+		if want := ws[2*4+c] * xs[c]; ys[c] != want {
+			t.Errorf("y_0[%d] = %v, want w[2]*x_0 = %v", c, ys[c], want)
+		}
+	}
+	cache := lt.RandNormal(rng, 1, 2, 2, 4)
+	lt.GradCheck(t, func(in []*Node) []*Node {
+		y, next := layers.ShortConvWithWeight(in[0], in[1], in[2], 2, 9, 4)
+		return []*Node{y, next}
+	}, []*tensors.Tensor{x, w, cache}, nil, 6, 1e-7)
+}
