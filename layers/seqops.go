@@ -111,7 +111,7 @@ func ShortConvWithWeight(x, weight, cache *Node, batch, time, channels int) (y, 
 func Dense(scope *model.Scope, x *Node, out int, bias bool) *Node {
 	in := x.Shape().Dimensions[x.Rank()-1]
 	w := scope.VariableWithShape("weight", shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
-	y := Einsum("...i,io->...o", x, w)
+	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
 	if bias {
 		b := scope.VariableWithShape("bias", shapes.Make(x.DType(), out)).NodeValue(x.Graph())
 		y = Add(y, b)

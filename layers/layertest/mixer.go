@@ -209,3 +209,73 @@ func mixerGradients(c *MixerCase, x *tensors.Tensor, state, upstream []*tensors.
 	all := exec.MustCall(args...)
 	return all[:numOut], all[numOut:], names
 }
+
+// MixerGradCheck compares the mixer's analytic gradient of L = <y, w> + sum_i <next_i, w_i> (fixed
+// random w) with respect to x and to the initial state after a random prefix of prefix tokens, against
+// central finite differences at probes random coordinates of each.
+func MixerGradCheck(t testing.TB, c *MixerCase, time, prefix, probes int, tol float64) {
+	t.Helper()
+	var state []*tensors.Tensor
+	if prefix > 0 {
+		_, state = c.Run(c.RandomInput(51, prefix), nil)
+	}
+	x := c.RandomInput(53, time)
+	y, next := c.Run(x, state)
+	weights := RandomUpstream(57, append([]*tensors.Tensor{y}, next...))
+	_, grads, names := mixerGradients(c, x, state, weights)
+	loss := func(x *tensors.Tensor, state []*tensors.Tensor) float64 {
+		y, next := c.Run(x, state)
+		var sum float64
+		for i, o := range append([]*tensors.Tensor{y}, next...) {
+			if !o.DType().IsFloat() {
+				continue
+			}
+			a, w := Floats(o), Floats(weights[i])
+			for j := range a {
+				sum += a[j] * w[j]
+			}
+		}
+		return sum
+	}
+	inputs := []*tensors.Tensor{x}
+	for _, s := range state {
+		if s.DType().IsFloat() {
+			inputs = append(inputs, s)
+		}
+	}
+	rng := NewRand(59)
+	const step = 1e-5
+	for idx, in := range inputs {
+		base := Floats(in)
+		analytic := Floats(grads[idx])
+		var numeric, want []float64
+		for p := 0; p < probes; p++ {
+			j := rng.IntN(len(base))
+			value := func(delta float64) float64 {
+				perturbed := append([]float64(nil), base...)
+				perturbed[j] += delta
+				moved := tensors.FromFlatDataAndDimensions(perturbed, in.Shape().Dimensions...)
+				if idx == 0 {
+					return loss(moved, state)
+				}
+				st := append([]*tensors.Tensor(nil), state...)
+				k := -1
+				for i, s := range state { // the idx-th float state tensor
+					if s.DType().IsFloat() {
+						k++
+						if k == idx-1 {
+							st[i] = moved
+						}
+					}
+				}
+				return loss(x, st)
+			}
+			numeric = append(numeric, (value(step)-value(-step))/(2*step))
+			want = append(want, analytic[j])
+		}
+		if err := RelRMS(numeric, want); !(err <= tol) {
+			t.Errorf("finite differences of %s: relative RMS error %.3g > %.3g (analytic %v, numeric %v)",
+				names[idx], err, tol, round(want), round(numeric))
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package layers
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// AttentionConfig configures causal softmax attention (Window = 0) or sliding-window attention.
+type AttentionConfig struct {
+	Heads   int `yaml:"heads"`
+	HeadDim int `yaml:"head_dim"` // 0: d_model / heads
+	// Window > 0 makes each query see only the last Window positions, itself included (SWA).
+	Window int `yaml:"window"`
+	// MaxContext is full attention's KV-cache length when streaming (the most tokens a stream may hold).
+	MaxContext int     `yaml:"max_context"`
+	RoPEBase   float64 `yaml:"rope_base"`
+}
+
+// DefaultAttentionConfig is 4 heads, full causal attention, a 4096-token streaming cache, RoPE base 10000.
+func DefaultAttentionConfig() AttentionConfig {
+	return AttentionConfig{Heads: 4, MaxContext: 4096, RoPEBase: 10000}
+}
+
+// Validate names the field that is wrong for a model of width dModel.
+func (c AttentionConfig) Validate(dModel int) error {
+	switch {
+	case c.Heads < 1:
+		return fmt.Errorf("attention.heads = %d: must be >= 1", c.Heads)
+	case c.HeadDim == 0 && dModel%c.Heads != 0:
+		return fmt.Errorf("attention.heads = %d: d_model = %d is not divisible by it", c.Heads, dModel)
+	case c.HeadDim < 0 || (c.HeadDim > 0 && c.HeadDim%2 != 0) || (c.HeadDim == 0 && (dModel/c.Heads)%2 != 0):
+		return fmt.Errorf("attention.head_dim = %d (d_model/heads = %d): RoPE needs an even head dim", c.HeadDim, dModel/c.Heads)
+	case c.Window < 0:
+		return fmt.Errorf("attention.window = %d: must be >= 0 (0 = full attention)", c.Window)
+	case c.Window == 0 && c.MaxContext < 1:
+		return fmt.Errorf("attention.max_context = %d: full attention needs a cache length >= 1", c.MaxContext)
+	case c.RoPEBase <= 1:
+		return fmt.Errorf("attention.rope_base = %g: must be > 1", c.RoPEBase)
+	}
+	return nil
+}
+
+// Attention is multi-head causal softmax attention with RoPE, as a Mixer. Its state is a cache of
+// rotated keys and values plus the absolute position of the next token:
+//   - full attention: k, v [B, MaxContext, H, Dh], position [] int32;
+//   - sliding window: k, v [B, Window, H, Dh] (the last Window tokens), position [] int32.
+type Attention struct {
+	Config    AttentionConfig
+	DModel    int
+	reference bool // dense masked attention over [cache ; x]: the plain form tests compare against
+}
+
+// NewAttention validates cfg and returns the Mixer.
+func NewAttention(cfg AttentionConfig, dModel int) (*Attention, error) {
+	if err := cfg.Validate(dModel); err != nil {
+		return nil, err
+	}
+	return &Attention{Config: cfg, DModel: dModel}, nil
+}
+
+// Reference returns the same layer computed by the plain dense masked form (for tests).
+func (a *Attention) Reference() *Attention {
+	r := *a
+	r.reference = true
+	return &r
+}
+
+func (a *Attention) headDim() int {
+	if a.Config.HeadDim > 0 {
+		return a.Config.HeadDim
+	}
+	return a.DModel / a.Config.Heads
+}
+
+func (a *Attention) cacheLen() int {
+	if a.Config.Window > 0 {
+		return a.Config.Window
+	}
+	return a.Config.MaxContext
+}
+
+// MaxContext implements ContextLimited for full attention (0 for sliding windows: unlimited).
+func (a *Attention) MaxContext() int {
+	if a.Config.Window > 0 {
+		return 0
+	}
+	return a.Config.MaxContext
+}
+
+// StateSpecs implements Mixer.
+func (a *Attention) StateSpecs(batch int, dtype dtypes.DType) []StateSpec {
+	kv := shapes.Make(dtype, batch, a.cacheLen(), a.Config.Heads, a.headDim())
+	return []StateSpec{{Name: "k", Shape: kv}, {Name: "v", Shape: kv}, {Name: "position", Shape: shapes.Make(dtypes.Int32)}}
+}
+
+// Apply implements Mixer: x [B, T, D] -> [B, T, D].
+func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
+	dims := x.Shape().Dimensions
+	batch, time := dims[0], dims[1]
+	g := x.Graph()
+	heads, headDim := a.Config.Heads, a.headDim()
+	fresh := state == nil
+	state = StateOrZero(g, "attention", a.StateSpecs(batch, x.DType()), state)
+	kCache, vCache, position := state[0], state[1], state[2]
+
+	project := func(name string) *Node {
+		return Reshape(Dense(scope.In("%s", name), x, heads*headDim, false), batch, time, heads, headDim)
+	}
+	q := RoPE(project("q"), position, a.Config.RoPEBase)
+	k := RoPE(project("k"), position, a.Config.RoPEBase)
+	v := project("v")
+	q = MulScalar(q, 1/math.Sqrt(float64(headDim)))
+
+	var out *Node
+	var next []*Node
+	switch {
+	case a.Config.Window > 0 && !a.reference:
+		out = slidingWindowBlocks(q, k, v, kCache, vCache, position, a.Config.Window)
+		next = a.slideCache(kCache, vCache, k, v, position, time)
+	case a.Config.Window > 0:
+		keyOffset := AddScalar(position, float64(-a.Config.Window))
+		out = denseAttention(q, Concatenate([]*Node{kCache, k}, 1), Concatenate([]*Node{vCache, v}, 1), position, keyOffset, a.Config.Window)
+		next = a.slideCache(kCache, vCache, k, v, position, time)
+	case fresh && !a.reference:
+		// Start of sequence: plain causal attention over x, the cache built by padding (no T x MaxContext work).
+		if time > a.Config.MaxContext {
+			panic(fmt.Errorf("attention: %d tokens exceed attention.max_context = %d", time, a.Config.MaxContext))
+		}
+		out = denseAttention(q, k, v, nil, nil, 0)
+		next = []*Node{PadTime(k, a.Config.MaxContext-time), PadTime(v, a.Config.MaxContext-time), AddScalar(position, float64(time))}
+	default:
+		kAll, vAll := writeCache(kCache, k, position), writeCache(vCache, v, position)
+		out = denseAttention(q, kAll, vAll, position, nil, 0)
+		next = []*Node{kAll, vAll, AddScalar(position, float64(time))}
+	}
+	out = Reshape(out, batch, time, heads*headDim)
+	return Dense(scope.In("output"), out, a.DModel, false), next
+}
+
+// slideCache returns the state after x for a sliding window: the last Window keys/values of [cache ; x].
+func (a *Attention) slideCache(kCache, vCache, k, v, position *Node, time int) []*Node {
+	w := a.Config.Window
+	kAll := Concatenate([]*Node{kCache, k}, 1)
+	vAll := Concatenate([]*Node{vCache, v}, 1)
+	return []*Node{
+		SliceAxis(kAll, 1, AxisRange(time, time+w)),
+		SliceAxis(vAll, 1, AxisRange(time, time+w)),
+		AddScalar(position, float64(time)),
+	}
+}

@@ -1,0 +1,103 @@
+package layers_test
+
+import (
+	"testing"
+
+	"github.com/engramlx/engram/layers"
+	lt "github.com/engramlx/engram/layers/layertest"
+)
+
+func attentionCase(t *testing.T, cfg layers.AttentionConfig, reference bool) *lt.MixerCase {
+	t.Helper()
+	a, err := layers.NewAttention(cfg, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m layers.Mixer = a
+	if reference {
+		m = a.Reference()
+	}
+	return lt.NewMixerCase(m, 2, 16, 5)
+}
+
+// The float64 harness for full causal attention: the fresh-sequence fast path against the cache path,
+// chained == single (through the KV cache), causality and a finite-difference check.
+func TestAttentionHarness(t *testing.T) {
+	cfg := layers.AttentionConfig{Heads: 2, MaxContext: 24, RoPEBase: 10000}
+	fast := attentionCase(t, cfg, false)
+	ref := attentionCase(t, cfg, true)
+	ref.Store = fast.Store
+	lt.MixerFastVsReference(t, fast, ref, 11, 0, 1e-12)
+	lt.ChainedEqualsSingle(t, fast, 17, []int{6, 7}, 1e-12)
+	lt.Causal(t, fast, 9, 4, 1e-12)
+	// From a carried cache (prefix of 5 tokens), cache path gradients incl. the initial cache.
+	lt.MixerFastVsReference(t, fast, ref, 7, 5, 1e-12)
+}
+
+// Sliding-window attention: the blockwise form against dense band-masked attention, with and without a
+// carried cache, windows that do and do not divide T; chained == single; causality.
+func TestSlidingWindowHarness(t *testing.T) {
+	for _, window := range []int{1, 4, 5} {
+		cfg := layers.AttentionConfig{Heads: 2, Window: window, RoPEBase: 10000}
+		fast := attentionCase(t, cfg, false)
+		ref := attentionCase(t, cfg, true)
+		ref.Store = fast.Store
+		lt.MixerFastVsReference(t, fast, ref, 13, 0, 1e-12)
+		lt.MixerFastVsReference(t, fast, ref, 6, 7, 1e-12)
+		lt.ChainedEqualsSingle(t, fast, 14, []int{3, 9}, 1e-12)
+		lt.Causal(t, fast, 8, 5, 1e-12)
+	}
+}
+
+// A window as long as the sequence equals full attention (same weights).
+func TestSlidingWindowCoversFullAttention(t *testing.T) {
+	full := attentionCase(t, layers.AttentionConfig{Heads: 2, MaxContext: 16, RoPEBase: 10000}, false)
+	swa := attentionCase(t, layers.AttentionConfig{Heads: 2, Window: 10, RoPEBase: 10000}, false)
+	swa.Store = full.Store
+	x := full.RandomInput(3, 10)
+	yFull, _ := full.Run(x, nil)
+	ySWA, _ := swa.Run(x, nil)
+	lt.AssertClose(t, "window 10 == full attention over 10 tokens", ySWA, yFull, 1e-12)
+	// And a window shorter than the sequence does differ.
+	short := attentionCase(t, layers.AttentionConfig{Heads: 2, Window: 3, RoPEBase: 10000}, false)
+	short.Store = full.Store
+	yShort, _ := short.Run(x, nil)
+	if err := lt.RelRMS(lt.Floats(yShort), lt.Floats(yFull)); err < 1e-3 {
+		t.Errorf("window 3 output equals full attention (rel err %.2g): the window is not applied", err)
+	}
+}
+
+func TestAttentionConfigErrors(t *testing.T) {
+	for _, c := range []struct {
+		cfg  layers.AttentionConfig
+		want string
+	}{
+		{layers.AttentionConfig{Heads: 3, MaxContext: 8, RoPEBase: 10000}, "heads = 3"},
+		{layers.AttentionConfig{Heads: 0, MaxContext: 8, RoPEBase: 10000}, "heads = 0"},
+		{layers.AttentionConfig{Heads: 2, Window: -1, RoPEBase: 10000}, "window = -1"},
+		{layers.AttentionConfig{Heads: 2, RoPEBase: 10000}, "max_context = 0"},
+	} {
+		_, err := layers.NewAttention(c.cfg, 16)
+		if err == nil || !contains(err.Error(), c.want) {
+			t.Errorf("%+v: error %v, want one naming %q", c.cfg, err, c.want)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// Finite-difference checks of both attention forms, from the start and from a carried cache.
+func TestAttentionGradCheck(t *testing.T) {
+	full := attentionCase(t, layers.AttentionConfig{Heads: 2, MaxContext: 12, RoPEBase: 10000}, false)
+	lt.MixerGradCheck(t, full, 5, 0, 6, 1e-6)
+	lt.MixerGradCheck(t, full, 3, 4, 6, 1e-6)
+	swa := attentionCase(t, layers.AttentionConfig{Heads: 2, Window: 3, RoPEBase: 10000}, false)
+	lt.MixerGradCheck(t, swa, 7, 2, 6, 1e-6)
+}
