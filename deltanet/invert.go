@@ -1,0 +1,93 @@
+package deltanet
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// substitutionBlock is the largest diagonal block InvertUnitLower inverts by forward substitution;
+// larger blocks are assembled from these by doubling.
+const substitutionBlock = 16
+
+// InvertUnitLower returns (I + A)^-1 for A [..., C, C] strictly lower-triangular.
+//
+// Diagonal blocks of size b <= 16 (b = C / 2^m) are inverted by unrolled forward substitution, then
+// neighbouring blocks are merged, b -> 2b, by the block formula
+//
+//	[[L11, 0], [L21, L22]]^-1 = [[T11, 0], [-T22 L21 T11, T22]],  Tjj = Ljj^-1,
+//
+// one batched step per doubling. Unlike the product (I - A)(I + A^2)(I + A^4)..., which sums powers of A
+// that grow like binomial coefficients when keys are correlated and cancel catastrophically in float32,
+// every step here works with inverses of the triangular blocks themselves (see invert_test.go for the
+// float32 comparison).
+func InvertUnitLower(a *Node) *Node {
+	dims := a.Shape().Dimensions
+	rank := len(dims)
+	if rank < 2 || dims[rank-1] != dims[rank-2] {
+		panic(fmt.Errorf("deltanet.InvertUnitLower: want A [..., C, C], got %s", a.Shape()))
+	}
+	size := dims[rank-1]
+	batch := 1
+	for _, d := range dims[:rank-2] {
+		batch *= d
+	}
+	flat := Reshape(a, batch, size, size)
+	block := size
+	for block > substitutionBlock && block%2 == 0 {
+		block /= 2
+	}
+	inv := substituteBlocks(flat, block) // [batch, size/block, block, block]
+	for ; block < size; block *= 2 {
+		inv = mergeBlocks(flat, inv, block)
+	}
+	return Reshape(inv, dims...)
+}
+
+// substituteBlocks inverts the diagonal blocks of size b of I + A, a: [M, C, C], by forward substitution:
+// row r of T = (I + L)^-1 is e_r - sum_{i<r} L_ri T_i. It returns [M, C/b, b, b].
+func substituteBlocks(a *Node, b int) *Node {
+	size := a.Shape().Dimensions[1]
+	blocks := make([]*Node, size/b)
+	for j := range blocks {
+		blocks[j] = Slice(a, AxisRange(), AxisRange(j*b, (j+1)*b), AxisRange(j*b, (j+1)*b))
+	}
+	l := Stack(blocks, 1) // [M, C/b, b, b]
+	g := a.Graph()
+	lead := l.Shape().Dimensions[:2]
+	identity := Iota(g, shapes.Make(dtypes.Int32, b, b), 0)
+	identity = ConvertDType(Equal(identity, Iota(g, shapes.Make(dtypes.Int32, b, b), 1)), a.DType())
+	unit := func(r int) *Node { // e_r broadcast to [M, C/b, 1, b]
+		row := SliceAxis(identity, 0, AxisRange(r, r+1))
+		return BroadcastToDims(ExpandLeftToRank(row, 4), lead[0], lead[1], 1, b)
+	}
+	done := unit(0)
+	for r := 1; r < b; r++ {
+		coeffs := Slice(l, AxisRange(), AxisRange(), AxisRange(r, r+1), AxisRange(0, r)) // [M, C/b, 1, r]
+		row := Sub(unit(r), Einsum("mjxi,mjic->mjxc", coeffs, done))
+		done = Concatenate([]*Node{done, row}, 2)
+	}
+	return done
+}
+
+// mergeBlocks turns the inverses of diagonal blocks of size b, inv [M, C/b, b, b], into the inverses of
+// diagonal blocks of size 2b, [M, C/(2b), 2b, 2b], reading the off-diagonal blocks L21 from a [M, C, C].
+func mergeBlocks(a, inv *Node, b int) *Node {
+	dims := inv.Shape().Dimensions
+	pairs := dims[1] / 2
+	lower := make([]*Node, pairs)
+	for j := range lower {
+		row, col := (2*j+1)*b, 2*j*b
+		lower[j] = Slice(a, AxisRange(), AxisRange(row, row+b), AxisRange(col, col+b))
+	}
+	l21 := Stack(lower, 1) // [M, pairs, b, b]
+	paired := Reshape(inv, dims[0], pairs, 2, b, b)
+	t11 := Squeeze(SliceAxis(paired, 2, AxisElem(0)), 2)
+	t22 := Squeeze(SliceAxis(paired, 2, AxisElem(1)), 2)
+	t21 := Neg(Einsum("mjrs,mjsc->mjrc", Einsum("mjrs,mjsc->mjrc", t22, l21), t11))
+	top := Concatenate([]*Node{t11, ZerosLike(t11)}, 3)
+	bottom := Concatenate([]*Node{t21, t22}, 3)
+	return Concatenate([]*Node{top, bottom}, 2)
+}
