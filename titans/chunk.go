@@ -1,0 +1,119 @@
+package titans
+
+import (
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// Chunked is the chunkwise-parallel form of the memory (paper section 3.2), equal to Naive.
+//
+// q, k, v: [B, H, T, Dh]; gates: [B, H, T]; st: the state before the first token. It returns
+// y [B, H, T, Dh] (y_t = M_t(q_t), read after token t's own write) and the state after the last token.
+//
+// Within a chunk of n tokens with start weights W0 and momentum S0, every token's gradient
+// u_i = p_i^T r_i is taken at W0 (gradFactors), so momentum and weights are linear recurrences:
+//
+//	S_t = E_t S0 - sum_{i<=t} (E_t/E_i) theta_i u_i,                    E_t = prod_{j<=t} eta_j
+//	W_t = B_t W0 + c_t S0 - sum_{i<=t} A_ti theta_i u_i,                B_t = prod_{j<=t} (1 - alpha_j)
+//	A = L_B L_E,  (L_X)_ts = X_t / X_s for s <= t (0 above),  c = L_B E.
+//
+// The ratios are exp of differences of prefix sums of log gates. Reading the memory at W_t with the
+// rank-1 updates never materialises per-token weights: for a layer input h_t,
+// h_t W_t = B_t h_t W0 + c_t h_t S0 - sum_i A_ti theta_i (h_t . p_i) r_i, which is matmuls over the chunk.
+func Chunked(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final State) {
+	y, final, _ = ChunkedWithStats(q, k, v, gates, st, cfg)
+	return y, final
+}
+
+// ChunkedWithStats is Chunked that also returns introspection scalars.
+func ChunkedWithStats(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final State, stats Stats) {
+	checkInputs("Chunked", q, k, v, gates, st)
+	time := q.Shape().Dimensions[2]
+	var ys, losses, thetas, clamped []*Node
+	for _, b := range chunkBounds(time, cfg.ChunkSize) {
+		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(b[0], b[1])) }
+		g := Gates{Theta: part(gates.Theta), Eta: part(gates.Eta), Alpha: part(gates.Alpha)}
+		var out chunkOut
+		out, st = chunkStep(part(q), part(k), part(v), g, st, cfg)
+		ys, losses, thetas, clamped = append(ys, out.y), append(losses, out.loss), append(thetas, out.theta), append(clamped, out.clamped)
+	}
+	y = concatTime(ys)
+	stats = Stats{
+		Surprise:        ReduceAllMean(concatTime(losses)),
+		Theta:           ReduceAllMean(concatTime(thetas)),
+		Eta:             ReduceAllMean(gates.Eta),
+		Alpha:           ReduceAllMean(gates.Alpha),
+		ClampedFraction: ReduceAllMean(concatTime(clamped)),
+	}
+	for _, w := range st.W {
+		stats.WeightNorm = append(stats.WeightNorm, ReduceAllMean(Sqrt(ReduceSum(Square(w), -1, -2))))
+	}
+	return y, st, stats
+}
+
+func concatTime(parts []*Node) *Node {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return Concatenate(parts, 2)
+}
+
+type chunkOut struct {
+	y                    *Node // [B, H, n, Dh]
+	loss, theta, clamped *Node // [B, H, n]
+}
+
+// chunkStep processes one chunk of n tokens from state st.
+func chunkStep(q, k, v *Node, gates Gates, st State, cfg OpConfig) (chunkOut, State) {
+	ps, rs, loss := gradFactors(st.W, k, v, cfg.Autodiff)
+	theta := gates.Theta
+	clamped := ZerosLike(theta)
+	if cfg.GradClamp > 0 {
+		scale := clampScale(factorSqNorm(ps, rs), cfg.GradClamp)
+		theta = Mul(theta, scale)
+		clamped = ConvertDType(LessThan(scale, OnesLike(scale)), theta.DType())
+	}
+	floor := logFloor(q.DType())
+	cumE := CumSum(Log(MaxScalar(gates.Eta, floor)), -1)             // log E_t
+	cumB := CumSum(Log(MaxScalar(OneMinus(gates.Alpha), floor)), -1) // log B_t
+	lE, lB := ratioMatrix(cumE), ratioMatrix(cumB)                   // [B, H, n, n]
+	e, bt := Exp(cumE), Exp(cumB)                                    // [B, H, n]
+	a := Einsum("bhts,bhsi->bhti", lB, lE)
+	c := Einsum("bhts,bhs->bht", lB, e)
+	aTheta := Mul(a, InsertAxes(theta, 2)) // A_ti theta_i
+
+	var z *Node
+	h := q
+	for l := range st.W {
+		if l > 0 {
+			h = silu(z)
+		}
+		z = Add(Mul(InsertAxes(bt, -1), Einsum("bhni,bhio->bhno", h, st.W[l])),
+			Mul(InsertAxes(c, -1), Einsum("bhni,bhio->bhno", h, st.S[l])))
+		scores := Mul(aTheta, Einsum("bhti,bhsi->bhts", h, ps[l]))
+		z = Sub(z, Einsum("bhts,bhso->bhto", scores, rs[l]))
+	}
+
+	n := q.Shape().Dimensions[2]
+	lastRow := func(x *Node) *Node { return Squeeze(SliceAxis(x, 2, AxisElem(n-1)), 2) } // [B, H, n]
+	lastCol := func(x *Node) *Node { return InsertAxes(SliceAxis(x, 2, AxisElem(n-1)), -1) }
+	wCoef := lastRow(aTheta)         // A_ni theta_i
+	sCoef := Mul(lastRow(lE), theta) // (E_n / E_i) theta_i
+	next := State{W: make([]*Node, len(st.W)), S: make([]*Node, len(st.S))}
+	for l := range st.W {
+		wUpdate := Einsum("bhsi,bhso->bhio", Mul(ps[l], InsertAxes(wCoef, -1)), rs[l])
+		sUpdate := Einsum("bhsi,bhso->bhio", Mul(ps[l], InsertAxes(sCoef, -1)), rs[l])
+		next.W[l] = Sub(Add(Mul(lastCol(bt), st.W[l]), Mul(lastCol(c), st.S[l])), wUpdate)
+		next.S[l] = Sub(Mul(lastCol(e), st.S[l]), sUpdate)
+	}
+	return chunkOut{y: z, loss: loss, theta: theta, clamped: clamped}, next
+}
+
+// ratioMatrix returns (L)_ts = exp(cum_t - cum_s) for s <= t and 0 above the diagonal, cum [B, H, n].
+// The masked entries are replaced before the exp so large positive differences never overflow.
+func ratioMatrix(cum *Node) *Node {
+	dims := cum.Shape().Dimensions
+	n := dims[2]
+	diff := Sub(InsertAxes(cum, -1), InsertAxes(cum, -2)) // [B, H, t, s]
+	mask := BroadcastToDims(Reshape(LowerTriangular(cum.Graph(), n), 1, 1, n, n), dims[0], dims[1], n, n)
+	return Exp(Where(mask, diff, Scalar(cum.Graph(), cum.DType(), -1e30)))
+}

@@ -1,0 +1,117 @@
+package titans
+
+import "fmt"
+
+// Variants selectable by Config.Variant (model/ registers them as titans_lmm, titans_mac, titans_mag,
+// titans_mal).
+const (
+	VariantLMM = "lmm" // the neural memory alone
+	VariantMAC = "mac" // memory as a context (paper section 4.1)
+	VariantMAG = "mag" // memory as a gate (section 4.2)
+	VariantMAL = "mal" // memory as a layer (section 4.3)
+)
+
+// Config holds every hyper-parameter of the Titans mixers. YAML keys are snake_case; unknown keys are
+// rejected by the strict decoder of the caller.
+type Config struct {
+	Variant string `yaml:"variant"` // lmm | mac | mag | mal
+
+	Heads   int `yaml:"heads"`    // H: memory heads (and attention heads)
+	HeadDim int `yaml:"head_dim"` // Dh: width of q, k, v per head; the memory maps Dh -> Dh
+
+	MemoryDepth     int `yaml:"memory_depth"`     // L_M >= 1 layers of the memory MLP (1 = linear map)
+	MemoryExpansion int `yaml:"memory_expansion"` // hidden width of a deep memory = MemoryExpansion * HeadDim
+
+	ChunkSize  int     `yaml:"chunk_size"`  // b: tokens per inner mini-batch (gradients at chunk-start weights)
+	MaxLR      float64 `yaml:"max_lr"`      // theta_t = MaxLR * sigmoid(.)
+	GradClamp  float64 `yaml:"grad_clamp"`  // per-token inner-gradient norm clamp; 0 = off
+	OutputGate bool    `yaml:"output_gate"` // gate the memory read-out per head channel by sigmoid(x W_g)
+	ConvKernel int     `yaml:"conv_kernel"` // short causal depthwise conv after the q, k, v projections
+
+	PersistentTokens int `yaml:"persistent_tokens"` // N_p learned tokens visible to the attention (MAC/MAG/MAL)
+	Window           int `yaml:"window"`            // sliding-window length of MAG / MAL attention (tokens, self included)
+	SegmentSize      int `yaml:"segment_size"`      // MAC segment length; a multiple of ChunkSize
+
+	NormEps float64 `yaml:"norm_eps"` // epsilon of the RMS and L2 normalisations
+}
+
+// DefaultConfig returns the defaults: a 2-layer memory over 4 heads of 32, chunks of 16, segments of 64.
+func DefaultConfig() Config {
+	return Config{
+		Variant:          VariantLMM,
+		Heads:            4,
+		HeadDim:          32,
+		MemoryDepth:      2,
+		MemoryExpansion:  2,
+		ChunkSize:        16,
+		MaxLR:            0.1,
+		GradClamp:        0,
+		OutputGate:       true,
+		ConvKernel:       4,
+		PersistentTokens: 4,
+		Window:           64,
+		SegmentSize:      64,
+		NormEps:          1e-6,
+	}
+}
+
+// Validate reports the first invalid field, naming it and its value.
+func (c Config) Validate() error {
+	switch c.Variant {
+	case VariantLMM, VariantMAC, VariantMAG, VariantMAL:
+	default:
+		return fmt.Errorf("titans: variant %q: want one of lmm, mac, mag, mal", c.Variant)
+	}
+	positive := []struct {
+		name  string
+		value int
+	}{
+		{"heads", c.Heads}, {"head_dim", c.HeadDim}, {"memory_depth", c.MemoryDepth},
+		{"memory_expansion", c.MemoryExpansion}, {"chunk_size", c.ChunkSize}, {"conv_kernel", c.ConvKernel},
+	}
+	for _, p := range positive {
+		if p.value < 1 {
+			return fmt.Errorf("titans: %s = %d: must be >= 1", p.name, p.value)
+		}
+	}
+	if !(c.MaxLR > 0) {
+		return fmt.Errorf("titans: max_lr = %v: must be > 0", c.MaxLR)
+	}
+	if c.GradClamp < 0 {
+		return fmt.Errorf("titans: grad_clamp = %v: must be >= 0 (0 = off)", c.GradClamp)
+	}
+	if !(c.NormEps > 0) {
+		return fmt.Errorf("titans: norm_eps = %v: must be > 0", c.NormEps)
+	}
+	if c.PersistentTokens < 0 {
+		return fmt.Errorf("titans: persistent_tokens = %d: must be >= 0", c.PersistentTokens)
+	}
+	switch c.Variant {
+	case VariantMAG, VariantMAL:
+		if c.Window < 2 {
+			return fmt.Errorf("titans: window = %d: must be >= 2 for variant %s", c.Window, c.Variant)
+		}
+	case VariantMAC:
+		if c.SegmentSize < 1 || c.SegmentSize%c.ChunkSize != 0 {
+			return fmt.Errorf("titans: segment_size = %d: must be a positive multiple of chunk_size %d", c.SegmentSize, c.ChunkSize)
+		}
+	}
+	return nil
+}
+
+// memoryDims returns the (in, out) widths of each memory layer: Dh -> E*Dh -> ... -> Dh.
+func (c Config) memoryDims() [][2]int {
+	hidden := c.MemoryExpansion * c.HeadDim
+	dims := make([][2]int, c.MemoryDepth)
+	for l := range dims {
+		in, out := hidden, hidden
+		if l == 0 {
+			in = c.HeadDim
+		}
+		if l == c.MemoryDepth-1 {
+			out = c.HeadDim
+		}
+		dims[l] = [2]int{in, out}
+	}
+	return dims
+}

@@ -1,0 +1,163 @@
+package titans
+
+import (
+	"fmt"
+
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// State is the fast-weight state of the neural memory: per memory layer l, the weights W[l] and the
+// momentum ("surprise") S[l], each [B, H, in_l, out_l]. The memory maps a row vector x to
+// M(x) = z_L with z_1 = x W_1 and z_l = SiLU(z_{l-1}) W_l.
+type State struct {
+	W, S []*Node
+}
+
+// Gates are the per-token, per-head data-dependent gates, each [B, H, T]: Theta the inner learning
+// rate, Eta the momentum decay, Alpha the forgetting rate (paper Eqs. 13-14).
+type Gates struct {
+	Theta, Eta, Alpha *Node
+}
+
+// OpConfig configures the memory ops.
+type OpConfig struct {
+	ChunkSize int     // tokens per inner mini-batch; all gradients of a chunk are taken at its start weights
+	GradClamp float64 // per-token clamp of the inner-gradient Frobenius norm (all layers jointly); 0 = off
+	// Autodiff takes the inner gradient factors with graph.Gradient instead of the closed form (both are
+	// equal; the closed form is the default, the autodiff path exists to check it).
+	Autodiff bool
+}
+
+// Stats are introspection scalars of one memory op call (means over batch, heads and tokens).
+type Stats struct {
+	Surprise          *Node   // mean inner loss ||M(k_t) - v_t||^2 at the chunk-start weights
+	Theta, Eta, Alpha *Node   // mean gates (Theta after the gradient clamp)
+	ClampedFraction   *Node   // fraction of tokens whose inner gradient norm was clamped (0 when off)
+	WeightNorm        []*Node // per memory layer: mean Frobenius norm of the final weights
+}
+
+// mlpForward evaluates the memory with weights ws [B, H, in_l, out_l] on x [B, H, n, in_1]. It returns
+// the input of every layer (ps[0] = x, ps[l] = SiLU(zs[l-1])) and every pre-activation zs[l]; the output
+// is zs[L-1].
+func mlpForward(ws []*Node, x *Node) (ps, zs []*Node) {
+	h := x
+	for l, w := range ws {
+		if l > 0 {
+			h = silu(zs[l-1])
+		}
+		ps = append(ps, h)
+		zs = append(zs, Einsum("bhni,bhio->bhno", h, w))
+	}
+	return ps, zs
+}
+
+func silu(z *Node) *Node { return Mul(z, Sigmoid(z)) }
+
+// siluPrime is d SiLU(z)/dz = s (1 + z (1 - s)), s = sigmoid(z).
+func siluPrime(z *Node) *Node {
+	s := Sigmoid(z)
+	return Mul(s, OnePlus(Mul(z, OneMinus(s))))
+}
+
+// gradFactors returns, for keys k and values v [B, H, n, Dh] and weights ws, the rank-1 factors of the
+// per-token inner gradient: grad_{W_l} ||M(k_t) - v_t||^2 = ps[l]_t^T rs[l]_t (an outer product
+// [in_l, out_l]), and the per-token loss [B, H, n].
+//
+// Closed form (backpropagation through the MLP): rs[L-1] = 2 (z_L - v), and
+// rs[l-1] = (rs[l] W_l^T) * SiLU'(zs[l-1]). For L_M = 1 this is grad_W = 2 k^T (k W - v).
+func gradFactors(ws []*Node, k, v *Node, autodiff bool) (ps, rs []*Node, loss *Node) {
+	ps, zs := mlpForward(ws, k)
+	last := len(ws) - 1
+	residual := Sub(zs[last], v)
+	loss = ReduceSum(Square(residual), -1)
+	if autodiff {
+		return ps, Gradient(ReduceAllSum(loss), zs...), loss
+	}
+	rs = make([]*Node, len(ws))
+	rs[last] = MulScalar(residual, 2)
+	for l := last; l > 0; l-- {
+		back := Einsum("bhno,bhio->bhni", rs[l], ws[l])
+		rs[l-1] = Mul(back, siluPrime(zs[l-1]))
+	}
+	return ps, rs, loss
+}
+
+// perTokenGradients returns grad_{W_l} ||M(k_t) - v_t||^2 for every token by graph.Gradient, as full
+// matrices [B, H, n, in_l, out_l] (the weights are broadcast per token so each token has its own copy).
+// It is the reference the rank-1 closed form is checked against, and what the naive op uses.
+func perTokenGradients(ws []*Node, k, v *Node) []*Node {
+	n := k.Shape().Dimensions[2]
+	perToken := make([]*Node, len(ws))
+	h := k
+	for l, w := range ws {
+		d := w.Shape().Dimensions
+		perToken[l] = BroadcastToDims(InsertAxes(w, 2), d[0], d[1], n, d[2], d[3])
+		if l > 0 {
+			h = silu(h)
+		}
+		h = Einsum("bhni,bhnio->bhno", h, perToken[l])
+	}
+	loss := ReduceAllSum(Square(Sub(h, v)))
+	return Gradient(loss, perToken...)
+}
+
+// clampScale returns the per-token factor min(1, c / ||g_t||) [B, H, n] that clamps the joint norm of
+// the token's inner gradient over all layers to c, given its squared norm. It is folded into theta_t.
+func clampScale(sqNorm *Node, c float64) *Node {
+	return Div(Scalar(sqNorm.Graph(), sqNorm.DType(), c), Sqrt(MaxScalar(sqNorm, c*c)))
+}
+
+// factorSqNorm is the squared Frobenius norm of each token's rank-1 gradients, summed over layers:
+// ||p^T r||_F^2 = ||p||^2 ||r||^2.
+func factorSqNorm(ps, rs []*Node) *Node {
+	var total *Node
+	for l := range ps {
+		term := Mul(ReduceSum(Square(ps[l]), -1), ReduceSum(Square(rs[l]), -1))
+		if total == nil {
+			total = term
+		} else {
+			total = Add(total, term)
+		}
+	}
+	return total
+}
+
+// logFloor is the smallest gate value whose log is taken: gates of exactly 0 (eta = 0 or alpha = 1)
+// would give log 0 = -inf and NaN differences; below the floor a gate acts as the floor, a relative
+// change of the result of at most the floor itself.
+func logFloor(dtype dtypes.DType) float64 {
+	if dtype == dtypes.Float64 {
+		return 1e-300
+	}
+	return 1e-30
+}
+
+func checkInputs(op string, q, k, v *Node, gates Gates, st State) {
+	dims := q.Shape().Dimensions
+	if q.Rank() != 4 || !k.Shape().Equal(q.Shape()) || !v.Shape().Equal(q.Shape()) {
+		panic(fmt.Errorf("titans.%s: want q, k, v [B, H, T, Dh] of one shape, got %s, %s, %s", op, q.Shape(), k.Shape(), v.Shape()))
+	}
+	for _, gate := range []*Node{gates.Theta, gates.Eta, gates.Alpha} {
+		if gd := gate.Shape().Dimensions; gate.Rank() != 3 || gd[0] != dims[0] || gd[1] != dims[1] || gd[2] != dims[2] {
+			panic(fmt.Errorf("titans.%s: want gates [B, H, T] = [%d %d %d], got %s", op, dims[0], dims[1], dims[2], gate.Shape()))
+		}
+	}
+	if len(st.W) == 0 || len(st.W) != len(st.S) {
+		panic(fmt.Errorf("titans.%s: state has %d weight and %d momentum tensors, want the same number >= 1", op, len(st.W), len(st.S)))
+	}
+	for l := range st.W {
+		if !st.W[l].Shape().Equal(st.S[l].Shape()) {
+			panic(fmt.Errorf("titans.%s: layer %d weight %s and momentum %s differ", op, l, st.W[l].Shape(), st.S[l].Shape()))
+		}
+	}
+}
+
+// chunkBounds splits [0, T) into chunks of size c from the start; the last may be shorter.
+func chunkBounds(time, c int) [][2]int {
+	var out [][2]int
+	for start := 0; start < time; start += c {
+		out = append(out, [2]int{start, min(start+c, time)})
+	}
+	return out
+}

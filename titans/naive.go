@@ -1,0 +1,61 @@
+package titans
+
+import (
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// Naive is the token-by-token reference of the memory with the same mini-batch semantics as Chunked:
+// the sequence is cut into chunks of cfg.ChunkSize tokens from the start of the call, every token's
+// inner gradient is taken at the weights of the start of its chunk, and then, token by token
+// (paper Eqs. 13-14),
+//
+//	S_t = eta_t S_{t-1} - theta_t grad ||M_{W0}(k_t) - v_t||^2
+//	W_t = (1 - alpha_t) W_{t-1} + S_t
+//	y_t = M_{W_t}(q_t)
+//
+// With ChunkSize 1 the chunk start is the previous token, so this is the exact per-token recurrence.
+// The per-token gradients are full matrices from graph.Gradient (perTokenGradients), independent of the
+// rank-1 closed form Chunked uses. Shapes as in Chunked.
+func Naive(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final State) {
+	checkInputs("Naive", q, k, v, gates, st)
+	time := q.Shape().Dimensions[2]
+	w := append([]*Node(nil), st.W...)
+	s := append([]*Node(nil), st.S...)
+	var ys []*Node
+	for _, b := range chunkBounds(time, cfg.ChunkSize) {
+		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(b[0], b[1])) }
+		grads := perTokenGradients(w, part(k), part(v)) // at the chunk-start weights
+		theta := part(gates.Theta)
+		if cfg.GradClamp > 0 {
+			var sq *Node
+			for _, g := range grads {
+				term := ReduceSum(Square(g), -1, -2)
+				if sq == nil {
+					sq = term
+				} else {
+					sq = Add(sq, term)
+				}
+			}
+			theta = Mul(theta, clampScale(sq, cfg.GradClamp))
+		}
+		for t := 0; t < b[1]-b[0]; t++ {
+			gate := func(x *Node) *Node { return InsertAxes(SliceAxis(x, 2, AxisElem(t)), -1) } // [B, H, 1, 1]
+			eta, beta := gate(part(gates.Eta)), OneMinus(gate(part(gates.Alpha)))
+			th := gate(theta)
+			for l := range w {
+				u := Squeeze(SliceAxis(grads[l], 2, AxisElem(t)), 2)
+				s[l] = Sub(Mul(eta, s[l]), Mul(th, u))
+				w[l] = Add(Mul(beta, w[l]), s[l])
+			}
+			_, zs := mlpForward(w, SliceAxis(q, 2, AxisElem(b[0]+t)))
+			ys = append(ys, zs[len(zs)-1])
+		}
+	}
+	return concatTime(ys), State{W: w, S: s}
+}
+
+// Read evaluates the memory with fixed weights ws on x [B, H, n, in]: M_W(x), no update.
+func Read(ws []*Node, x *Node) *Node {
+	_, zs := mlpForward(ws, x)
+	return zs[len(zs)-1]
+}
