@@ -170,3 +170,13 @@ func TestNaiveMatchesHandComputed(t *testing.T) {
 	lt.AssertClose(t, "o", out[0], tensors.FromFlatDataAndDimensions(o, 1, 5, 1, 2), 1e-14)
 	lt.AssertClose(t, "ht", out[1], tensors.FromFlatDataAndDimensions(s, 1, 1, 2, 2), 1e-14)
 }
+
+// as32 converts a float64 tensor to float32.
+func as32(x *tensors.Tensor) *tensors.Tensor {
+	f := lt.Floats(x)
+	out := make([]float32, len(f))
+	for i, v := range f {
+		out[i] = float32(v)
+	}
+	return tensors.FromFlatDataAndDimensions(out, x.Shape().Dimensions...)
+}
