@@ -1,0 +1,105 @@
+package deltanet
+
+import (
+	"fmt"
+	"math"
+	"sort"
+)
+
+// Mode names the implementation the layer trains with.
+const (
+	ModeChunk = "chunk" // chunkwise-parallel (Chunked): the default, for training
+	ModeNaive = "naive" // per-token recurrence (Naive): the reference
+)
+
+// Config holds the hyper-parameters of a gated delta rule layer. Decode YAML into DefaultConfig() (or
+// a Preset) so omitted keys keep their defaults; the switches default to true.
+type Config struct {
+	Heads          int     `yaml:"heads"`            // H
+	HeadDimK       int     `yaml:"head_dim_k"`       // d_k, the key (and query) width per head
+	ExpandV        float64 `yaml:"expand_v"`         // d_v = d_k * expand_v, the value width per head
+	UseShortConv   bool    `yaml:"use_short_conv"`   // causal depthwise conv before SiLU on q, k, v
+	ConvSize       int     `yaml:"conv_size"`        // its kernel length
+	AllowNegEigval bool    `yaml:"allow_neg_eigval"` // beta in (0, 2) instead of (0, 1)
+	Gate           bool    `yaml:"gate"`             // decay alpha_t = exp(g_t); false: alpha = 1
+	Delta          bool    `yaml:"delta"`            // delta-rule write; false: S <- alpha S + k v^T
+	ChunkSize      int     `yaml:"chunk_size"`       // C of the chunkwise form
+	Mode           string  `yaml:"mode"`             // "chunk" or "naive"
+	NormEps        float64 `yaml:"norm_eps"`         // eps of the output RMSNorm
+}
+
+// DefaultConfig is Gated DeltaNet as in the paper: short convolutions of kernel 4, values twice as
+// wide as keys, chunks of 64.
+func DefaultConfig() Config {
+	return Config{
+		Heads:        4,
+		HeadDimK:     32,
+		ExpandV:      2,
+		UseShortConv: true,
+		ConvSize:     4,
+		Gate:         true,
+		Delta:        true,
+		ChunkSize:    64,
+		Mode:         ModeChunk,
+		NormEps:      1e-5,
+	}
+}
+
+// presets are the family's members as switch settings over DefaultConfig.
+var presets = map[string]Options{
+	"gated_deltanet":   GatedDeltaRule,  // Yang, Kautz & Hatamizadeh 2025
+	"deltanet":         DeltaRule,       // Schlag et al. 2021; Yang et al. 2024
+	"gla":              GatedLinearAttn, // Mamba2-style scalar-gated linear attention
+	"linear_attention": LinearAttention, // Katharopoulos et al. 2020, with the same q/k features
+}
+
+// Preset returns DefaultConfig with the switches of a named member of the family: "gated_deltanet",
+// "deltanet", "gla" or "linear_attention".
+func Preset(name string) (Config, error) {
+	opts, ok := presets[name]
+	if !ok {
+		return Config{}, fmt.Errorf("deltanet: unknown preset %q (want one of %v)", name, PresetNames())
+	}
+	cfg := DefaultConfig()
+	cfg.Gate, cfg.Delta = opts.Gate, opts.Delta
+	return cfg, nil
+}
+
+// PresetNames lists the names Preset accepts, sorted.
+func PresetNames() []string {
+	names := make([]string, 0, len(presets))
+	for name := range presets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Options returns the op switches of the config.
+func (c Config) Options() Options { return Options{Delta: c.Delta, Gate: c.Gate} }
+
+// HeadDimV is d_v = head_dim_k * expand_v.
+func (c Config) HeadDimV() int { return int(math.Round(float64(c.HeadDimK) * c.ExpandV)) }
+
+// Validate reports the first invalid field, naming its YAML key and value.
+func (c Config) Validate() error {
+	switch {
+	case c.Heads < 1:
+		return fmt.Errorf("deltanet: heads must be >= 1, got %d", c.Heads)
+	case c.HeadDimK < 1:
+		return fmt.Errorf("deltanet: head_dim_k must be >= 1, got %d", c.HeadDimK)
+	case !(c.ExpandV > 0) || math.Abs(float64(c.HeadDimK)*c.ExpandV-float64(c.HeadDimV())) > 1e-9:
+		return fmt.Errorf("deltanet: expand_v must be > 0 with head_dim_k * expand_v a whole number, got expand_v %g (head_dim_k %d)", c.ExpandV, c.HeadDimK)
+	case c.UseShortConv && c.ConvSize < 2:
+		return fmt.Errorf("deltanet: conv_size must be >= 2 with use_short_conv, got %d", c.ConvSize)
+	case c.ChunkSize < 1:
+		return fmt.Errorf("deltanet: chunk_size must be >= 1, got %d", c.ChunkSize)
+	case c.Mode != ModeChunk && c.Mode != ModeNaive:
+		return fmt.Errorf("deltanet: mode must be %q or %q, got %q", ModeChunk, ModeNaive, c.Mode)
+	case !(c.NormEps > 0):
+		return fmt.Errorf("deltanet: norm_eps must be > 0, got %g", c.NormEps)
+	case c.AllowNegEigval && !c.Delta:
+		return fmt.Errorf("deltanet: allow_neg_eigval needs delta (beta is unused without the delta rule), got allow_neg_eigval true, delta false")
+	}
+	return nil
+}

@@ -1,0 +1,47 @@
+// Package deltanet is the gated delta rule family as one Mixer: linear attention, DeltaNet, gated
+// linear attention (Mamba2-style scalar decay) and Gated DeltaNet, chosen by two switches.
+//
+// Paper: S. Yang, J. Kautz, A. Hatamizadeh, "Gated Delta Networks: Improving Mamba2 with Delta Rule",
+// ICLR 2025. Behaviour checked against flash-linear-attention (fla/ops/gated_delta_rule/naive.py,
+// fla/layers/gated_deltanet.py) through the golden vectors in ../shared/golden/gated_delta_rule.
+//
+// # Recurrence (per batch and head; the paper's eq. 10)
+//
+//	S_t = alpha_t S_{t-1} (I - beta_t k_t k_t^T) + beta_t k_t v_t^T, computed as
+//	S <- alpha_t S;  u_t = beta_t (v_t - S^T k_t);  S <- S + k_t u_t^T;  o_t = S^T q_t / sqrt(d_k)
+//
+// with alpha_t = exp(g_t). Switches: Gate false sets alpha_t = 1 (DeltaNet); Delta false writes
+// S <- alpha_t S + k_t v_t^T (gated linear attention); both false is linear attention.
+//
+// # Two implementations, one argument list
+//
+// Naive (naive.go) unrolls the recurrence token by token; Step is its single token, the decode step.
+// Chunked (chunk.go) is the chunkwise-parallel WY form for training: within chunks of C tokens
+// everything is matrix products, and only the state crosses chunks (ceil(T/C) unrolled steps). It
+// needs (I + A)^-1 for strictly lower-triangular A; InvertUnitLower (invert.go) computes it by forward
+// substitution on 16x16 diagonal blocks and block doubling, which stays accurate in float32 where the
+// power product (I - A)(I + A^2)(I + A^4)... does not (invert_test.go measures both). Decay is kept in
+// log space with every exponent <= 0, so strong decay underflows to 0 rather than overflowing.
+// Both ops: q, k [B, T, H, K], v [B, T, H, V], beta, g [B, T, H], h0 [B, H, K, V] (nil = zeros) ->
+// o [B, T, H, V], ht [B, H, K, V].
+//
+// # The layer (layer.go)
+//
+//	q, k, v = SiLU(ShortConv_4(W_q x)), SiLU(ShortConv_4(W_k x)), SiLU(ShortConv_4(W_v x))
+//	q, k <- q / sqrt(|q|^2 + 1e-6), k / sqrt(|k|^2 + 1e-6)        per head
+//	beta = sigmoid(W_b x)            (x2 with allow_neg_eigval: beta in (0, 2))
+//	g = -exp(A_log) softplus(W_a x + dt_bias)
+//	y = W_o (RMSNorm(o) * SiLU(W_g x))                               RMSNorm per head, eps 1e-5
+//
+// Init: A ~ U(0, 16), A_log = log A; dt = exp(U(log 1e-3, log 1e-1)) >= 1e-4, dt_bias =
+// softplus^-1(dt); the variables are named "A_log" and "dt_bias" so optimizers can exclude them from
+// weight decay. The carried state is {S, conv_q, conv_k, conv_v} (StateSpecs); a call with T = 1 takes
+// the recurrent step, so streaming one token at a time equals the chunk form.
+//
+// Choices where the paper is silent, following flash-linear-attention: one RMSNorm weight [d_v] shared
+// by the heads; projections without bias; the chunk length is min(chunk_size, T) so short inputs are not
+// padded to a whole chunk; A is floored at 1e-4 before its log so a draw of 0 cannot give -Inf.
+//
+// Shape legend: B batch, T time, H heads, K = d_k key width, V = d_v value width (d_k * expand_v),
+// C chunk length, N = ceil(T / C) chunks, D = d_model.
+package deltanet

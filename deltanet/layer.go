@@ -1,0 +1,155 @@
+package deltanet
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/engramlx/engram/layers"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// keyNormEps is the eps of the L2 normalisation of q and k (flash-linear-attention's value).
+const keyNormEps = 1e-6
+
+// Layer is a gated delta rule Mixer (or, by its switches, DeltaNet, gated linear attention or linear
+// attention). Its carried state is the fast-weight matrix S and, with short convolutions, their caches.
+type Layer struct {
+	cfg    Config
+	dModel int
+}
+
+var _ layers.Mixer = (*Layer)(nil)
+
+// New returns a layer for inputs of width dModel, or the error Validate reports.
+func New(cfg Config, dModel int) (*Layer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if dModel < 1 {
+		return nil, fmt.Errorf("deltanet: d_model must be >= 1, got %d", dModel)
+	}
+	return &Layer{cfg: cfg, dModel: dModel}, nil
+}
+
+// Config returns the layer's configuration.
+func (l *Layer) Config() Config { return l.cfg }
+
+// StateSpecs lists the carried state: "S" [B, H, d_k, d_v] and, with short convolutions, the last
+// conv_size-1 projected inputs "conv_q", "conv_k" [B, conv_size-1, H*d_k] and "conv_v"
+// [B, conv_size-1, H*d_v].
+func (l *Layer) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
+	h, dk, dv := l.cfg.Heads, l.cfg.HeadDimK, l.cfg.HeadDimV()
+	specs := []layers.StateSpec{{Name: "S", Shape: shapes.Make(dtype, batch, h, dk, dv)}}
+	if l.cfg.UseShortConv {
+		w := l.cfg.ConvSize - 1
+		specs = append(specs,
+			layers.StateSpec{Name: "conv_q", Shape: shapes.Make(dtype, batch, w, h*dk)},
+			layers.StateSpec{Name: "conv_k", Shape: shapes.Make(dtype, batch, w, h*dk)},
+			layers.StateSpec{Name: "conv_v", Shape: shapes.Make(dtype, batch, w, h*dv)})
+	}
+	return specs
+}
+
+// Apply maps x [B, T, dModel] and the state (nil = start of sequence) to y [B, T, dModel] and the next
+// state. A single token (T = 1) takes the recurrent step whatever the mode: that is the decode step.
+//
+// Variables, under scope: q_proj, k_proj, v_proj, g_proj, o_proj (Dense, no bias); q_conv, k_conv,
+// v_conv (short convs); b_proj (with delta); a_proj, A_log, dt_bias (with gate); o_norm (RMSNorm).
+func (l *Layer) Apply(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node) {
+	dims := x.Shape().Dimensions
+	if len(dims) != 3 || dims[2] != l.dModel {
+		panic(fmt.Errorf("deltanet layer: want x [batch, time, %d], got %s", l.dModel, x.Shape()))
+	}
+	batch, time := dims[0], dims[1]
+	state = layers.StateOrZero(x.Graph(), "deltanet layer", l.StateSpecs(batch, x.DType()), state)
+	q, k, v, caches := l.features(scope, x, state[1:])
+	beta, g := l.writeStrength(scope, x), l.logDecay(scope, x)
+	scale := 1 / math.Sqrt(float64(l.cfg.HeadDimK))
+	var o, s *Node
+	if time == 1 || l.cfg.Mode == ModeNaive {
+		o, s = Naive(q, k, v, beta, g, state[0], scale, l.cfg.Options())
+	} else {
+		// A chunk longer than the input would only add padding.
+		o, s = Chunked(q, k, v, beta, g, state[0], scale, min(l.cfg.ChunkSize, time), l.cfg.Options())
+	}
+	return l.output(scope, x, o), append([]*Node{s}, caches...)
+}
+
+// features returns q, k [B, T, H, d_k] (L2-normalised) and v [B, T, H, d_v]: projections, then the
+// short causal convolutions (their caches carried in the state), then SiLU.
+func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *Node, next []*Node) {
+	h, dk, dv := l.cfg.Heads, l.cfg.HeadDimK, l.cfg.HeadDimV()
+	dims := x.Shape().Dimensions
+	feature := func(name string, width, index int) *Node {
+		z := layers.Dense(scope.In("%s_proj", name), x, h*width, false)
+		if l.cfg.UseShortConv {
+			var cache *Node
+			z, cache = layers.ShortConv(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index])
+			next = append(next, cache)
+		}
+		return Reshape(layers.SiLU(z), dims[0], dims[1], h, width)
+	}
+	q = l2Normalize(feature("q", dk, 0), keyNormEps)
+	k = l2Normalize(feature("k", dk, 1), keyNormEps)
+	v = feature("v", dv, 2)
+	return q, k, v, next
+}
+
+// writeStrength is beta_t = sigmoid(W_b x_t) [B, T, H], doubled with allow_neg_eigval so the transition
+// I - beta k k^T can have a negative eigenvalue. Without the delta rule beta is unused: zeros.
+func (l *Layer) writeStrength(scope *model.Scope, x *Node) *Node {
+	dims := x.Shape().Dimensions
+	if !l.cfg.Delta {
+		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.Heads))
+	}
+	beta := Sigmoid(layers.Dense(scope.In("b_proj"), x, l.cfg.Heads, false))
+	if l.cfg.AllowNegEigval {
+		beta = MulScalar(beta, 2)
+	}
+	return beta
+}
+
+// logDecay is g_t = -exp(A_log) softplus(W_a x_t + dt_bias) [B, T, H] (Mamba2's discretised decay,
+// always < 0); without the gate, zeros.
+func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
+	dims := x.Shape().Dimensions
+	if !l.cfg.Gate {
+		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.Heads))
+	}
+	perHead := shapes.Make(x.DType(), l.cfg.Heads)
+	aLog := scope.WithInitializer(aLogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
+	dtBias := scope.WithInitializer(dtBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
+	a := layers.Dense(scope.In("a_proj"), x, l.cfg.Heads, false)
+	aLog, dtBias = ExpandLeftToRank(aLog, 3), ExpandLeftToRank(dtBias, 3) // broadcast over [B, T]
+	return Neg(Mul(Exp(aLog), Softplus(Add(a, dtBias))))
+}
+
+// output is W_o (RMSNorm_per_head(o) * SiLU(W_g x)), o: [B, T, H, d_v] -> [B, T, dModel].
+func (l *Layer) output(scope *model.Scope, x, o *Node) *Node {
+	dims := o.Shape().Dimensions
+	gate := Reshape(layers.Dense(scope.In("g_proj"), x, dims[2]*dims[3], false), dims...)
+	o = Mul(headNorm(scope.In("o_norm"), o, l.cfg.NormEps), layers.SiLU(gate))
+	return layers.Dense(scope.In("o_proj"), Reshape(o, dims[0], dims[1], dims[2]*dims[3]), l.dModel, false)
+}
+
+// aLogInit draws A ~ U(0, 16) per head and returns log A. A is floored at 1e-4 so a draw of exactly 0
+// cannot give -Inf.
+func aLogInit(scope *model.Scope) model.VariableInitializer {
+	return func(g *Graph, shape shapes.Shape) *Node {
+		return Log(MaxScalar(MulScalar(scope.RandomUniform(g, shape), 16), 1e-4))
+	}
+}
+
+// dtBiasInit draws dt = exp(U(log 1e-3, log 1e-1)), floored at 1e-4, and returns softplus^-1(dt) =
+// dt + log(1 - exp(-dt)), so softplus(dt_bias) = dt at initialisation.
+func dtBiasInit(scope *model.Scope) model.VariableInitializer {
+	return func(g *Graph, shape shapes.Shape) *Node {
+		lo, hi := math.Log(1e-3), math.Log(1e-1)
+		dt := Exp(AddScalar(MulScalar(scope.RandomUniform(g, shape), hi-lo), lo))
+		dt = MaxScalar(dt, 1e-4)
+		return Add(dt, Log(Neg(Expm1(Neg(dt)))))
+	}
+}
