@@ -29,14 +29,6 @@ type OpConfig struct {
 	Autodiff bool
 }
 
-// Stats are introspection scalars of one memory op call (means over batch, heads and tokens).
-type Stats struct {
-	Surprise          *Node   // mean inner loss ||M(k_t) - v_t||^2 at the chunk-start weights
-	Theta, Eta, Alpha *Node   // mean gates (Theta after the gradient clamp)
-	ClampedFraction   *Node   // fraction of tokens whose inner gradient norm was clamped (0 when off)
-	WeightNorm        []*Node // per memory layer: mean Frobenius norm of the final weights
-}
-
 // mlpForward evaluates the memory with weights ws [B, H, in_l, out_l] on x [B, H, n, in_1]. It returns
 // the input of every layer (ps[0] = x, ps[l] = SiLU(zs[l-1])) and every pre-activation zs[l]; the output
 // is zs[L-1].

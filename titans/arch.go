@@ -1,0 +1,172 @@
+package titans
+
+import (
+	"fmt"
+
+	"github.com/engramlx/engram/layers"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// Introspector is implemented by every Titans mixer: ApplyWithStats is Apply plus the memory's
+// introspection scalars (Stats.Metrics names them for a trainer's log).
+type Introspector interface {
+	ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node, stats Stats)
+}
+
+// New returns the mixer of cfg.Variant (lmm, mac, mag, mal) for a model of width dModel.
+func New(cfg Config, dModel int) (layers.Mixer, error) {
+	lmm, err := NewLMM(cfg, dModel)
+	if err != nil {
+		return nil, err
+	}
+	attn := swa{heads: cfg.Heads, headDim: cfg.HeadDim, window: cfg.Window, persistent: cfg.PersistentTokens, dModel: dModel}
+	switch cfg.Variant {
+	case VariantMAC:
+		if cfg.HeadDim%2 != 0 {
+			return nil, fmt.Errorf("titans: head_dim = %d: the attention's RoPE needs an even head dim", cfg.HeadDim)
+		}
+		return &MAC{lmm: lmm, attn: attn}, nil
+	case VariantMAG, VariantMAL:
+		if cfg.HeadDim%2 != 0 {
+			return nil, fmt.Errorf("titans: head_dim = %d: the attention's RoPE needs an even head dim", cfg.HeadDim)
+		}
+		return &Hybrid{lmm: lmm, attn: attn, gated: cfg.Variant == VariantMAG}, nil
+	}
+	return lmm, nil
+}
+
+// MAC is memory as a context (paper section 4.1, Eqs. 21-25). The sequence is cut into segments of
+// SegmentSize tokens from the start of the call; for each segment:
+//
+//	h_t = M_{W0}(q_t)                    retrieval at the segment-start weights W0, q_t = L2(x_t W_Q^r)
+//	y   = Attn([p ; h W_h ; x])          causal: token t sees p, h_{<=t} and x_{<=t} of its segment
+//	o_t = y_t * sigmoid(LMM(y)_t)        the memory is updated with y and read after token t's write
+//
+// Its state is the LMM's (the attention never looks beyond its segment).
+type MAC struct {
+	lmm  *LMM
+	attn swa
+}
+
+// StateSpecs implements layers.Mixer.
+func (m *MAC) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
+	return m.lmm.StateSpecs(batch, dtype)
+}
+
+// Apply implements layers.Mixer.
+func (m *MAC) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
+	y, next, _ := m.ApplyWithStats(scope, x, state)
+	return y, next
+}
+
+// ApplyWithStats implements Introspector.
+func (m *MAC) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
+	dims := x.Shape().Dimensions
+	state = layers.StateOrZero(x.Graph(), "titans mac", m.StateSpecs(dims[0], x.DType()), state)
+	var outs []*Node
+	var all []Stats
+	var counts []int
+	for _, b := range chunkBounds(dims[1], m.lmm.Config.SegmentSize) {
+		xs := SliceAxis(x, 1, AxisRange(b[0], b[1]))
+		h := m.retrieve(scope, xs, state)
+		y := m.attention(scope.At("attention"), xs, h)
+		var mem *Node
+		var st Stats
+		mem, state, st = m.lmm.ApplyWithStats(scope.At("memory"), y, state)
+		outs = append(outs, Mul(y, Sigmoid(mem)))
+		all, counts = append(all, st), append(counts, b[1]-b[0])
+	}
+	return concatSeq(outs...), state, mergeStats(all, counts)
+}
+
+// retrieve is h = M_{W0}(q) mapped back to [B, n, D] ("retrieve/q", "retrieve/output").
+func (m *MAC) retrieve(scope *model.Scope, xs *Node, state []*Node) *Node {
+	cfg := m.lmm.Config
+	dims := xs.Shape().Dimensions
+	q := layers.Dense(scope.At("retrieve").In("q"), xs, m.lmm.width(), false)
+	q = l2Normalize(Reshape(q, dims[0], dims[1], cfg.Heads, cfg.HeadDim), cfg.NormEps)
+	h := Read(m.lmm.fullWeights(scope.At("memory"), xs, state), Transpose(q, 1, 2))
+	h = Reshape(Transpose(h, 1, 2), dims[0], dims[1], m.lmm.width())
+	return layers.Dense(scope.At("retrieve").In("output"), h, m.lmm.DModel, false)
+}
+
+// attention is causal softmax attention of the segment over [p ; h ; xs], RoPE at in-segment positions.
+func (m *MAC) attention(scope *model.Scope, xs, h *Node) *Node {
+	a := m.attn
+	g := xs.Graph()
+	n := xs.Shape().Dimensions[1]
+	q := layers.RoPE(a.project(scope, "q", xs), nil, ropeBase)
+	kh, kx := layers.RoPE(a.project(scope, "k", h), nil, ropeBase), layers.RoPE(a.project(scope, "k", xs), nil, ropeBase)
+	pk, pv := a.persistentKV(scope, xs)
+	keys := concatSeq(pk, kh, kx)
+	values := concatSeq(pv, a.project(scope, "v", h), a.project(scope, "v", xs))
+	causal := LowerTriangular(g, n)
+	parts := []*Node{causal, causal}
+	if a.persistent > 0 {
+		parts = append([]*Node{Ones(g, shapes.Make(dtypes.Bool, n, a.persistent))}, parts...)
+	}
+	return a.output(scope, attend(q, keys, values, Concatenate(parts, 1)))
+}
+
+// Hybrid is MAG (memory as a gate, paper section 4.2, Eq. 28) or MAL (memory as a layer, section 4.3):
+//
+//	MAG: o = W_o (RMSNorm(SWA([p ; x])) * sigmoid(RMSNorm(LMM(x))))
+//	MAL: o = SWA([p ; LMM(x)])
+//
+// Persistent tokens are keys/values of the attention only; the memory starts from its learned initial
+// weights, which play the role of having read the (data-independent) persistent tokens first.
+// State: the LMM's specs prefixed "memory/", then the attention's prefixed "attention/".
+type Hybrid struct {
+	lmm   *LMM
+	attn  swa
+	gated bool // MAG when set, else MAL
+}
+
+// StateSpecs implements layers.Mixer.
+func (m *Hybrid) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
+	return append(layers.PrefixSpecs("memory", m.lmm.StateSpecs(batch, dtype)),
+		layers.PrefixSpecs("attention", m.attn.specs(batch, dtype))...)
+}
+
+// Apply implements layers.Mixer.
+func (m *Hybrid) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
+	y, next, _ := m.ApplyWithStats(scope, x, state)
+	return y, next
+}
+
+// ApplyWithStats implements Introspector.
+func (m *Hybrid) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
+	batch := x.Shape().Dimensions[0]
+	name := "titans mal"
+	if m.gated {
+		name = "titans mag"
+	}
+	state = layers.StateOrZero(x.Graph(), name, m.StateSpecs(batch, x.DType()), state)
+	numMem := len(m.lmm.StateSpecs(batch, x.DType()))
+	mem, memNext, stats := m.lmm.ApplyWithStats(scope.In("memory"), x, state[:numMem])
+	if !m.gated {
+		y, attnNext := m.attn.apply(scope.In("attention"), mem, state[numMem:])
+		return y, append(memNext, attnNext...), stats
+	}
+	att, attnNext := m.attn.apply(scope.In("attention"), x, state[numMem:])
+	eps := m.lmm.Config.NormEps
+	gated := Mul(scaleLast(scope.In("attention_norm"), rmsNormalize(att, eps)),
+		Sigmoid(scaleLast(scope.In("memory_norm"), rmsNormalize(mem, eps))))
+	return layers.Dense(scope.In("output"), gated, m.lmm.DModel, false), append(memNext, attnNext...), stats
+}
+
+// Reference returns the mixer m with its memory computed by the token-by-token op (for tests).
+func Reference(m layers.Mixer) layers.Mixer {
+	switch v := m.(type) {
+	case *LMM:
+		return v.Reference()
+	case *MAC:
+		return &MAC{lmm: v.lmm.Reference(), attn: v.attn}
+	case *Hybrid:
+		return &Hybrid{lmm: v.lmm.Reference(), attn: v.attn, gated: v.gated}
+	}
+	panic(fmt.Errorf("titans.Reference: not a Titans mixer: %T", m))
+}

@@ -1,0 +1,205 @@
+package titans
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/engramlx/engram/layers"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+)
+
+// Gate offsets added to the zero-initialised gate biases: at initialisation theta = MaxLR / 2,
+// eta = sigmoid(2) ~ 0.88 and alpha = sigmoid(-4) ~ 0.018 (strong momentum, slow forgetting).
+const (
+	thetaOffset = 0.0
+	etaOffset   = 2.0
+	alphaOffset = -4.0
+)
+
+// LMM is the neural long-term memory as a Mixer (paper sections 3 and 4.4): projections of x to q, k,
+// v, each through a short causal depthwise conv and SiLU, q and k L2-normalised per head; data-dependent
+// gates; the memory op; per-head RMS normalisation, an optional output gate and an output projection.
+//
+// State (StateSpecs): the conv caches "q_conv", "k_conv", "v_conv" [B, K-1, H*Dh] (when K > 1), then per
+// memory layer l "w{l}" and "s{l}" [B, H, in_l, out_l]. "w{l}" holds the memory weights minus their
+// learned initial value (variable "memory/w{l}" [H, in_l, out_l]), so the zero state is the start of a
+// sequence; "s{l}" is the momentum.
+type LMM struct {
+	Config Config
+	DModel int
+	naive  bool // use the token-by-token op (the reference tests compare against)
+}
+
+// NewLMM validates cfg and returns the memory layer for a model of width dModel.
+func NewLMM(cfg Config, dModel int) (*LMM, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if dModel < 1 {
+		return nil, fmt.Errorf("titans: d_model = %d: must be >= 1", dModel)
+	}
+	return &LMM{Config: cfg, DModel: dModel}, nil
+}
+
+// Reference returns the same layer computed with the token-by-token op Naive (for tests). Its
+// ApplyWithStats returns empty Stats.
+func (m *LMM) Reference() *LMM {
+	r := *m
+	r.naive = true
+	return &r
+}
+
+func (m *LMM) width() int { return m.Config.Heads * m.Config.HeadDim }
+
+// StateSpecs implements layers.Mixer.
+func (m *LMM) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
+	var specs []layers.StateSpec
+	if k := m.Config.ConvKernel; k > 1 {
+		for _, name := range []string{"q_conv", "k_conv", "v_conv"} {
+			specs = append(specs, layers.StateSpec{Name: name, Shape: shapes.Make(dtype, batch, k-1, m.width())})
+		}
+	}
+	for _, prefix := range []string{"w", "s"} {
+		for l, d := range m.Config.memoryDims() {
+			specs = append(specs, layers.StateSpec{
+				Name: fmt.Sprintf("%s%d", prefix, l), Shape: shapes.Make(dtype, batch, m.Config.Heads, d[0], d[1])})
+		}
+	}
+	return specs
+}
+
+// Apply implements layers.Mixer: x [B, T, D] -> [B, T, D].
+func (m *LMM) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
+	y, next, _ := m.ApplyWithStats(scope, x, state)
+	return y, next
+}
+
+// ApplyWithStats is Apply that also returns the memory's introspection scalars.
+func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
+	dims := x.Shape().Dimensions
+	batch, time := dims[0], dims[1]
+	cfg := m.Config
+	state = layers.StateOrZero(x.Graph(), "titans lmm", m.StateSpecs(batch, x.DType()), state)
+	numConv := 0
+	if cfg.ConvKernel > 1 {
+		numConv = 3
+	}
+	var nextConv []*Node
+	project := func(i int, name string) *Node {
+		p := layers.Dense(scope.In("%s", name), x, m.width(), false)
+		var cache *Node
+		if numConv > 0 {
+			cache = state[i]
+		}
+		p, cache = layers.ShortConv(scope.In("%s_conv", name), p, cfg.ConvKernel, cache)
+		if numConv > 0 {
+			nextConv = append(nextConv, cache)
+		}
+		p = Reshape(layers.SiLU(p), batch, time, cfg.Heads, cfg.HeadDim)
+		if name != "v" {
+			p = l2Normalize(p, cfg.NormEps)
+		}
+		return Transpose(p, 1, 2) // [B, H, T, Dh]
+	}
+	q, k, v := project(0, "q"), project(1, "k"), project(2, "v")
+	gates := Gates{
+		Theta: MulScalar(m.gate(scope.In("theta"), x, thetaOffset), cfg.MaxLR),
+		Eta:   m.gate(scope.In("eta"), x, etaOffset),
+		Alpha: m.gate(scope.In("alpha"), x, alphaOffset),
+	}
+	init := m.initialWeights(scope, x)
+	st := State{W: m.fullWeights(scope, x, state), S: state[numConv+cfg.MemoryDepth : numConv+2*cfg.MemoryDepth]}
+	opCfg := OpConfig{ChunkSize: cfg.ChunkSize, GradClamp: cfg.GradClamp}
+	var y *Node
+	var final State
+	var stats Stats
+	if m.naive {
+		y, final = Naive(q, k, v, gates, st, opCfg)
+	} else {
+		y, final, stats = ChunkedWithStats(q, k, v, gates, st, opCfg)
+	}
+	next := nextConv
+	for l := range final.W {
+		next = append(next, Sub(final.W[l], init[l]))
+	}
+	next = append(next, final.S...)
+	return m.readOut(scope, x, y), next, stats
+}
+
+// gate is sigmoid(x w + b + offset) [B, H, T]: w "weight" [D, H] ~ N(0, 1/D), b "bias" [H] = 0.
+func (m *LMM) gate(scope *model.Scope, x *Node, offset float64) *Node {
+	g, dtype := x.Graph(), x.DType()
+	w := scope.WithInitializer(initializer.RandomNormalFn(scope, 1/math.Sqrt(float64(m.DModel)))).
+		VariableWithShape("weight", shapes.Make(dtype, m.DModel, m.Config.Heads)).NodeValue(g)
+	b := scope.WithInitializer(initializer.Zero).VariableWithShape("bias", shapes.Make(dtype, m.Config.Heads)).NodeValue(g)
+	logits := AddScalar(Add(Einsum("btd,dh->bht", x, w), Reshape(b, 1, m.Config.Heads, 1)), offset)
+	return Sigmoid(logits)
+}
+
+// initialWeights returns the learned initial memory weights broadcast to the batch, [B, H, in_l, out_l],
+// variables "memory/w{l}" [H, in_l, out_l] initialised N(0, 1/in_l).
+func (m *LMM) initialWeights(scope *model.Scope, x *Node) []*Node {
+	batch := x.Shape().Dimensions[0]
+	var out []*Node
+	for l, d := range m.Config.memoryDims() {
+		s := scope.At("memory").WithInitializer(initializer.RandomNormalFn(scope, 1/math.Sqrt(float64(d[0]))))
+		w := s.VariableWithShape(fmt.Sprintf("w%d", l), shapes.Make(x.DType(), m.Config.Heads, d[0], d[1])).NodeValue(x.Graph())
+		out = append(out, BroadcastToDims(InsertAxes(w, 0), batch, m.Config.Heads, d[0], d[1]))
+	}
+	return out
+}
+
+// fullWeights returns the memory weights of state (as given to Apply, non-nil): learned initial value plus
+// the carried deviation, [B, H, in_l, out_l].
+func (m *LMM) fullWeights(scope *model.Scope, x *Node, state []*Node) []*Node {
+	numConv := 0
+	if m.Config.ConvKernel > 1 {
+		numConv = 3
+	}
+	init := m.initialWeights(scope, x)
+	for l := range init {
+		init[l] = Add(state[numConv+l], init[l])
+	}
+	return init
+}
+
+// readOut maps the memory read-out y [B, H, T, Dh] to [B, T, D]: per-head RMS normalisation with a
+// learned scale ("out_norm"), the optional output gate sigmoid(x W_g) per channel ("output_gate"), and
+// the output projection ("output").
+func (m *LMM) readOut(scope *model.Scope, x, y *Node) *Node {
+	dims := x.Shape().Dimensions
+	y = rmsNormalize(Transpose(y, 1, 2), m.Config.NormEps) // [B, T, H, Dh]
+	y = Reshape(y, dims[0], dims[1], m.width())
+	y = scaleLast(scope.In("out_norm"), y)
+	if m.Config.OutputGate {
+		y = Mul(y, Sigmoid(layers.Dense(scope.In("output_gate"), x, m.width(), false)))
+	}
+	return layers.Dense(scope.In("output"), y, m.DModel, false)
+}
+
+// scaleLast multiplies x [..., C] by a learned per-channel "weight" [C] (init 1).
+func scaleLast(scope *model.Scope, x *Node) *Node {
+	last := x.Shape().Dimensions[x.Rank()-1]
+	w := scope.WithInitializer(initializer.One).VariableWithShape("weight", shapes.Make(x.DType(), last)).NodeValue(x.Graph())
+	dims := make([]int, x.Rank())
+	for i := range dims {
+		dims[i] = 1
+	}
+	dims[len(dims)-1] = last
+	return Mul(x, Reshape(w, dims...))
+}
+
+// l2Normalize is x / sqrt(sum(x^2 over the last axis) + eps). It uses Sqrt and Div rather than Rsqrt,
+// which has no gradient in GoMLX v0.28.8 (so layers.L2NormLast cannot be trained through).
+func l2Normalize(x *Node, eps float64) *Node {
+	return Div(x, Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceSum, -1), eps)))
+}
+
+// rmsNormalize is x / sqrt(mean(x^2 over the last axis) + eps) (Sqrt and Div, as l2Normalize).
+func rmsNormalize(x *Node, eps float64) *Node {
+	return Div(x, Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)))
+}
