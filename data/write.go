@@ -37,6 +37,7 @@ var rowSchema = arrow.NewSchema([]arrow.Field{
 type Writer struct {
 	ids, labels *array.ListBuilder
 	buffered    int // tokens in the builders
+	flushAt     int // tokens that make a record batch or row group
 	write       func(arrow.RecordBatch) error
 	close       func() error
 }
@@ -45,8 +46,9 @@ type Writer struct {
 func NewWriter(w io.Writer, format string) (*Writer, error) {
 	mem := memory.NewGoAllocator()
 	wr := &Writer{
-		ids:    array.NewListBuilder(mem, arrow.PrimitiveTypes.Int32),
-		labels: array.NewListBuilder(mem, arrow.PrimitiveTypes.Int32),
+		ids:     array.NewListBuilder(mem, arrow.PrimitiveTypes.Int32),
+		labels:  array.NewListBuilder(mem, arrow.PrimitiveTypes.Int32),
+		flushAt: flushTokens,
 	}
 	switch format {
 	case OutArrowFile:
@@ -84,7 +86,7 @@ func (w *Writer) Append(ids, labels []int32) error {
 		pair.b.ValueBuilder().(*array.Int32Builder).AppendValues(pair.v, nil)
 	}
 	w.buffered += len(ids)
-	if w.buffered >= flushTokens {
+	if w.buffered >= w.flushAt {
 		return w.flush()
 	}
 	return nil
