@@ -13,20 +13,20 @@ func RMSNorm(scope *model.Scope, x *Node, eps float64) *Node {
 	last := x.Shape().Dimensions[x.Rank()-1]
 	w := scope.WithInitializer(initializer.One).
 		VariableWithShape("weight", shapes.Make(x.DType(), last)).NodeValue(x.Graph())
-	return Mul(RMSNormalize(x, eps), w)
+	return Mul(RMSNormalize(x, eps), ExpandLeftToRank(w, x.Rank()))
 }
 
 // RMSNormalize is RMSNorm without the weight: x / sqrt(mean(x^2 over the last axis) + eps).
 func RMSNormalize(x *Node, eps float64) *Node {
 	meanSquare := ReduceAndKeep(Square(x), ReduceMean, -1)
-	return Mul(x, Rsqrt(AddScalar(meanSquare, eps)))
+	return Div(x, Sqrt(AddScalar(meanSquare, eps)))
 }
 
 // L2NormLast is x / sqrt(sum(x^2 over the last axis) + eps), as used for the q and k of linear
 // attention (eps 1e-6 in flash-linear-attention).
 func L2NormLast(x *Node, eps float64) *Node {
 	sumSquare := ReduceAndKeep(Square(x), ReduceSum, -1)
-	return Mul(x, Rsqrt(AddScalar(sumSquare, eps)))
+	return Div(x, Sqrt(AddScalar(sumSquare, eps)))
 }
 
 // SiLU is x * sigmoid(x).

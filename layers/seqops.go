@@ -114,7 +114,7 @@ func Dense(scope *model.Scope, x *Node, out int, bias bool) *Node {
 	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
 	if bias {
 		b := scope.VariableWithShape("bias", shapes.Make(x.DType(), out)).NodeValue(x.Graph())
-		y = Add(y, b)
+		y = Add(y, ExpandLeftToRank(b, y.Rank()))
 	}
 	return y
 }

@@ -1,0 +1,144 @@
+package configs
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+//go:embed *.yaml
+var builtin embed.FS
+
+// Builtin returns the embedded YAML file configs/<name>.yaml.
+func Builtin(name string) ([]byte, error) {
+	src, err := builtin.ReadFile(strings.TrimSuffix(name, ".yaml") + ".yaml")
+	if err != nil {
+		return nil, fmt.Errorf("no built-in config %q (built-in: %s)", name, strings.Join(BuiltinNames(), ", "))
+	}
+	return src, nil
+}
+
+// BuiltinNames lists the embedded configs, without ".yaml".
+func BuiltinNames() []string {
+	entries, _ := builtin.ReadDir(".")
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(e.Name(), ".yaml"))
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Load reads an experiment from a YAML file (or, when no such file exists and the name has no
+// directory part, the built-in config of that name), applies overrides ("a.b.c=value") in order and
+// validates the result.
+func Load(file string, overrides []string) (Experiment, error) {
+	src, err := os.ReadFile(file)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) || strings.ContainsRune(file, os.PathSeparator) {
+			return Experiment{}, fmt.Errorf("config file %s: %w", file, err)
+		}
+		if src, err = Builtin(file); err != nil {
+			return Experiment{}, fmt.Errorf("config file %s does not exist, and %w", file, err)
+		}
+	}
+	return Parse(file, src, overrides)
+}
+
+// Parse decodes src (named file in errors) over Default(), applies the overrides and validates.
+func Parse(file string, src []byte, overrides []string) (Experiment, error) {
+	exp := Default()
+	if err := decodeStrict(src, &exp); err != nil {
+		return Experiment{}, fmt.Errorf("%s: %w", file, err)
+	}
+	for _, o := range overrides {
+		if err := ApplyOverride(&exp, o); err != nil {
+			return Experiment{}, err
+		}
+	}
+	if err := exp.Validate(); err != nil {
+		return Experiment{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return exp, nil
+}
+
+// ApplyOverride sets one dotted key from "a.b.c=value", decoding value as YAML with the same strict
+// rules as a file (so -set model.layers=[attention,swa] works too).
+func ApplyOverride(exp *Experiment, override string) error {
+	key, value, ok := strings.Cut(override, "=")
+	key = strings.TrimSpace(key)
+	if !ok || key == "" {
+		return fmt.Errorf("-set %s: want key=value, e.g. model.d_model=128", override)
+	}
+	parts := strings.Split(key, ".")
+	var doc strings.Builder
+	for i, p := range parts {
+		if p == "" {
+			return fmt.Errorf("-set %s: empty segment in key %q", override, key)
+		}
+		fmt.Fprintf(&doc, "%s%s:", strings.Repeat("  ", i), p)
+		if i < len(parts)-1 {
+			doc.WriteString("\n")
+		}
+	}
+	doc.WriteString(" " + value + "\n")
+	if err := decodeStrict([]byte(doc.String()), exp); err != nil {
+		return fmt.Errorf("-set %s: %s", override, strings.TrimPrefix(err.Error(), "line 1: "))
+	}
+	return nil
+}
+
+var (
+	unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
+	wrongType    = regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into (\\S+)")
+	lineNumber   = regexp.MustCompile(`^line \d+: `)
+)
+
+// decodeStrict decodes YAML into out, refusing unknown keys, and rewrites yaml's messages into one line
+// per problem: `line 3: unknown key "d_modle" in model.Config`.
+func decodeStrict(src []byte, out any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	dec.KnownFields(true)
+	err := dec.Decode(out)
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	var typeErr *yaml.TypeError
+	if errors.As(err, &typeErr) {
+		msgs := make([]string, len(typeErr.Errors))
+		for i, m := range typeErr.Errors {
+			m = unknownField.ReplaceAllString(m, `unknown key "$1" in $2`)
+			m = wrongType.ReplaceAllString(m, `cannot use $1 "$2" as $3`)
+			msgs[i] = m
+		}
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if !lineNumber.MatchString(msg) {
+		msg = strings.ReplaceAll(msg, "\n", " ")
+	}
+	return errors.New(msg)
+}
+
+// Marshal renders the resolved experiment as YAML (saved beside every run).
+func Marshal(exp Experiment) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(exp); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), enc.Close()
+}
+
+// BaseName is the run name a config file suggests: its file name without extension.
+func BaseName(file string) string { return strings.TrimSuffix(path.Base(file), path.Ext(file)) }

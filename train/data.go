@@ -1,0 +1,66 @@
+package train
+
+import (
+	"iter"
+
+	"github.com/engramlx/engram/configs"
+	"github.com/engramlx/engram/data"
+	"github.com/engramlx/engram/model"
+	"github.com/gomlx/gomlx/core/tensors"
+	mltrain "github.com/gomlx/gomlx/ml/train"
+)
+
+// Split numbers of the built-in generators: each split has its own random stream.
+const (
+	SplitTrain = 0
+	SplitEval  = 1
+	SplitTest  = 2
+)
+
+// Sources returns the training and held-apart evaluation sources of an experiment.
+func Sources(exp configs.Experiment) (trainSrc, evalSrc data.Source, err error) {
+	batch := exp.Train.BatchSize
+	tr, err := data.NewMQARSource(exp.Data.MQAR, batch, exp.Seed, SplitTrain)
+	if err != nil {
+		return nil, nil, err
+	}
+	ev, err := data.NewMQARSource(exp.Data.MQAR, batch, exp.Seed, SplitEval)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tr, ev, nil
+}
+
+// indexedDataset adapts a data.Source to GoMLX's train.Dataset, starting at batch index start and
+// stopping after limit batches (limit < 0: never). Inputs are (ids, positions), labels (targets, weights).
+type indexedDataset struct {
+	src          data.Source
+	vocab, slots int
+	start, limit int64
+}
+
+func (d *indexedDataset) Name() string { return d.src.Name() }
+
+func (d *indexedDataset) Iter() iter.Seq2[mltrain.Batch, error] {
+	return func(yield func(mltrain.Batch, error) bool) {
+		for i := int64(0); d.limit < 0 || i < d.limit; i++ {
+			b, err := d.src.BatchAt(d.start + i)
+			if err == nil {
+				err = b.CheckVocab(d.vocab, d.src.Name())
+			}
+			if err != nil {
+				yield(mltrain.Batch{}, err)
+				return
+			}
+			in, err := model.MakeInputs(b, d.slots)
+			if err != nil {
+				yield(mltrain.Batch{}, err)
+				return
+			}
+			batch := mltrain.Batch{Inputs: []*tensors.Tensor{in.IDs, in.Positions}, Labels: []*tensors.Tensor{in.Targets, in.Weights}}
+			if !yield(batch, nil) {
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,110 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/gomlx/gomlx/core/tensors"
+	mltrain "github.com/gomlx/gomlx/ml/train"
+	"github.com/schollz/progressbar/v3"
+)
+
+// hooks are what runs after every training step: progress, metrics lines, evaluation, checkpoints and
+// the interrupt check.
+type hooks struct {
+	r       *Runner
+	ctx     context.Context
+	evalDS  *indexedDataset
+	bar     *progressbar.ProgressBar
+	started time.Time
+	first   int // first optimizer step of this session
+	tokens  int // tokens per optimizer step
+}
+
+func (r *Runner) newHooks(ctx context.Context, evalDS *indexedDataset) *hooks {
+	t := r.Exp.Train
+	h := &hooks{r: r, ctx: ctx, evalDS: evalDS, started: time.Now(), first: r.GlobalStep(),
+		tokens: t.BatchSize * t.AccumSteps * r.Exp.Data.MQAR.SeqLen}
+	if r.opts.Progress {
+		h.bar = progressbar.NewOptions(t.Steps,
+			progressbar.OptionSetWriter(r.opts.Log),
+			progressbar.OptionSetDescription(r.Exp.Name),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(200*time.Millisecond),
+			progressbar.OptionClearOnFinish())
+		_ = h.bar.Set(h.first)
+	}
+	return h
+}
+
+func (h *hooks) close() {
+	if h.bar != nil {
+		_ = h.bar.Finish()
+	}
+}
+
+func (h *hooks) onStep(loop *mltrain.Loop, metrics []*tensors.Tensor) error {
+	t := h.r.Exp.Train
+	if (loop.LoopStep+1)%t.AccumSteps != 0 {
+		return nil // mid-accumulation: nothing was applied yet, and stopping here would lose the partial sums
+	}
+	step := h.r.GlobalStep()
+	elapsed := time.Since(h.started).Seconds()
+	tokensPerSec := float64((step-h.first)*h.tokens) / max(elapsed, 1e-9)
+	loss, acc := scalar(metrics[0]), scalar(metrics[2])
+	if h.bar != nil {
+		h.bar.Describe(fmt.Sprintf("%s loss %.4f acc %.3f %.0f tok/s", h.r.Exp.Name, loss, acc, tokensPerSec))
+		_ = h.bar.Set(step)
+	}
+	line := map[string]any{"step": step, "loss": loss, "loss_ema": scalar(metrics[1]), "accuracy": acc,
+		"tokens_per_sec": tokensPerSec, "learning_rate": h.r.stat("learning_rate"), "grad_norm": h.r.stat("grad_norm")}
+	evalNow := t.EvalEvery > 0 && step%t.EvalEvery == 0 && step < t.Steps
+	if evalNow {
+		evalLoss, evalAcc, err := h.r.evaluate(h.evalDS)
+		if err != nil {
+			return err
+		}
+		line["eval_loss"], line["eval_accuracy"] = evalLoss, evalAcc
+	}
+	if step%t.LogEvery == 0 || evalNow {
+		if err := h.r.metrics.Write(line); err != nil {
+			return err
+		}
+		if h.bar == nil {
+			msg := fmt.Sprintf("step %d/%d  loss %.4f  acc %.3f  lr %.2e  %.0f tok/s", step, t.Steps, loss, acc, line["learning_rate"], tokensPerSec)
+			if evalNow {
+				msg += fmt.Sprintf("  eval_loss %.4f  eval_acc %.3f", line["eval_loss"], line["eval_accuracy"])
+			}
+			h.r.logf("%s", msg)
+		}
+	}
+	if h.r.opts.AfterStep != nil {
+		h.r.opts.AfterStep(step)
+	}
+	if h.ctx.Err() != nil {
+		if err := h.r.ckpt.Save(h.r.checkpointInfo()); err != nil {
+			return fmt.Errorf("saving the checkpoint on interrupt: %w", err)
+		}
+		h.r.logf("\ninterrupted at step %d: checkpoint saved in %s", step, h.r.ckpt.dir)
+		return ErrInterrupted
+	}
+	if t.CheckpointEvery > 0 && step%t.CheckpointEvery == 0 && step < t.Steps {
+		return h.r.ckpt.Save(h.r.checkpointInfo())
+	}
+	return nil
+}
+
+// stat reads a value the optimizer records each step (learning_rate, grad_norm).
+func (r *Runner) stat(name string) float64 {
+	v := r.Store.GetVariable(statsScope + "/" + name)
+	if v == nil || !v.HasValue() {
+		return 0
+	}
+	value, err := v.Value()
+	if err != nil {
+		return 0
+	}
+	return scalar(value)
+}
