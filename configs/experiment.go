@@ -23,7 +23,7 @@ type Experiment struct {
 	// Backend: auto (default), go, go:<options>, xla or xla:<plugin>.
 	Backend string `yaml:"backend"`
 	// RunsDir is where runs/<name>/ is created (default "runs").
-	RunsDir string      `yaml:"runs_dir"`
+	RunsDir string       `yaml:"runs_dir"`
 	Model   model.Config `yaml:"model"`
 	Data    Data         `yaml:"data"`
 	Train   Train        `yaml:"train"`

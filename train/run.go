@@ -50,10 +50,10 @@ type Runner struct {
 	Backend compute.Backend
 	Choice  backend.Choice
 
-	opts    Options
-	trainer *mltrain.Trainer
-	ckpt    *checkpoints
-	metrics *metricsLog
+	opts     Options
+	trainer  *mltrain.Trainer
+	ckpt     *checkpoints
+	metrics  *metricsLog
 	start    time.Time
 	lastSave time.Time
 }
