@@ -53,3 +53,28 @@ func TestRoundTripAllFormats(t *testing.T) {
 		t.Fatalf("%d files in the output directory, want 3 (no temporary files left)", len(entries))
 	}
 }
+
+// WriteTask streams what GenerateRows draws; a partial last batch writes only its first rows.
+func TestWriteTask(t *testing.T) {
+	for _, task := range []Task{Passkey{SeqLen: 400, RandomDepth: true}, Needle{SeqLen: 500, Keys: 2, Values: 2}, Copy{Vocab: 20, SeqLen: 30, Length: 10}, SelectiveCopy{Vocab: 20, SeqLen: 30, Tokens: 6}} {
+		src, err := NewTaskSource(task, 4, 11, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := GenerateRows(src, 10)
+		path := filepath.Join(t.TempDir(), "task.parquet")
+		if err := WriteTask(path, OutParquet, src, 10); err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadRows(FileConfig{Path: path}, ByteVocab)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := want.Equal(got); err != nil || got.Len() != 10 {
+			t.Fatalf("%s: %d rows read back: %v", task, got.Len(), err)
+		}
+		if info, _ := os.Stat(path); info.Mode().Perm() != 0o644 {
+			t.Fatalf("%s: mode %v, want 0644", path, info.Mode().Perm())
+		}
+	}
+}

@@ -153,6 +153,9 @@ func WriteFileWith(path string, write func(io.Writer) error) (err error) {
 			err = fmt.Errorf("writing %s: %w", path, err)
 		}
 	}()
+	if err = tmp.Chmod(0o644); err != nil { // CreateTemp makes 0600; a dataset is for others to read
+		return err
+	}
 	buf := bufio.NewWriterSize(tmp, 1<<20)
 	if err = write(buf); err != nil {
 		return err
@@ -167,4 +170,34 @@ func WriteFileWith(path string, write func(io.Writer) error) (err error) {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// WriteTask writes n rows of a generator source to path (atomically), in the order GenerateRows
+// draws them, streaming batch by batch so n is not limited by memory.
+func WriteTask(path, format string, src *GeneratorSource, n int) error {
+	if n < 1 || src.BatchSize < 1 {
+		return fmt.Errorf("%s: cannot write %d rows in batches of %d", src.Name(), n, src.BatchSize)
+	}
+	return WriteFileWith(path, func(w io.Writer) error {
+		wr, err := NewWriter(w, format)
+		if err != nil {
+			return err
+		}
+		written := 0
+		for index := int64(0); written < n; index++ {
+			b, err := src.BatchAt(index)
+			if err != nil {
+				wr.Close()
+				return err
+			}
+			for r := 0; r < b.Size && written < n; r++ {
+				if err := wr.Append(b.Row(r)); err != nil {
+					wr.Close()
+					return err
+				}
+				written++
+			}
+		}
+		return wr.Close()
+	})
 }
