@@ -33,22 +33,30 @@ type OpConfig struct {
 // the input of every layer (ps[0] = x, ps[l] = SiLU(zs[l-1])) and every pre-activation zs[l]; the output
 // is zs[L-1].
 func mlpForward(ws []*Node, x *Node) (ps, zs []*Node) {
+	ps, zs, _ = mlpForwardSig(ws, x)
+	return ps, zs
+}
+
+// mlpForwardSig is mlpForward that also returns sigmoid(zs[l]) for the hidden layers (sigs[l] for
+// l < L-1), so the backward pass reuses them: the Go backend's Logistic is costly.
+func mlpForwardSig(ws []*Node, x *Node) (ps, zs, sigs []*Node) {
 	h := x
 	for l, w := range ws {
 		if l > 0 {
-			h = silu(zs[l-1])
+			sig := Sigmoid(zs[l-1])
+			sigs = append(sigs, sig)
+			h = Mul(zs[l-1], sig)
 		}
 		ps = append(ps, h)
 		zs = append(zs, Einsum("bhni,bhio->bhno", h, w))
 	}
-	return ps, zs
+	return ps, zs, sigs
 }
 
 func silu(z *Node) *Node { return Mul(z, Sigmoid(z)) }
 
-// siluPrime is d SiLU(z)/dz = s (1 + z (1 - s)), s = sigmoid(z).
-func siluPrime(z *Node) *Node {
-	s := Sigmoid(z)
+// siluPrime is d SiLU(z)/dz = s (1 + z (1 - s)), given s = sigmoid(z).
+func siluPrime(z, s *Node) *Node {
 	return Mul(s, OnePlus(Mul(z, OneMinus(s))))
 }
 
@@ -59,7 +67,7 @@ func siluPrime(z *Node) *Node {
 // Closed form (backpropagation through the MLP): rs[L-1] = 2 (z_L - v), and
 // rs[l-1] = (rs[l] W_l^T) * SiLU'(zs[l-1]). For L_M = 1 this is grad_W = 2 k^T (k W - v).
 func gradFactors(ws []*Node, k, v *Node, autodiff bool) (ps, rs []*Node, loss *Node) {
-	ps, zs := mlpForward(ws, k)
+	ps, zs, sigs := mlpForwardSig(ws, k)
 	last := len(ws) - 1
 	residual := Sub(zs[last], v)
 	loss = ReduceSum(Square(residual), -1)
@@ -70,7 +78,7 @@ func gradFactors(ws []*Node, k, v *Node, autodiff bool) (ps, rs []*Node, loss *N
 	rs[last] = MulScalar(residual, 2)
 	for l := last; l > 0; l-- {
 		back := Einsum("bhno,bhio->bhni", rs[l], ws[l])
-		rs[l-1] = Mul(back, siluPrime(zs[l-1]))
+		rs[l-1] = Mul(back, siluPrime(zs[l-1], sigs[l-1]))
 	}
 	return ps, rs, loss
 }
