@@ -38,7 +38,7 @@ func New(cfg Config, dModel int) (layers.Mixer, error) {
 	return lmm, nil
 }
 
-// MAC is memory as a context (paper section 4.1, Eqs. 21-25). The sequence is cut into segments of
+// MAC is memory as a context (paper section 4.1). The sequence is cut into segments of
 // SegmentSize tokens from the start of the call; for each segment:
 //
 //	h_t = M_{W0}(q_t)                    retrieval at the segment-start weights W0, q_t = L2(x_t W_Q^r)
@@ -111,7 +111,7 @@ func (m *MAC) attention(scope *model.Scope, xs, h *Node) *Node {
 	return a.output(scope, attend(q, keys, values, Concatenate(parts, 1)))
 }
 
-// Hybrid is MAG (memory as a gate, paper section 4.2, Eq. 28) or MAL (memory as a layer, section 4.3):
+// Hybrid is MAG (memory as a gate, paper section 4.2) or MAL (memory as a layer, section 4.3):
 //
 //	MAG: o = W_o (RMSNorm(SWA([p ; x])) * sigmoid(RMSNorm(LMM(x))))
 //	MAL: o = SWA([p ; LMM(x)])
