@@ -19,6 +19,10 @@ type AttentionConfig struct {
 	// MaxContext is full attention's KV-cache length when streaming (the most tokens a stream may hold).
 	MaxContext int     `yaml:"max_context"`
 	RoPEBase   float64 `yaml:"rope_base"`
+	// ShortConv > 0 passes q, k and v through a causal depthwise convolution of that kernel size before
+	// RoPE, as linear-attention layers do (H3, Based, Gated DeltaNet): a key then also carries the token
+	// before it, which makes one-hop recall (MQAR) learnable in one layer. 0 = plain attention.
+	ShortConv int `yaml:"short_conv"`
 }
 
 // DefaultAttentionConfig is 4 heads, full causal attention, a 4096-token streaming cache, RoPE base 10000.
@@ -41,6 +45,8 @@ func (c AttentionConfig) Validate(dModel int) error {
 		return fmt.Errorf("attention.max_context = %d: full attention needs a cache length >= 1", c.MaxContext)
 	case c.RoPEBase <= 1:
 		return fmt.Errorf("attention.rope_base = %g: must be > 1", c.RoPEBase)
+	case c.ShortConv < 0 || c.ShortConv == 1:
+		return fmt.Errorf("attention.short_conv = %d: want 0 (off) or a kernel size >= 2", c.ShortConv)
 	}
 	return nil
 }
@@ -48,7 +54,8 @@ func (c AttentionConfig) Validate(dModel int) error {
 // Attention is multi-head causal softmax attention with RoPE, as a Mixer. Its state is a cache of
 // rotated keys and values plus the absolute position of the next token:
 //   - full attention: k, v [B, MaxContext, H, Dh], position [] int32;
-//   - sliding window: k, v [B, Window, H, Dh] (the last Window tokens), position [] int32.
+//   - sliding window: k, v [B, Window, H, Dh] (the last Window tokens), position [] int32;
+//   - with ShortConv: also q_conv, k_conv, v_conv [B, ShortConv-1, H*Dh], the convolutions' inputs.
 type Attention struct {
 	Config    AttentionConfig
 	DModel    int
@@ -95,7 +102,12 @@ func (a *Attention) MaxContext() int {
 // StateSpecs implements Mixer.
 func (a *Attention) StateSpecs(batch int, dtype dtypes.DType) []StateSpec {
 	kv := shapes.Make(dtype, batch, a.cacheLen(), a.Config.Heads, a.headDim())
-	return []StateSpec{{Name: "k", Shape: kv}, {Name: "v", Shape: kv}, {Name: "position", Shape: shapes.Make(dtypes.Int32)}}
+	specs := []StateSpec{{Name: "k", Shape: kv}, {Name: "v", Shape: kv}, {Name: "position", Shape: shapes.Make(dtypes.Int32)}}
+	if a.Config.ShortConv > 0 {
+		conv := shapes.Make(dtype, batch, a.Config.ShortConv-1, a.Config.Heads*a.headDim())
+		specs = append(specs, StateSpec{Name: "q_conv", Shape: conv}, StateSpec{Name: "k_conv", Shape: conv}, StateSpec{Name: "v_conv", Shape: conv})
+	}
+	return specs
 }
 
 // Apply implements Mixer: x [B, T, D] -> [B, T, D].
@@ -108,12 +120,19 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 	state = StateOrZero(g, "attention", a.StateSpecs(batch, x.DType()), state)
 	kCache, vCache, position := state[0], state[1], state[2]
 
-	project := func(name string) *Node {
-		return Reshape(Dense(scope.In("%s", name), x, heads*headDim, false), batch, time, heads, headDim)
+	var convNext []*Node
+	project := func(name string, convIndex int) *Node {
+		y := Dense(scope.In("%s", name), x, heads*headDim, false)
+		if a.Config.ShortConv > 0 {
+			var cache *Node
+			y, cache = ShortConv(scope.In("%s_conv", name), y, a.Config.ShortConv, state[3+convIndex])
+			convNext = append(convNext, cache)
+		}
+		return Reshape(y, batch, time, heads, headDim)
 	}
-	q := RoPE(project("q"), position, a.Config.RoPEBase)
-	k := RoPE(project("k"), position, a.Config.RoPEBase)
-	v := project("v")
+	q := RoPE(project("q", 0), position, a.Config.RoPEBase)
+	k := RoPE(project("k", 1), position, a.Config.RoPEBase)
+	v := project("v", 2)
 	q = MulScalar(q, 1/math.Sqrt(float64(headDim)))
 
 	var out *Node
@@ -139,7 +158,7 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 		next = []*Node{kAll, vAll, AddScalar(position, float64(time))}
 	}
 	out = Reshape(out, batch, time, heads*headDim)
-	return Dense(scope.In("output"), out, a.DModel, false), next
+	return Dense(scope.In("output"), out, a.DModel, false), append(next, convNext...)
 }
 
 // slideCache returns the state after x for a sliding window: the last Window keys/values of [cache ; x].

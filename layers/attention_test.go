@@ -34,6 +34,20 @@ func TestAttentionHarness(t *testing.T) {
 	lt.MixerFastVsReference(t, fast, ref, 7, 5, 1e-12)
 }
 
+// With short convolutions on q, k, v the conv caches stream too.
+func TestAttentionShortConvHarness(t *testing.T) {
+	for _, window := range []int{0, 3} {
+		cfg := layers.AttentionConfig{Heads: 2, Window: window, MaxContext: 20, RoPEBase: 10000, ShortConv: 3}
+		fast := attentionCase(t, cfg, false)
+		ref := attentionCase(t, cfg, true)
+		ref.Store = fast.Store
+		lt.MixerFastVsReference(t, fast, ref, 7, 4, 1e-12)
+		lt.ChainedEqualsSingle(t, fast, 13, []int{1, 6}, 1e-12)
+		lt.Causal(t, fast, 6, 3, 1e-12)
+		lt.MixerGradCheck(t, fast, 5, 3, 6, 1e-6)
+	}
+}
+
 // Sliding-window attention: the blockwise form against dense band-masked attention, with and without a
 // carried cache, windows that do and do not divide T; chained == single; causality.
 func TestSlidingWindowHarness(t *testing.T) {
