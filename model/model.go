@@ -129,12 +129,22 @@ func (m *Model) LabelledLogits(scope *mlmodel.Scope, ids, positions *Node) *Node
 
 // CrossEntropy returns the mean cross-entropy of logits [B, P, V] against targets [B, P] (int32)
 // over the positions with weight [B, P] > 0 (weights are 0 or 1), and the accuracy of the argmax there.
+//
+// It avoids LogSoftmax over the vocabulary (the Go backend's Exp and Log run per element in scalar code):
+// the value is -log(p_target) from the fused Softmax, and the gradient, softmax - onehot, comes from the
+// surrogate sum(stop(softmax) * logits) - logit_target, which has exactly that gradient. Probabilities
+// are floored at 1e-30 for the value only, so the gradient is exact even for hopeless predictions.
 func CrossEntropy(logits, targets, weights *Node) (loss, accuracy *Node) {
+	g := logits.Graph()
 	vocab := logits.Shape().Dimensions[2]
 	weights = ConvertDType(weights, logits.DType())
 	onehot := OneHot(targets, vocab, logits.DType())
-	nll := Neg(ReduceSum(Mul(LogSoftmax(logits, -1), onehot), -1)) // [B, P]
-	count := Max(ReduceAllSum(weights), ScalarOne(logits.Graph(), logits.DType()))
+	probs := StopGradient(Softmax(logits, -1))
+	targetProb := ReduceSum(Mul(probs, onehot), -1)             // [B, P]
+	value := Neg(Log(MaxScalar(targetProb, 1e-30)))             // -log p_target
+	surrogate := ReduceSum(Mul(Sub(probs, onehot), logits), -1) // d/dlogits = softmax - onehot
+	nll := Add(StopGradient(Sub(value, surrogate)), surrogate)  // value of nll, gradient of surrogate
+	count := Max(ReduceAllSum(weights), ScalarOne(g, logits.DType()))
 	loss = Div(ReduceAllSum(Mul(nll, weights)), count)
 	correct := ConvertDType(Equal(ArgMax(logits, -1, targets.DType()), targets), logits.DType())
 	accuracy = Div(ReduceAllSum(Mul(correct, weights)), count)
