@@ -208,3 +208,23 @@ func scalar(t *tensors.Tensor) float64 {
 	}
 	return 0
 }
+
+// Open reopens an existing run directory for evaluation or export: its saved config, its model and a
+// store that loads the latest checkpoint's values as the variables are created. It fails, naming the
+// directory, when there is no saved config or no checkpoint.
+func Open(runDir string, opts Options) (*Runner, error) {
+	file := filepath.Join(runDir, "config.yaml")
+	src, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a run directory: %w", runDir, err)
+	}
+	exp, err := configs.Parse(file, src, nil)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ReadInfo(filepath.Join(runDir, "checkpoints")); err != nil {
+		return nil, fmt.Errorf("%s has no complete checkpoint (checkpoints/engram.json): %w", runDir, err)
+	}
+	exp.RunsDir, exp.Name = filepath.Dir(filepath.Clean(runDir)), filepath.Base(filepath.Clean(runDir))
+	return NewRunner(exp, opts)
+}

@@ -1,0 +1,161 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/engramlx/engram/configs"
+	lt "github.com/engramlx/engram/layers/layertest"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// tinyExperiment is a model small enough to train a few steps in well under a second.
+func tinyExperiment(t *testing.T, dir string) configs.Experiment {
+	t.Helper()
+	exp, err := configs.Parse("tiny", []byte(`
+name: tiny
+seed: 3
+runs_dir: `+dir+`
+model: {vocab: 32, d_model: 16, layers: [attention], mlp_hidden: 32, attention: {heads: 2, max_context: 64}}
+data: {task: mqar, mqar: {vocab: 32, seq_len: 16, num_pairs: 2, power_a: 0.01}}
+train: {steps: 6, batch_size: 4, warmup_steps: 2, eval_batches: 1, log_every: 1, checkpoint_every: 2, keep_checkpoints: 2}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exp
+}
+
+func quiet() Options { return Options{Log: discard{}} }
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// weights returns every trainable variable's values by path.
+func weights(t *testing.T, r *Runner) map[string][]float64 {
+	out := map[string][]float64{}
+	for v := range r.Store.IterVariables() {
+		if v.Trainable {
+			out[v.Path()] = lt.Floats(v.MustValue())
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no trainable variables")
+	}
+	return out
+}
+
+// A run interrupted at step 3 and resumed ends with the same weights as an uninterrupted run, and the
+// metrics log holds each step once.
+func TestResumeAfterInterruptEqualsUninterrupted(t *testing.T) {
+	straightDir, resumedDir := t.TempDir(), t.TempDir()
+	straight, err := NewRunner(tinyExperiment(t, straightDir), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := straight.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	opts := quiet()
+	opts.AfterStep = func(step int) {
+		if step == 3 {
+			cancel()
+		}
+	}
+	first, err := NewRunner(tinyExperiment(t, resumedDir), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Train(ctx); !errors.Is(err, ErrInterrupted) {
+		t.Fatalf("interrupted run returned %v, want ErrInterrupted", err)
+	}
+	if info, err := ReadInfo(filepath.Join(resumedDir, "tiny", "checkpoints")); err != nil || info.Step != 3 || info.DataPosition != 3 {
+		t.Fatalf("sidecar after interrupt: %+v, %v; want step 3, data position 3", info, err)
+	}
+	second, err := NewRunner(tinyExperiment(t, resumedDir), quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.GlobalStep() != 3 {
+		t.Fatalf("resumed at step %d, want 3", second.GlobalStep())
+	}
+	if _, err := second.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want, got := weights(t, straight), weights(t, second)
+	for path, w := range want {
+		if err := lt.RelRMS(got[path], w); !(err <= 1e-6) {
+			t.Errorf("%s: resumed weights differ from the uninterrupted run by %.3g (relative RMS)", path, err)
+		}
+	}
+	lines, err := ReadMetrics(filepath.Join(resumedDir, "tiny", "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range lines {
+		if int(l["step"]) != i+1 {
+			t.Fatalf("metrics line %d has step %v: steps must be 1..6 once each", i, l["step"])
+		}
+	}
+	for _, f := range []string{"summary.json", "loss.png", "config.yaml"} {
+		if _, err := os.Stat(filepath.Join(resumedDir, "tiny", f)); err != nil {
+			t.Errorf("run output %s missing: %v", f, err)
+		}
+	}
+}
+
+// Resuming with a different architecture is refused, naming the field.
+func TestResumeRefusesChangedArchitecture(t *testing.T) {
+	dir := t.TempDir()
+	exp := tinyExperiment(t, dir)
+	exp.Train.Steps, exp.Train.WarmupSteps = 1, 0
+	if _, err := Run(context.Background(), exp, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	exp.Model.DModel = 32
+	_, err := NewRunner(exp, quiet())
+	if err == nil || !contains(err.Error(), "model.d_model: 16 -> 32") {
+		t.Fatalf("got %v, want an error naming model.d_model: 16 -> 32", err)
+	}
+}
+
+func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || len(sub) == 0 || index(s, sub) >= 0) }
+
+func index(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+// Global-norm clipping: gradients (3, 4) and (12) have norm 13; clipped to 6.5 they halve.
+func TestClipByGlobalNorm(t *testing.T) {
+	out := lt.RunOp(func(in []*Node) []*Node {
+		clipped, norm := ClipByGlobalNorm([]*Node{in[0], in[1]}, 6.5)
+		same, _ := ClipByGlobalNorm([]*Node{in[0], in[1]}, 100)
+		return []*Node{clipped[0], clipped[1], norm, same[0]}
+	}, []*tensors.Tensor{tensors.FromValue([]float64{3, 4}), tensors.FromValue([]float64{12})})
+	lt.AssertClose(t, "clipped a", out[0], tensors.FromValue([]float64{1.5, 2}), 1e-12)
+	lt.AssertClose(t, "clipped b", out[1], tensors.FromValue([]float64{6}), 1e-12)
+	lt.AssertClose(t, "norm", out[2], tensors.FromScalar(13.0), 1e-12)
+	lt.AssertClose(t, "under the limit: unchanged", out[3], tensors.FromValue([]float64{3, 4}), 0)
+}
+
+// The schedule: linear warm-up to the peak at step 10, cosine to 10% at step 110.
+func TestScheduleWarmupCosine(t *testing.T) {
+	o := &AdamW{LearningRate: 1, WarmupSteps: 10, TotalSteps: 110, MinLRRatio: 0.1}
+	steps := []float64{1, 5, 10, 60, 110, 200}
+	out := lt.RunOp(func(in []*Node) []*Node { return []*Node{o.Schedule(in[0])} }, []*tensors.Tensor{tensors.FromValue(steps)})
+	want := []float64{0.1, 0.5, 1, 0.1 + 0.9*0.5*(1+math.Cos(math.Pi*0.5)), 0.1, 0.1}
+	lt.AssertClose(t, "learning rate", out[0], tensors.FromValue(want), 1e-12)
+}
