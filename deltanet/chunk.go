@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/engramlx/engram/layers"
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -20,8 +18,9 @@ import (
 //	O = scale (Q .* exp(G)) S + (scale Q K^T .* Gamma) V'
 //	S <- exp(G_C) S + (K .* exp(G_C - G))^T V'
 //
-// (the WY form of the delta rule, Yang et al. 2025, sec. 3.3). Every exponent is <= 0 and the mask is
-// applied before exp, so strong decay underflows to zero instead of overflowing. Without the delta rule,
+// (the WY form of the delta rule, Yang et al. 2025, sec. 3.3). The decay factors are products of
+// alpha_t = exp(g_t) <= 1 (decay.go), so strong decay underflows to zero instead of overflowing and no
+// exp of a positive number is ever formed. Without the delta rule,
 // V' = V. T is padded to a multiple of C with g = beta = k = v = q = 0, steps that leave S unchanged.
 //
 // Everything but the state recurrence is batched over all chunks; the recurrence over chunks is
@@ -39,17 +38,15 @@ func Chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 	qc, kc, vc := chunkVectors(q, chunkSize), chunkVectors(k, chunkSize), chunkVectors(v, chunkSize)
 	betac, gc := chunkScalars(beta, chunkSize), chunkScalars(g, chunkSize)
 
-	cumG := CumSum(gc, -1)                    // G: [N, B, H, C]
-	gamma := decayMatrix(cumG)                // Gamma: [N, B, H, C, C]
-	last := SliceAxis(cumG, -1, AxisElem(-1)) // G_C: [N, B, H, 1]
+	decay := newChunkDecay(gc) // Gamma [N, B, H, C, C], exp(G) [N, B, H, C], ...
 
 	u, w := vc, (*Node)(nil)
 	if opts.Delta {
-		u, w = wyFactors(kc, vc, betac, cumG, gamma)
+		u, w = wyFactors(kc, vc, betac, decay)
 	}
 	// K .* exp(G_C - G): how much each key's write has decayed by the end of its chunk.
-	kDecayed := Mul(kc, InsertAxes(Exp(Sub(last, cumG)), -1))
-	chunkDecay := InsertAxes(Exp(last), -1) // exp(G_C): [N, B, H, 1, 1]
+	kDecayed := Mul(kc, InsertAxes(decay.tail, -1))
+	chunkDecay := InsertAxes(decay.total, -1) // exp(G_C): [N, B, H, 1, 1]
 
 	numChunks := qc.Shape().Dimensions[0]
 	states := make([]*Node, numChunks)    // S entering each chunk
@@ -70,8 +67,8 @@ func Chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 	// Outputs of all chunks at once: the inter-chunk part from the incoming state, the intra-chunk part
 	// from the corrected values.
 	qScaled := MulScalar(qc, scale)
-	inter := Einsum("nbhck,nbhkv->nbhcv", Mul(qScaled, InsertAxes(Exp(cumG), -1)), stateStack)
-	scores := Mul(Einsum("nbhck,nbhdk->nbhcd", qScaled, kc), gamma)
+	inter := Einsum("nbhck,nbhkv->nbhcv", Mul(qScaled, InsertAxes(decay.head, -1)), stateStack)
+	scores := Mul(Einsum("nbhck,nbhdk->nbhcd", qScaled, kc), decay.gamma)
 	intra := Einsum("nbhcd,nbhdv->nbhcv", scores, vStack)
 	o = unchunk(Add(inter, intra), time)
 	return o, state
@@ -80,34 +77,16 @@ func Chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 // wyFactors returns U = T diag(beta) V and W = T diag(beta) (K .* exp(G)), T = (I + A)^-1 with
 // A = strictly-lower(diag(beta) (Gamma .* K K^T)), for every chunk: the WY representation of the product
 // of the chunk's Householder-like transitions (I - beta_t k_t k_t^T).
-func wyFactors(k, v, beta, cumG, gamma *Node) (u, w *Node) {
+func wyFactors(k, v, beta *Node, decay chunkDecay) (u, w *Node) {
 	chunk := k.Shape().Dimensions[3]
 	betaCol := InsertAxes(beta, -1)
 	gram := Einsum("nbhck,nbhdk->nbhcd", k, k)
-	a := Mul(Mul(betaCol, gamma), gram)
+	a := Mul(Mul(betaCol, decay.gamma), gram)
 	a = Where(strictlyLowerMask(a.Graph(), a.Shape(), chunk), a, ZerosLike(a))
 	t := InvertUnitLower(a)
 	u = Einsum("nbhcd,nbhdv->nbhcv", t, Mul(betaCol, v))
-	w = Einsum("nbhcd,nbhdk->nbhck", t, Mul(Mul(betaCol, k), InsertAxes(Exp(cumG), -1)))
+	w = Einsum("nbhcd,nbhdk->nbhck", t, Mul(Mul(betaCol, k), InsertAxes(decay.head, -1)))
 	return u, w
-}
-
-// decayMatrix returns Gamma_ri = exp(G_r - G_i) for i <= r and 0 above the diagonal, G: [..., C].
-// The difference is replaced by 0 above the diagonal before exp: there G_r - G_i > 0 and could overflow.
-func decayMatrix(cumG *Node) *Node {
-	chunk := cumG.Shape().Dimensions[cumG.Rank()-1]
-	diff := Sub(InsertAxes(cumG, -1), InsertAxes(cumG, -2))
-	mask := broadcastMask(LowerTriangular(cumG.Graph(), chunk), diff.Shape())
-	zeros := ZerosLike(diff)
-	return Where(mask, Exp(Where(mask, diff, zeros)), zeros)
-}
-
-// strictlyLowerMask is a boolean mask of shape's dimensions (last two [C, C]) true strictly below the
-// diagonal.
-func strictlyLowerMask(g *Graph, shape shapes.Shape, chunk int) *Node {
-	dims := shapes.Make(dtypes.Int32, chunk, chunk)
-	mask := LessThan(Iota(g, dims, 1), Iota(g, dims, 0))
-	return broadcastMask(mask, shape)
 }
 
 // chunkVectors maps [B, T, H, D] to [N, B, H, C, D], zero-padding time to N*C.
@@ -123,9 +102,4 @@ func chunkScalars(x *Node, chunk int) *Node {
 // unchunk maps [N, B, H, C, D] back to [B, T, H, D], dropping the padding.
 func unchunk(x *Node, time int) *Node {
 	return layers.Unchunk(TransposeAllDims(x, 1, 0, 3, 2, 4), time)
-}
-
-// broadcastMask broadcasts a [C, C] mask to shape [..., C, C].
-func broadcastMask(mask *Node, shape shapes.Shape) *Node {
-	return BroadcastToDims(ExpandLeftToRank(mask, shape.Rank()), shape.Dimensions...)
 }

@@ -7,7 +7,7 @@
 //
 // # Recurrence (per batch and head; the paper's eq. 10)
 //
-//	S_t = alpha_t S_{t-1} (I - beta_t k_t k_t^T) + beta_t k_t v_t^T, computed as
+//	S_t = (I - beta_t k_t k_t^T) alpha_t S_{t-1} + beta_t k_t v_t^T   (S: [K, V]), computed as
 //	S <- alpha_t S;  u_t = beta_t (v_t - S^T k_t);  S <- S + k_t u_t^T;  o_t = S^T q_t / sqrt(d_k)
 //
 // with alpha_t = exp(g_t). Switches: Gate false sets alpha_t = 1 (DeltaNet); Delta false writes
@@ -20,8 +20,10 @@
 // everything is matrix products, and only the state crosses chunks (ceil(T/C) unrolled steps). It
 // needs (I + A)^-1 for strictly lower-triangular A; InvertUnitLower (invert.go) computes it by forward
 // substitution on 16x16 diagonal blocks and block doubling, which stays accurate in float32 where the
-// power product (I - A)(I + A^2)(I + A^4)... does not (invert_test.go measures both). Decay is kept in
-// log space with every exponent <= 0, so strong decay underflows to 0 rather than overflowing.
+// power product (I - A)(I + A^2)(I + A^4)... does not (invert_test.go measures both). The decay
+// factors exp(G_r - G_i) are formed as products of alpha_t <= 1 (decay.go): strong decay underflows to
+// 0 rather than overflowing, and only T exponentials are taken instead of T*C (exp is the Go backend's
+// most expensive element-wise op).
 // Both ops: q, k [B, T, H, K], v [B, T, H, V], beta, g [B, T, H], h0 [B, H, K, V] (nil = zeros) ->
 // o [B, T, H, V], ht [B, H, K, V].
 //

@@ -1,0 +1,166 @@
+package deltanet_test
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/engramlx/engram/deltanet"
+	lt "github.com/engramlx/engram/layers/layertest"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// Benchmarks (issue 3, item 4): tokens/s of forward and forward+backward, of the op and of the layer,
+// naive vs chunk, float32 on the configured backend, at B = 8, H = 4, C = 64. Graphs compile once per
+// shape (cached across the benchmark's b.N rounds) and are run once before the timer starts.
+
+const (
+	benchBatch = 8
+	benchHeads = 4
+	benchChunk = 64
+)
+
+// benchRunner runs one compiled graph on fixed inputs.
+type benchRunner func()
+
+var (
+	benchMu      sync.Mutex
+	benchRunners = map[string]benchRunner{}
+)
+
+// cachedRunner builds (once per name) and returns the runner, having run it once so compilation is
+// outside the timed loop.
+func cachedRunner(name string, build func() benchRunner) benchRunner {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	run, ok := benchRunners[name]
+	if !ok {
+		run = build()
+		run()
+		benchRunners[name] = run
+	}
+	return run
+}
+
+func finalizeAll(ts []*tensors.Tensor) {
+	for _, t := range ts {
+		t.FinalizeAll()
+	}
+}
+
+// opRunner compiles the op (naive or chunk) at T and d = d_k = d_v; with backward, the graph also
+// computes the gradients of sum(o) + sum(ht) with respect to every input.
+func opRunner(impl string, backward bool, time, d int) benchRunner {
+	s := opShape{batch: benchBatch, time: time, heads: benchHeads, dk: d, dv: d}
+	inputs := opInputs(1, s, 0, 1, -0.5, 0)
+	args := make([]any, len(inputs))
+	for i, x := range inputs {
+		args[i] = as32(x)
+	}
+	scale := 1 / math.Sqrt(float64(d))
+	exec := MustNewExec(lt.Backend(), func(in []*Node) []*Node {
+		var o, ht *Node
+		if impl == "naive" {
+			o, ht = deltanet.Naive(in[0], in[1], in[2], in[3], in[4], in[5], scale, deltanet.GatedDeltaRule)
+		} else {
+			o, ht = deltanet.Chunked(in[0], in[1], in[2], in[3], in[4], in[5], scale, benchChunk, deltanet.GatedDeltaRule)
+		}
+		if !backward {
+			return []*Node{o, ht}
+		}
+		return Gradient(Add(ReduceAllSum(o), ReduceAllSum(ht)), in...)
+	})
+	return func() { finalizeAll(exec.MustCall(args...)) }
+}
+
+// layerRunner compiles the Gated DeltaNet layer (d_model = H*d, expand_v 1, short convs) in a mode;
+// with backward, the gradients of sum(y) with respect to x and every variable.
+func layerRunner(mode string, backward bool, time, d int) benchRunner {
+	cfg := deltanet.DefaultConfig()
+	cfg.Heads, cfg.HeadDimK, cfg.ExpandV, cfg.ChunkSize, cfg.Mode = benchHeads, d, 1, benchChunk, mode
+	dModel := benchHeads * d
+	layer, err := deltanet.New(cfg, dModel)
+	if err != nil {
+		panic(err)
+	}
+	store := model.NewStore()
+	store.SetParam(model.ParamInitialSeed, int64(1))
+	exec := model.MustNewExec(lt.Backend(), store, func(scope *model.Scope, x *Node) []*Node {
+		y, state := layer.Apply(scope.In("mixer"), x, nil)
+		if !backward {
+			return append([]*Node{y}, state...)
+		}
+		wrt := []*Node{x}
+		for v := range store.IterVariables() {
+			if v.Trainable && v.InUseByGraph(x.Graph()) {
+				wrt = append(wrt, v.NodeValue(x.Graph()))
+			}
+		}
+		return Gradient(ReduceAllSum(y), wrt...)
+	})
+	x := as32(lt.RandNormal(lt.NewRand(2), 1, benchBatch, time, dModel))
+	return func() { finalizeAll(exec.MustCall(x)) }
+}
+
+func reportTokens(b *testing.B, steps int, elapsed time.Duration) {
+	b.ReportMetric(float64(benchBatch*steps*b.N)/elapsed.Seconds(), "tok/s")
+}
+
+func benchGrid(b *testing.B, kind string, impls []string, runner func(impl string, backward bool, time, d int) benchRunner) {
+	for _, impl := range impls {
+		for _, pass := range []string{"fwd", "fwdbwd"} {
+			for _, d := range []int{32, 64} {
+				for _, steps := range []int{256, 1024} {
+					name := fmt.Sprintf("%s/%s/T%d_d%d", impl, pass, steps, d)
+					b.Run(name, func(b *testing.B) {
+						run := cachedRunner(kind+"/"+name, func() benchRunner { return runner(impl, pass == "fwdbwd", steps, d) })
+						b.ResetTimer()
+						start := time.Now()
+						for i := 0; i < b.N; i++ {
+							run()
+						}
+						reportTokens(b, steps, time.Since(start))
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkOp: the gated delta rule op alone.
+func BenchmarkOp(b *testing.B) {
+	benchGrid(b, "op", []string{"naive", "chunk"}, opRunner)
+}
+
+// BenchmarkLayer: the whole Gated DeltaNet layer (projections, convs, gates, norm).
+func BenchmarkLayer(b *testing.B) {
+	benchGrid(b, "layer", []string{deltanet.ModeNaive, deltanet.ModeChunk}, layerRunner)
+}
+
+// BenchmarkScaling times the chunk op at T = 256 and T = 2048 (d = 64) in the same loop and reports
+// time(2048)/time(256): linear scaling in T gives about 8.
+func BenchmarkScaling(b *testing.B) {
+	for _, pass := range []string{"fwd", "fwdbwd"} {
+		b.Run(pass, func(b *testing.B) {
+			short := cachedRunner("scaling/"+pass+"/256", func() benchRunner { return opRunner("chunk", pass == "fwdbwd", 256, 64) })
+			long := cachedRunner("scaling/"+pass+"/2048", func() benchRunner { return opRunner("chunk", pass == "fwdbwd", 2048, 64) })
+			b.ResetTimer()
+			var tShort, tLong time.Duration
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				short()
+				tShort += time.Since(start)
+				start = time.Now()
+				long()
+				tLong += time.Since(start)
+			}
+			b.ReportMetric(float64(tLong)/float64(tShort), "t2048/t256")
+			b.ReportMetric(float64(benchBatch*2048*b.N)/tLong.Seconds(), "tok/s@2048")
+			b.ReportMetric(float64(benchBatch*256*b.N)/tShort.Seconds(), "tok/s@256")
+		})
+	}
+}
