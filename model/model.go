@@ -84,12 +84,24 @@ func (m *Model) MaxContext() int {
 // Hidden runs the stack on ids [B, T] (int32) from state (nil = start of sequence) and returns the final
 // normalised hidden states [B, T, D] and the next flat state.
 func (m *Model) Hidden(scope *mlmodel.Scope, ids *Node, state []*Node) (*Node, []*Node) {
-	batch := ids.Shape().Dimensions[0]
+	return m.HiddenFromEmbeddings(scope, m.Embed(scope, ids), state)
+}
+
+// Embed maps ids [B, T] (int32) to the stack's input embeddings [B, T, D].
+func (m *Model) Embed(scope *mlmodel.Scope, ids *Node) *Node {
+	return layers.Embedding(scope.In("embed"), ids, m.Config.Vocab, m.Config.DModel, m.DType)
+}
+
+// HiddenFromEmbeddings runs the stack on input embeddings h0 [B, T, D] from state (nil = start of
+// sequence) and returns the final normalised hidden states [B, T, D] and the next flat state. Wrappers
+// that insert vectors of their own between the token embeddings (rmt's memory tokens) enter here.
+func (m *Model) HiddenFromEmbeddings(scope *mlmodel.Scope, h0 *Node, state []*Node) (*Node, []*Node) {
+	batch := h0.Shape().Dimensions[0]
 	perLayer, err := layers.Unflatten(state, m.LayerStateSpecs(batch))
 	if err != nil {
 		panic(fmt.Errorf("model: %w", err))
 	}
-	h := layers.Embedding(scope.In("embed"), ids, m.Config.Vocab, m.Config.DModel, m.DType)
+	h := h0
 	var next []*Node
 	for i, mixer := range m.Mixers {
 		layer := scope.In("%s", layerName(i))
