@@ -92,7 +92,7 @@ func ApplyOverride(exp *Experiment, override string) error {
 	}
 	doc.WriteString(" " + value + "\n")
 	if err := decodeStrict([]byte(doc.String()), exp); err != nil {
-		return fmt.Errorf("-set %s: %s", override, strings.TrimPrefix(err.Error(), "line 1: "))
+		return fmt.Errorf("-set %s: %s", override, lineNumber.ReplaceAllString(err.Error(), "$1"))
 	}
 	return nil
 }
@@ -100,7 +100,7 @@ func ApplyOverride(exp *Experiment, override string) error {
 var (
 	unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
 	wrongType    = regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into (\\S+)")
-	lineNumber   = regexp.MustCompile(`^line \d+: `)
+	lineNumber   = regexp.MustCompile(`(^|; )line \d+: `)
 )
 
 // decodeStrict decodes YAML into out, refusing unknown keys, and rewrites yaml's messages into one line
@@ -118,6 +118,7 @@ func decodeStrict(src []byte, out any) error {
 		for i, m := range typeErr.Errors {
 			m = unknownField.ReplaceAllString(m, `unknown key "$1" in $2`)
 			m = wrongType.ReplaceAllString(m, `cannot use $1 "$2" as $3`)
+			m = strings.Replace(m, "cannot use str ", "cannot use string ", 1)
 			msgs[i] = m
 		}
 		return errors.New(strings.Join(msgs, "; "))

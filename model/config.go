@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/engramlx/engram/layers"
+	"github.com/engramlx/engram/titans"
 	"github.com/gomlx/compute/dtypes"
 )
 
@@ -28,6 +29,9 @@ type Config struct {
 
 	Attention     layers.AttentionConfig `yaml:"attention"`      // "attention" layers
 	SlidingWindow layers.AttentionConfig `yaml:"sliding_window"` // "swa" layers
+	// Titans configures titans_lmm / titans_mac / titans_mag / titans_mal layers (the layer type sets
+	// the variant).
+	Titans titans.Config `yaml:"titans"`
 }
 
 // DefaultConfig is a small attention model over a 256-token vocabulary.
@@ -38,6 +42,7 @@ func DefaultConfig() Config {
 		Vocab: 256, DModel: 64, Layers: []string{"attention", "attention"},
 		NormEps: 1e-6, DType: "float32",
 		Attention: layers.DefaultAttentionConfig(), SlidingWindow: swa,
+		Titans: titans.DefaultConfig(),
 	}
 }
 
@@ -106,6 +111,16 @@ var mixerTypes = map[string]func(c *Config) (layers.Mixer, error){
 		}
 		return m, nil
 	},
+}
+
+func init() {
+	for _, variant := range []string{"lmm", "mac", "mag", "mal"} {
+		mixerTypes["titans_"+variant] = func(c *Config) (layers.Mixer, error) {
+			cfg := c.Titans
+			cfg.Variant = variant
+			return titans.New(cfg, c.DModel)
+		}
+	}
 }
 
 // Types lists the known mixer types, sorted.

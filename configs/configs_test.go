@@ -1,0 +1,65 @@
+package configs
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Every YAML in configs/ (and configs/sweeps/ when present) is loaded strictly and validated, both from
+// the file and from the embedded copy.
+func TestEveryConfigLoads(t *testing.T) {
+	files, _ := filepath.Glob("*.yaml")
+	if len(files) == 0 {
+		t.Fatal("no YAML files found in configs/")
+	}
+	for _, f := range files {
+		if _, err := Load(f, nil); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		if _, err := Load(strings.TrimSuffix(f, ".yaml"), nil); err != nil {
+			t.Errorf("built-in %s: %v", f, err)
+		}
+	}
+}
+
+func TestOverrides(t *testing.T) {
+	exp, err := Load("quickstart", []string{"model.d_model=128", "model.layers=[attention, swa, attention]", "train.learning_rate=1e-4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp.Model.DModel != 128 || len(exp.Model.Layers) != 3 || exp.Model.Layers[1] != "swa" || exp.Train.LearningRate != 1e-4 {
+		t.Errorf("overrides not applied: d_model %d layers %v lr %g", exp.Model.DModel, exp.Model.Layers, exp.Train.LearningRate)
+	}
+	// Untouched keys keep the file's values.
+	if exp.Data.MQAR.SeqLen != 64 {
+		t.Errorf("data.mqar.seq_len = %d, want the file's 64", exp.Data.MQAR.SeqLen)
+	}
+}
+
+func TestStrictErrorsNameKeyAndLine(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("name: a\ntrain:\n  steps: 10\n  warmup: 3\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `x.yaml: line 4: unknown key "warmup"`) {
+		t.Errorf("got %v", err)
+	}
+	_, err = Parse("x.yaml", []byte("name: a\n"), []string{"train.steps=ten"})
+	if err == nil || !strings.Contains(err.Error(), `-set train.steps=ten: cannot use string "ten" as int`) {
+		t.Errorf("got %v", err)
+	}
+	_, err = Parse("x.yaml", []byte("name: a\nmodel: {layers: [attention, mamba]}\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `model.layers[1] = "mamba": unknown mixer type`) {
+		t.Errorf("got %v", err)
+	}
+}
+
+func TestDiff(t *testing.T) {
+	a, _ := Load("quickstart", nil)
+	b, _ := Load("quickstart", []string{"model.attention.heads=4", "model.d_model=32"})
+	diff := Diff(a.Model, b.Model, "model")
+	if len(diff) != 2 || diff[0] != "model.d_model: 64 -> 32" || diff[1] != "model.attention.heads: 2 -> 4" {
+		t.Errorf("diff %q", diff)
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(m.Run()) }
