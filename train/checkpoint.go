@@ -1,81 +1,38 @@
 package train
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/engramlx/engram/checkpoints"
 	"github.com/engramlx/engram/configs"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
-	mlckpt "github.com/gomlx/gomlx/ml/model/checkpoint"
 )
 
-// checkpoints wraps GoMLX's checkpoint handler (which loads the latest checkpoint into the store when
-// opened, and keeps the last K) and writes a sidecar, checkpoints/engram.json, after each save via a
-// temporary file and a rename: it records the step and data position the checkpoint belongs to.
-type checkpoints struct {
-	dir     string
-	handler *mlckpt.Handler
-}
-
-// Info is the sidecar written after every checkpoint.
-type Info struct {
-	Step          int       `json:"step"`
-	DataPosition  int64     `json:"data_position"` // index of the next training batch
-	Saved         time.Time `json:"saved"`
-	GoMLXVersion  string    `json:"gomlx_version"`
-	Backend       string    `json:"backend"`
-	ElapsedSecond float64   `json:"elapsed_seconds"` // wall time of all sessions up to this checkpoint
-}
+// Info is the sidecar written with every checkpoint (package checkpoints saves and loads them atomically).
+type Info = checkpoints.Info
 
 // GoMLXVersion is the GoMLX release checkpoints are written with (checkpoints of other minor versions
 // are not compatible).
-const GoMLXVersion = "v0.28.8"
+const GoMLXVersion = checkpoints.GoMLXVersion
 
-func openCheckpoints(store *mlmodel.Store, dir string, keep int) (*checkpoints, error) {
-	handler, err := mlckpt.Build(store).Dir(dir).Keep(keep).Done()
-	if err != nil {
-		return nil, fmt.Errorf("checkpoints in %s: %w", dir, err)
-	}
-	return &checkpoints{dir: dir, handler: handler}, nil
+func openCheckpoints(store *mlmodel.Store, dir string, keep int) (*checkpoints.Manager, error) {
+	return checkpoints.Open(store, dir, keep)
 }
 
-// Save writes a checkpoint of the store, then the sidecar.
-func (c *checkpoints) Save(info Info) error {
-	if err := c.handler.Save(); err != nil {
-		return fmt.Errorf("saving checkpoint in %s: %w", c.dir, err)
-	}
-	info.Saved = time.Now().UTC()
-	info.GoMLXVersion = GoMLXVersion
-	body, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
-		return err
-	}
-	return WriteFileAtomic(filepath.Join(c.dir, "engram.json"), body)
-}
-
-// ReadInfo reads the sidecar of the latest checkpoint in dir.
-func ReadInfo(dir string) (Info, error) {
-	var info Info
-	body, err := os.ReadFile(filepath.Join(dir, "engram.json"))
-	if err != nil {
-		return info, err
-	}
-	if err := json.Unmarshal(body, &info); err != nil {
-		return info, fmt.Errorf("%s: %w", filepath.Join(dir, "engram.json"), err)
-	}
-	return info, nil
-}
+// ReadInfo reads the sidecar of the latest complete checkpoint in dir.
+func ReadInfo(dir string) (Info, error) { return checkpoints.Latest(dir) }
 
 func (r *Runner) checkpointInfo() Info {
 	step := r.GlobalStep()
 	prior := 0.0
-	if info, err := ReadInfo(r.ckpt.dir); err == nil {
+	if info, err := ReadInfo(r.ckpt.Dir()); err == nil {
 		prior = info.ElapsedSecond
 	}
-	return Info{Step: step, DataPosition: int64(step * r.Exp.Train.AccumSteps), Backend: r.Choice.Config,
+	config, _ := configs.Marshal(r.Exp)
+	return Info{Step: step, Config: string(config), DataPosition: int64(step * r.Exp.Train.AccumSteps), Backend: r.Choice.Config,
 		ElapsedSecond: prior + time.Since(r.sessionMark()).Seconds()}
 }
 
@@ -114,24 +71,6 @@ func (r *Runner) checkSameArchitecture() error {
 
 // WriteFileAtomic writes body to a temporary file in the same directory, syncs it and renames it over
 // file, so readers see either the old or the new content, never a partial one.
-func WriteFileAtomic(file string, body []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(body); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
-}
+func WriteFileAtomic(file string, body []byte) error { return checkpoints.WriteFileAtomic(file, body) }
 
 func renameOver(from, to string) error { return os.Rename(from, to) }

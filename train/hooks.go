@@ -87,7 +87,7 @@ func (h *hooks) onStep(loop *mltrain.Loop, metrics []*tensors.Tensor) error {
 		if err := h.r.ckpt.Save(h.r.checkpointInfo()); err != nil {
 			return fmt.Errorf("saving the checkpoint on interrupt: %w", err)
 		}
-		h.r.logf("\ninterrupted at step %d: checkpoint saved in %s", step, h.r.ckpt.dir)
+		h.r.logf("\ninterrupted at step %d: checkpoint saved in %s", step, h.r.ckpt.Dir())
 		return ErrInterrupted
 	}
 	if t.CheckpointEvery > 0 && step%t.CheckpointEvery == 0 && step < t.Steps {

@@ -99,7 +99,7 @@ func (r *Runner) writeSummary(evalLoss, evalAcc float64) (*Summary, error) {
 	s := &Summary{Name: r.Exp.Name, Steps: r.GlobalStep(), EvalLoss: evalLoss, EvalAccuracy: evalAcc,
 		EvalExamples:   r.Exp.Train.EvalBatches * r.Exp.Train.BatchSize,
 		SessionSeconds: time.Since(r.start).Seconds(), Parameters: r.parameters(), Backend: r.Choice.Config}
-	if info, err := ReadInfo(r.ckpt.dir); err == nil {
+	if info, err := ReadInfo(r.ckpt.Dir()); err == nil {
 		s.WallSeconds = info.ElapsedSecond
 	}
 	if lines, err := ReadMetrics(r.metrics.path); err == nil && len(lines) > 0 {

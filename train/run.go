@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/engramlx/engram/checkpoints"
 	"github.com/engramlx/engram/configs"
 	"github.com/engramlx/engram/internal/backend"
 	"github.com/engramlx/engram/model"
@@ -52,7 +53,7 @@ type Runner struct {
 
 	opts     Options
 	trainer  *mltrain.Trainer
-	ckpt     *checkpoints
+	ckpt     *checkpoints.Manager
 	metrics  *metricsLog
 	start    time.Time
 	lastSave time.Time
