@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -22,9 +23,10 @@ type column struct {
 }
 
 var (
-	listI32 = arrow.ListOf(arrow.PrimitiveTypes.Int32)
-	listI64 = arrow.LargeListOf(arrow.PrimitiveTypes.Int64)
-	listF64 = arrow.ListOf(arrow.PrimitiveTypes.Float64)
+	listI32    = arrow.ListOf(arrow.PrimitiveTypes.Int32)
+	listI64    = arrow.LargeListOf(arrow.PrimitiveTypes.Int64)
+	listF64    = arrow.ListOf(arrow.PrimitiveTypes.Float64)
+	stringType = arrow.BinaryTypes.String
 )
 
 // encodeColumns writes the columns as an Arrow stream ("arrow-stream"), Arrow file ("arrow") or
@@ -205,5 +207,21 @@ func TestGlobAndRowNumbers(t *testing.T) {
 	_, err = ReadRows(FileConfig{Path: filepath.Join(dir, "data-*")}, 64)
 	if err == nil || !strings.Contains(err.Error(), "file "+badPath+": row 2, column \"input_ids\": position 0: token id 99") {
 		t.Fatalf("got %v, want the third file's row 2 named", err)
+	}
+}
+
+// A stream whose first word claims a 1.4 GB message must fail fast, without allocating it
+// (arrow-go's ipc.NewReader ignores its size limits and allocates; byteMessages checks every length).
+func TestGarbageLengthDoesNotAllocate(t *testing.T) {
+	data := append([]byte("AROW1\x00\x00\xff"), bytes.Repeat([]byte{0}, 1000)...)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := readBytes("garbage.arrow", data, FormatArrow, readSpec{IDs: "input_ids", Vocab: 64}, NewRows())
+	runtime.ReadMemStats(&after)
+	if err == nil || !strings.Contains(err.Error(), "message metadata of 1464816193 bytes at byte 4 does not fit") {
+		t.Fatalf("got %v, want the length refused", err)
+	}
+	if mib := (after.TotalAlloc - before.TotalAlloc) >> 20; mib > 16 {
+		t.Fatalf("reading a 1 KB file allocated %d MiB", mib)
 	}
 }

@@ -6,6 +6,21 @@
 //
 // Sources are indexed: BatchAt(i) returns the same batch for the same i, whatever was read before. A
 // run's data position is therefore just its batch index, which is what makes resume exact.
+//
+// Files (FileConfig, OpenFiles, ReadRows): Arrow IPC files and streams (Hugging Face datasets'
+// data-*.arrow files are streams) and Parquet, one file, a glob or a directory per split. Rows are
+// read into memory and checked once (every id < vocab, labels the same length as input_ids, -100
+// or < vocab); errors name the file, the row (0-based, counted over the whole file) and the column.
+// FileSource cuts the rows into seq_len examples (pad or pack), runs through them epoch after epoch,
+// optionally in a per-epoch permutation seeded by (seed, epoch), and prepares the next batches in
+// background goroutines (Prefetch) without changing any result.
+//
+// Byte tokenizer (Encode, Decode): ids 0..255 are bytes, then Pad 256, BOS 257, EOS 258, Sep 259
+// (ByteVocab = 260). A text column becomes its UTF-8 bytes followed by EOS.
+//
+// Tasks (Task, NewTaskSource, GenerateRows, WriteTask): MQAR, Passkey, Needle (RULER's variants),
+// Copy and SelectiveCopy, seeded per (seed, split, batch index), in memory or written to Arrow or
+// Parquet by Writer / cmd/datagen.
 package data
 
 import "fmt"

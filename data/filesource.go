@@ -231,7 +231,9 @@ func (s *FileSource) BatchAt(index int64) (Batch, error) {
 
 // assemble builds batch index; it is safe for concurrent use.
 func (s *FileSource) assemble(index int64) (Batch, error) {
-	b := NewBatch(s.batchSize, s.seqLen)
+	// Every position is written below (tokens, or padding with Ignore labels), so the batch is not
+	// pre-filled the way NewBatch does.
+	b := Batch{Size: s.batchSize, SeqLen: s.seqLen, InputIDs: make([]int32, s.batchSize*s.seqLen), Labels: make([]int32, s.batchSize*s.seqLen)}
 	n := s.Examples()
 	for r := 0; r < s.batchSize; r++ {
 		g := index*int64(s.batchSize) + int64(r)
@@ -244,7 +246,7 @@ func (s *FileSource) assemble(index int64) (Batch, error) {
 		copy(ids, s.rows.IDs[a:a+l])
 		copy(labels, s.rows.Labels[a:a+l])
 		for t := l; t < int64(s.seqLen); t++ {
-			ids[t] = s.pad
+			ids[t], labels[t] = s.pad, Ignore
 		}
 	}
 	return b, nil

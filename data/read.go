@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -67,19 +68,25 @@ func readBytes(file string, data []byte, format string, spec readSpec, rows *Row
 			rows.IDs, rows.Labels, rows.Offsets = rows.IDs[:mark], rows.Labels[:mark], rows.Offsets[:f.base+1]
 		}
 	}()
+	// Reserve room for about as many tokens as the file has 4-byte words (grown further if needed),
+	// so large files do not copy the token arrays over and over as they grow.
+	rows.IDs = slices.Grow(rows.IDs, len(data)/4)
+	rows.Labels = slices.Grow(rows.Labels, len(data)/4)
 	alloc := &boundedAllocator{limit: allocLimit(len(data))}
 	switch kind {
 	case "parquet":
 		return f.readParquet(data, alloc)
 	case "arrow-file":
-		r, err := ipc.NewMappedFileReader(data, ipc.WithAllocator(alloc), ipc.WithBodySizeLimit(int64(len(data))))
+		r, err := ipc.NewMappedFileReader(data, ipcLimits(alloc, len(data))...)
 		if err != nil {
 			return fileError(file, 0, "", "corrupt or truncated Arrow IPC file: %v", err)
 		}
 		defer r.Close()
 		return f.readArrow(r.Schema(), r.Read)
 	default:
-		r, err := ipc.NewReader(bytes.NewReader(data), ipc.WithAllocator(alloc), ipc.WithBodySizeLimit(int64(len(data))))
+		// Not ipc.NewReader: it copies every message body, and (arrow-go v18.8.0) it drops the size
+		// limits, so a stream whose first word is garbage makes it allocate up to 2 GiB of metadata.
+		r, err := ipc.NewReaderFromMessageReader(&byteMessages{data: data}, ipcLimits(alloc, len(data))...)
 		if err != nil {
 			return fileError(file, 0, "", "not a readable Arrow IPC stream or file: %v", err)
 		}
@@ -245,5 +252,11 @@ func (a *boundedAllocator) Reallocate(size int, b []byte) []byte {
 
 // allocLimit allows decompressed buffers far larger than the file, but not unbounded ones.
 func allocLimit(fileSize int) int {
-	return 64<<20 + 64*fileSize
+	return 16<<20 + 256*fileSize
+}
+
+// ipcLimits bound what an IPC message may claim: neither its metadata nor its body can be larger
+// than the file holding it.
+func ipcLimits(alloc memory.Allocator, fileSize int) []ipc.Option {
+	return []ipc.Option{ipc.WithAllocator(alloc), ipc.WithMetadataSizeLimit(int64(fileSize)), ipc.WithBodySizeLimit(int64(fileSize))}
 }
