@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/engramlx/engram/deltanet"
 	"github.com/engramlx/engram/layers"
 	"github.com/engramlx/engram/titans"
 	"github.com/gomlx/compute/dtypes"
@@ -32,6 +33,9 @@ type Config struct {
 	// Titans configures titans_lmm / titans_mac / titans_mag / titans_mal layers (the layer type sets
 	// the variant).
 	Titans titans.Config `yaml:"titans"`
+	// DeltaNet configures gated_deltanet / deltanet / gla / linear_attention layers (the layer type sets
+	// the gate and delta switches).
+	DeltaNet deltanet.Config `yaml:"deltanet"`
 }
 
 // DefaultConfig is a small attention model over a 256-token vocabulary.
@@ -42,7 +46,7 @@ func DefaultConfig() Config {
 		Vocab: 256, DModel: 64, Layers: []string{"attention", "attention"},
 		NormEps: 1e-6, DType: "float32",
 		Attention: layers.DefaultAttentionConfig(), SlidingWindow: swa,
-		Titans: titans.DefaultConfig(),
+		Titans: titans.DefaultConfig(), DeltaNet: deltanet.DefaultConfig(),
 	}
 }
 
@@ -114,6 +118,18 @@ var mixerTypes = map[string]func(c *Config) (layers.Mixer, error){
 }
 
 func init() {
+	for _, name := range deltanet.PresetNames() {
+		mixerTypes[name] = func(c *Config) (layers.Mixer, error) {
+			preset, _ := deltanet.Preset(name)
+			cfg := c.DeltaNet
+			cfg.Gate, cfg.Delta = preset.Gate, preset.Delta
+			layer, err := deltanet.New(cfg, c.DModel)
+			if err != nil {
+				return nil, err
+			}
+			return layer, nil
+		}
+	}
 	for _, variant := range []string{"lmm", "mac", "mag", "mal"} {
 		mixerTypes["titans_"+variant] = func(c *Config) (layers.Mixer, error) {
 			cfg := c.Titans
