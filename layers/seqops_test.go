@@ -71,3 +71,12 @@ func TestShortConvStreamingAndGradient(t *testing.T) {
 		return []*Node{y, next}
 	}, []*tensors.Tensor{x, w, cache}, nil, 6, 1e-7)
 }
+
+// Gradients flow through Chunk/Unchunk (pad + reshape + slice) and the short conv's weight.
+func TestChunkAndConvGradients(t *testing.T) {
+	x := lt.RandNormal(lt.NewRand(4), 1, 2, 7, 3)
+	lt.GradCheck(t, func(in []*Node) []*Node {
+		chunked := layers.Chunk(Square(in[0]), 3)
+		return []*Node{layers.Unchunk(MulScalar(chunked, 2), 7)}
+	}, []*tensors.Tensor{x}, nil, 8, 1e-7)
+}
