@@ -1,0 +1,53 @@
+package mom
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/engramlx/engram/deltanet"
+)
+
+// Config holds the hyper-parameters of a Mixture-of-Memories layer. Decode YAML into DefaultConfig()
+// so omitted keys keep their defaults.
+type Config struct {
+	Memories     int  `yaml:"memories"`      // M, the routed memories
+	TopK         int  `yaml:"top_k"`         // k, memories each token is routed to
+	SharedMemory bool `yaml:"shared_memory"` // one more memory that sees every token with weight 1
+	// AuxLossWeight scales the Switch-style load-balancing loss M * sum_m f_m P_m added to training
+	// graphs (0 turns it off).
+	AuxLossWeight float64 `yaml:"aux_loss_weight"`
+	// Memory configures every memory (heads, widths, convs, switches, chunk size, mode) and the
+	// output norm: the same section a gated_deltanet layer takes.
+	Memory deltanet.Config `yaml:"memory"`
+}
+
+// DefaultConfig is the paper's setting: 4 memories, top-2 routing, a shared memory, each memory a
+// Gated DeltaNet with deltanet's defaults; load-balancing weight 0.01.
+func DefaultConfig() Config {
+	return Config{Memories: 4, TopK: 2, SharedMemory: true, AuxLossWeight: 0.01, Memory: deltanet.DefaultConfig()}
+}
+
+// slots is the number of memories the recurrence runs: the routed ones plus the shared one.
+func (c Config) slots() int {
+	if c.SharedMemory {
+		return c.Memories + 1
+	}
+	return c.Memories
+}
+
+// Validate reports the first invalid field as "mom.<yaml key> = <value>: <reason>"; fields of the
+// memory section are named "mom.memory.<key>".
+func (c Config) Validate() error {
+	switch {
+	case c.Memories < 1:
+		return fmt.Errorf("mom.memories = %d: must be >= 1", c.Memories)
+	case c.TopK < 1 || c.TopK > c.Memories:
+		return fmt.Errorf("mom.top_k = %d: must be in [1, memories = %d]", c.TopK, c.Memories)
+	case !(c.AuxLossWeight >= 0):
+		return fmt.Errorf("mom.aux_loss_weight = %g: must be >= 0", c.AuxLossWeight)
+	}
+	if err := c.Memory.Validate(); err != nil {
+		return fmt.Errorf("mom.memory.%s", strings.TrimPrefix(err.Error(), "deltanet."))
+	}
+	return nil
+}

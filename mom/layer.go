@@ -1,0 +1,208 @@
+package mom
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/engramlx/engram/deltanet"
+	"github.com/engramlx/engram/layers"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
+	mltrain "github.com/gomlx/gomlx/ml/train"
+)
+
+// keyNormEps is the eps of the L2 normalisation of q and k (deltanet's value).
+const keyNormEps = 1e-6
+
+// LoadVariable is the name of the non-trainable variable [M] (float64), under the layer's scope, that
+// every training graph overwrites with the call's per-memory load f: a trainer logs it by reading the
+// variable after a step (see Introspector for the in-graph route).
+const LoadVariable = "router_load"
+
+// Introspector is implemented by Layer: ApplyWithStats is Apply plus the router's statistics
+// (Stats.Metrics names them), the in-graph way for a trainer or eval loop to log the per-memory load.
+type Introspector interface {
+	ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node, stats Stats)
+}
+
+// Layer is a Mixture-of-Memories Mixer over the gated delta rule family. Its carried state is every
+// memory's fast-weight matrix (one tensor, memory-major heads) and the short convolutions' caches.
+type Layer struct {
+	cfg    Config
+	dModel int
+}
+
+var (
+	_ layers.Mixer = (*Layer)(nil)
+	_ Introspector = (*Layer)(nil)
+)
+
+// New returns a layer for inputs of width dModel, or the error Validate reports.
+func New(cfg Config, dModel int) (*Layer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if dModel < 1 {
+		return nil, fmt.Errorf("mom: d_model = %d: must be >= 1", dModel)
+	}
+	return &Layer{cfg: cfg, dModel: dModel}, nil
+}
+
+// Config returns the layer's configuration.
+func (l *Layer) Config() Config { return l.cfg }
+
+// ChunksPerGraph is the number of recurrence steps a call over time tokens unrolls.
+func (l *Layer) ChunksPerGraph(time int) int {
+	if time == 1 || l.cfg.Memory.Mode == deltanet.ModeNaive {
+		return time
+	}
+	chunk := min(l.cfg.Memory.ChunkSize, time)
+	return (time + chunk - 1) / chunk
+}
+
+// StateSpecs lists the carried state: "S" [B, E*H, d_k, d_v] (head e*H + h is head h of memory e; the
+// shared memory, when on, is e = M) and, with short convolutions, the last conv_size-1 projected inputs
+// "conv_q" [B, conv_size-1, H*d_k], "conv_k" [B, conv_size-1, E*H*d_k], "conv_v" [B, conv_size-1, E*H*d_v].
+// With M = 1 and no shared memory these are a gated_deltanet layer's specs.
+func (l *Layer) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
+	mem := l.cfg.Memory
+	e, h, dk, dv := l.cfg.slots(), mem.Heads, mem.HeadDimK, mem.HeadDimV()
+	specs := []layers.StateSpec{{Name: "S", Shape: shapes.Make(dtype, batch, e*h, dk, dv)}}
+	if mem.UseShortConv {
+		w := mem.ConvSize - 1
+		specs = append(specs,
+			layers.StateSpec{Name: "conv_q", Shape: shapes.Make(dtype, batch, w, h*dk)},
+			layers.StateSpec{Name: "conv_k", Shape: shapes.Make(dtype, batch, w, e*h*dk)},
+			layers.StateSpec{Name: "conv_v", Shape: shapes.Make(dtype, batch, w, e*h*dv)})
+	}
+	return specs
+}
+
+// Apply maps x [B, T, dModel] and the state (nil = start of sequence) to y [B, T, dModel] and the next
+// state. In a training graph it also adds aux_loss_weight * BalanceLoss through GoMLX's regularization
+// loss and records the per-memory load in LoadVariable.
+//
+// Variables, under scope: r_proj (router, M > 1); q_proj, k_proj, v_proj, g_proj, o_proj (Dense, no
+// bias; k/v/b/a projections hold all E memories side by side); q_conv, k_conv, v_conv (one kernel per
+// feature, shared by the memories); b_proj (with delta); a_proj, A_log, dt_bias (with gate; A_log and
+// dt_bias shared); o_norm (RMSNorm).
+func (l *Layer) Apply(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node) {
+	y, next, _ = l.ApplyWithStats(scope, x, state)
+	return y, next
+}
+
+// ApplyWithStats implements Introspector: Apply plus the router's statistics over the call.
+func (l *Layer) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node, stats Stats) {
+	dims := x.Shape().Dimensions
+	if len(dims) != 3 || dims[2] != l.dModel {
+		panic(fmt.Errorf("mom layer: want x [batch, time, %d], got %s", l.dModel, x.Shape()))
+	}
+	batch, time := dims[0], dims[1]
+	state = layers.StateOrZero(x.Graph(), "mom layer", l.StateSpecs(batch, x.DType()), state)
+	r := l.route(scope, x)
+	q, k, v, caches := l.features(scope, x, state[1:])
+	beta, g := l.writeStrength(scope, x), l.logDecay(scope, x)
+	mem := l.cfg.Memory
+	scale := 1 / math.Sqrt(float64(mem.HeadDimK))
+	var o, s *Node
+	if time == 1 || mem.Mode == deltanet.ModeNaive {
+		o, s = MixNaive(q, k, v, beta, g, r.mask, r.weight, state[0], scale, mem.Options())
+	} else {
+		o, s = Mix(q, k, v, beta, g, r.mask, r.weight, state[0], scale, min(mem.ChunkSize, time), mem.Options())
+	}
+	stats.BalanceLoss, stats.Load, stats.RouterProb = BalanceLoss(r.probs, r.chosen, l.cfg.TopK)
+	l.recordTraining(scope, x, stats)
+	return l.output(scope, x, o), append([]*Node{s}, caches...), stats
+}
+
+// recordTraining adds the weighted load-balancing loss and stores the load, in training graphs only (an
+// eval or decode graph must not change the objective or the variables). With one memory there is no
+// router to balance.
+func (l *Layer) recordTraining(scope *model.Scope, x *Node, stats Stats) {
+	g := x.Graph()
+	if !scope.IsTraining(g) || l.cfg.Memories == 1 {
+		return
+	}
+	if l.cfg.AuxLossWeight > 0 {
+		// AddRegularizationLoss is what GoMLX's (deprecated) train.AddLoss maps to in v0.28.8.
+		mltrain.AddRegularizationLoss(ConvertDType(MulScalar(stats.BalanceLoss, l.cfg.AuxLossWeight), x.DType()))
+	}
+	scope.VariableWithValue(LoadVariable, make([]float64, l.cfg.Memories)).SetTrainable(false).
+		SetNodeValue(ConvertDType(stats.Load, dtypes.Float64))
+}
+
+// features returns the shared query q [B, T, H, d_k] and every memory's keys k [B, T, E, H, d_k] (both
+// L2-normalised per head) and values v [B, T, E, H, d_v]: projections, the short causal convolutions
+// over the whole token stream (caches carried in the state), then SiLU.
+func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *Node, next []*Node) {
+	mem := l.cfg.Memory
+	e, h, dk, dv := l.cfg.slots(), mem.Heads, mem.HeadDimK, mem.HeadDimV()
+	dims := x.Shape().Dimensions
+	feature := func(name string, copies, width, index int) *Node {
+		z := layers.Dense(scope.In("%s_proj", name), x, copies*h*width, false)
+		if mem.UseShortConv {
+			var cache *Node
+			z, cache = sharedConv(scope.In("%s_conv", name), z, copies, mem.ConvSize, caches[index])
+			next = append(next, cache)
+		}
+		return layers.SiLU(z)
+	}
+	q = l2Normalize(Reshape(feature("q", 1, dk, 0), dims[0], dims[1], h, dk), keyNormEps)
+	k = l2Normalize(Reshape(feature("k", e, dk, 1), dims[0], dims[1], e, h, dk), keyNormEps)
+	v = Reshape(feature("v", e, dv, 2), dims[0], dims[1], e, h, dv)
+	return q, k, v, next
+}
+
+// sharedConv is layers.ShortConv over z [B, T, copies*C] with one kernel "weight" [K, C] applied to each
+// of the copies (the memories share their short convolutions). With one copy it is layers.ShortConv.
+func sharedConv(scope *model.Scope, z *Node, copies, kernel int, cache *Node) (y, nextCache *Node) {
+	dims := z.Shape().Dimensions
+	channels := dims[2] / copies
+	bound := 1 / math.Sqrt(float64(kernel))
+	w := scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound)).
+		VariableWithShape("weight", shapes.Make(z.DType(), kernel, channels)).NodeValue(z.Graph())
+	tiled := Reshape(BroadcastToDims(InsertAxes(w, 1), kernel, copies, channels), kernel, copies*channels)
+	return layers.ShortConvWithWeight(z, tiled, cache, dims[0], dims[1], dims[2])
+}
+
+// writeStrength is each memory's beta_t = sigmoid(W_b^e x_t) [B, T, E, H] (x2 with allow_neg_eigval);
+// zeros without the delta rule.
+func (l *Layer) writeStrength(scope *model.Scope, x *Node) *Node {
+	dims := x.Shape().Dimensions
+	e, h := l.cfg.slots(), l.cfg.Memory.Heads
+	if !l.cfg.Memory.Delta {
+		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], e, h))
+	}
+	beta := layers.FastSigmoid(Reshape(layers.Dense(scope.In("b_proj"), x, e*h, false), dims[0], dims[1], e, h))
+	if l.cfg.Memory.AllowNegEigval {
+		beta = MulScalar(beta, 2)
+	}
+	return beta
+}
+
+// logDecay is each memory's g_t = -exp(A_log) softplus(W_a^e x_t + dt_bias) [B, T, E, H], with A_log and
+// dt_bias [H] shared by the memories; zeros without the gate.
+func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
+	dims := x.Shape().Dimensions
+	e, h := l.cfg.slots(), l.cfg.Memory.Heads
+	if !l.cfg.Memory.Gate {
+		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], e, h))
+	}
+	perHead := shapes.Make(x.DType(), h)
+	aLog := scope.WithInitializer(aLogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
+	dtBias := scope.WithInitializer(dtBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
+	a := Reshape(layers.Dense(scope.In("a_proj"), x, e*h, false), dims[0], dims[1], e, h)
+	aLog, dtBias = ExpandLeftToRank(aLog, 4), ExpandLeftToRank(dtBias, 4) // broadcast over [B, T, E]
+	return Neg(Mul(Exp(aLog), Softplus(Add(a, dtBias))))
+}
+
+// output is W_o (RMSNorm_per_head(o) * SiLU(W_g x)), o: [B, T, H, d_v] -> [B, T, dModel].
+func (l *Layer) output(scope *model.Scope, x, o *Node) *Node {
+	dims := o.Shape().Dimensions
+	gate := Reshape(layers.Dense(scope.In("g_proj"), x, dims[2]*dims[3], false), dims...)
+	o = Mul(headNorm(scope.In("o_norm"), o, l.cfg.Memory.NormEps), layers.SiLU(gate))
+	return layers.Dense(scope.In("o_proj"), Reshape(o, dims[0], dims[1], dims[2]*dims[3]), l.dModel, false)
+}

@@ -1,0 +1,114 @@
+package mom
+
+import (
+	"fmt"
+
+	"github.com/engramlx/engram/layers"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// routing is the router's decision over one call.
+type routing struct {
+	probs  *Node // p = softmax(W_r x) [B, T, M] in the router dtype (float32 or wider)
+	chosen *Node // 1 for the top-k memories of each token, else 0: [B, T, M], router dtype, no gradient
+	mask   *Node // chosen in x's dtype, plus a column of ones for the shared memory: [B, T, E]
+	weight *Node // renormalised top-k probabilities (0 elsewhere), 1 for the shared memory: [B, T, E]
+}
+
+// routerDType is float32 for narrower inputs, else the input's own type: a softmax over M logits in
+// half precision loses the small probability differences top-k decides on.
+func routerDType(dtype dtypes.DType) dtypes.DType {
+	if dtype == dtypes.Float64 {
+		return dtypes.Float64
+	}
+	return dtypes.Float32
+}
+
+// route computes p = softmax(W_r x) (variable "r_proj", no bias), keeps each token's top-k memories and
+// renormalises their probabilities to sum to 1. With one memory there is nothing to route: p = 1 and no
+// router variable is created, which is what makes M = 1 exactly a Gated DeltaNet layer.
+func (l *Layer) route(scope *model.Scope, x *Node) routing {
+	dims := x.Shape().Dimensions
+	batch, time, memories := dims[0], dims[1], l.cfg.Memories
+	rdt := routerDType(x.DType())
+	var r routing
+	if memories == 1 {
+		r.probs = Ones(x.Graph(), shapes.Make(rdt, batch, time, 1))
+		r.chosen, r.weight = r.probs, r.probs
+	} else {
+		logits := ConvertDType(layers.Dense(scope.In("r_proj"), x, memories, false), rdt)
+		r.probs, r.chosen, r.weight = TopKRouting(logits, l.cfg.TopK)
+	}
+	r.mask, r.weight = ConvertDType(r.chosen, x.DType()), ConvertDType(r.weight, x.DType())
+	if l.cfg.SharedMemory {
+		ones := Ones(x.Graph(), shapes.Make(x.DType(), batch, time, 1))
+		r.mask = Concatenate([]*Node{r.mask, ones}, -1)
+		r.weight = Concatenate([]*Node{r.weight, ones}, -1)
+	}
+	return r
+}
+
+// TopKRouting is the router's decision from its logits [..., M]: probs = softmax(logits); chosen is 1
+// for the topK largest probabilities of each token and 0 elsewhere (ties go to the lower index: GoMLX's
+// TopKMask sorts stably); weight is probs restricted to the chosen memories and renormalised to sum to
+// 1, which equals a softmax over the chosen logits. chosen carries no gradient, weight does (through
+// probs). All three have the logits' shape and dtype.
+func TopKRouting(logits *Node, topK int) (probs, chosen, weight *Node) {
+	probs = Softmax(logits, -1)
+	selected := TopKMask(probs, topK, -1)
+	chosen = ConvertDType(selected, probs.DType())
+	kept := Where(selected, probs, ZerosLike(probs))
+	weight = Div(kept, ReduceAndKeep(kept, ReduceSum, -1))
+	return probs, chosen, weight
+}
+
+// BalanceLoss is the Switch-Transformer load-balancing loss over a call's tokens (Fedus et al. 2022,
+// eq. 4; MoM, sec. 3): probs p and the top-k selection chosen are [..., M];
+//
+//	load_m = f_m = (number of tokens routed to m) / (k * number of tokens)   (sums to 1)
+//	meanProb_m = P_m = mean over tokens of p_m
+//	loss = M * sum_m f_m P_m
+//
+// loss is 1 for a uniform router and grows to M as routing collapses onto one memory; only P carries
+// a gradient (the selection is discrete).
+func BalanceLoss(probs, chosen *Node, topK int) (loss, load, meanProb *Node) {
+	memories := probs.Shape().Dimensions[probs.Rank()-1]
+	if !chosen.Shape().Equal(probs.Shape()) || topK < 1 || topK > memories {
+		panic(fmt.Errorf("mom.BalanceLoss: want probs and chosen of one shape [..., M] and 1 <= topK <= M; got %s, %s, topK %d",
+			probs.Shape(), chosen.Shape(), topK))
+	}
+	tokenAxes := make([]int, probs.Rank()-1)
+	for i := range tokenAxes {
+		tokenAxes[i] = i
+	}
+	load = DivScalar(ReduceMean(StopGradient(chosen), tokenAxes...), float64(topK))
+	meanProb = ReduceMean(probs, tokenAxes...)
+	loss = MulScalar(ReduceAllSum(Mul(load, meanProb)), float64(memories))
+	return loss, load, meanProb
+}
+
+// Stats are the router's statistics over one call, for a trainer's log.
+type Stats struct {
+	Load        *Node // f [M]: fraction of the top-k assignments each memory received
+	RouterProb  *Node // P [M]: mean router probability of each memory
+	BalanceLoss *Node // M * sum(f * P), before aux_loss_weight
+}
+
+// Metrics returns the stats as parallel lists of names ("load_0", ..., "router_prob_0", ...,
+// "balance_loss") and scalar nodes.
+func (s Stats) Metrics() (names []string, values []*Node) {
+	memories := s.Load.Shape().Dimensions[0]
+	for _, series := range []struct {
+		name string
+		x    *Node
+	}{{"load", s.Load}, {"router_prob", s.RouterProb}} {
+		for m := 0; m < memories; m++ {
+			names = append(names, fmt.Sprintf("%s_%d", series.name, m))
+			values = append(values, Reshape(SliceAxis(series.x, 0, AxisElem(m))))
+		}
+	}
+	return append(names, "balance_loss"), append(values, s.BalanceLoss)
+}
