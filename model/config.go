@@ -7,6 +7,7 @@ import (
 
 	"github.com/engramlx/engram/deltanet"
 	"github.com/engramlx/engram/layers"
+	"github.com/engramlx/engram/mom"
 	"github.com/engramlx/engram/titans"
 	"github.com/gomlx/compute/dtypes"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	// DeltaNet configures gated_deltanet / deltanet / gla / linear_attention layers (the layer type sets
 	// the gate and delta switches).
 	DeltaNet deltanet.Config `yaml:"deltanet"`
+	// MoM configures "mom" layers (mixture of gated-delta-rule memories; its memory section is a
+	// deltanet section).
+	MoM mom.Config `yaml:"mom"`
 }
 
 // DefaultConfig is a small attention model over a 256-token vocabulary.
@@ -46,7 +50,7 @@ func DefaultConfig() Config {
 		Vocab: 256, DModel: 64, Layers: []string{"attention", "attention"},
 		NormEps: 1e-6, DType: "float32",
 		Attention: layers.DefaultAttentionConfig(), SlidingWindow: swa,
-		Titans: titans.DefaultConfig(), DeltaNet: deltanet.DefaultConfig(),
+		Titans: titans.DefaultConfig(), DeltaNet: deltanet.DefaultConfig(), MoM: mom.DefaultConfig(),
 	}
 }
 
@@ -105,6 +109,7 @@ var mixerTypes = map[string]func(c *Config) (layers.Mixer, error){
 		}
 		return layers.NewAttention(c.Attention, c.DModel)
 	},
+	"mom": func(c *Config) (layers.Mixer, error) { return mom.New(c.MoM, c.DModel) },
 	"swa": func(c *Config) (layers.Mixer, error) {
 		if c.SlidingWindow.Window < 1 {
 			return nil, fmt.Errorf("sliding_window.window = %d: a \"swa\" layer needs a window >= 1", c.SlidingWindow.Window)
