@@ -48,6 +48,9 @@ func (r *byteMessages) Message() (*ipc.Message, error) {
 	if n < 4 || int64(n) > int64(len(r.data)-r.pos) {
 		return nil, fmt.Errorf("arrow/ipc: message metadata of %d bytes at byte %d does not fit the %d bytes left", n, r.pos, len(r.data)-r.pos)
 	}
+	if err := checkMessageMeta(r.data[r.pos : r.pos+int(n)]); err != nil {
+		return nil, err
+	}
 	meta := memory.NewBufferBytes(r.data[r.pos : r.pos+int(n)])
 	r.pos += int(n)
 	probe := ipc.NewMessage(meta, memory.NewBufferBytes(nil))

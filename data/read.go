@@ -77,6 +77,9 @@ func readBytes(file string, data []byte, format string, spec readSpec, rows *Row
 	case "parquet":
 		return f.readParquet(data, alloc)
 	case "arrow-file":
+		if err := checkFileFooter(data); err != nil {
+			return fileError(file, 0, "", "corrupt Arrow IPC file: %v", err)
+		}
 		r, err := ipc.NewMappedFileReader(data, ipcLimits(alloc, len(data))...)
 		if err != nil {
 			return fileError(file, 0, "", "corrupt or truncated Arrow IPC file: %v", err)
