@@ -178,6 +178,11 @@ func WriteFileAtomic(file string, body []byte) error {
 		return err
 	}
 	defer os.Remove(tmp.Name())
+	// CreateTemp makes the file private (0600); published files get os.WriteFile's usual mode.
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
 	if _, err := tmp.Write(body); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing %s: %w", file, err)
