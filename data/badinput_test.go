@@ -2,6 +2,7 @@ package data
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	flatbuffers "github.com/google/flatbuffers/go"
 )
 
 // column is one column of a hand-made file: a name, a type and its rows as JSON.
@@ -223,5 +225,30 @@ func TestGarbageLengthDoesNotAllocate(t *testing.T) {
 	}
 	if mib := (after.TotalAlloc - before.TotalAlloc) >> 20; mib > 16 {
 		t.Fatalf("reading a 1 KB file allocated %d MiB", mib)
+	}
+}
+
+// A schema whose field count is corrupt must be refused before arrow-go allocates by it (it would
+// ask for ~200 GB and end the process).
+func TestCorruptFieldCount(t *testing.T) {
+	rows, _ := mqarRows(t, 2)
+	var buf bytes.Buffer
+	if err := WriteRows(&buf, OutArrowStream, rows); err != nil {
+		t.Fatal(err)
+	}
+	data := buf.Bytes()
+	n := int(binary.LittleEndian.Uint32(data[4:])) // continuation, length, then the schema message
+	meta := data[8 : 8+n]
+	msg := &flatbuffers.Table{Bytes: meta, Pos: flatbuffers.GetUOffsetT(meta)}
+	var schema flatbuffers.Table
+	msg.Union(&schema, flatbuffers.UOffsetT(msg.Offset(vtMessageHeader)))
+	fields := schema.Vector(flatbuffers.UOffsetT(schema.Offset(vtSchemaFields)))
+	if got := binary.LittleEndian.Uint32(meta[fields-4:]); got != 2 {
+		t.Fatalf("found a fields vector of length %d, want the 2 columns", got)
+	}
+	binary.LittleEndian.PutUint32(meta[fields-4:], 0x7fffffff)
+	err := readBytes("count.arrow", data, FormatArrow, readSpec{IDs: "input_ids", Vocab: 64}, NewRows())
+	if err == nil || !strings.Contains(err.Error(), "the schema's fields claims 2147483647 entries") {
+		t.Fatalf("got %v, want the field count refused", err)
 	}
 }
