@@ -20,8 +20,8 @@ import (
 //
 // (the WY form of the delta rule, Yang et al. 2025, sec. 3.3). The decay factors are products of
 // alpha_t = exp(g_t) <= 1 (decay.go), so strong decay underflows to zero instead of overflowing and no
-// exp of a positive number is ever formed. Without the delta rule,
-// V' = V. T is padded to a multiple of C with g = beta = k = v = q = 0, steps that leave S unchanged.
+// exp of a positive number is ever formed. Without the delta rule V' = V. T is padded to a multiple of
+// C with g = beta = k = v = q = 0, steps that leave S unchanged.
 //
 // Everything but the state recurrence is batched over all chunks; the recurrence over chunks is
 // unrolled at graph-build time (GoMLX has no differentiable loop), ceil(T/C) steps.

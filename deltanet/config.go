@@ -81,25 +81,26 @@ func (c Config) Options() Options { return Options{Delta: c.Delta, Gate: c.Gate}
 // HeadDimV is d_v = head_dim_k * expand_v.
 func (c Config) HeadDimV() int { return int(math.Round(float64(c.HeadDimK) * c.ExpandV)) }
 
-// Validate reports the first invalid field, naming its YAML key and value.
+// Validate reports the first invalid field as "deltanet.<yaml key> = <value>: <reason>" (the format of
+// layers' configs; a model section for a preset can swap the "deltanet." prefix for its own name).
 func (c Config) Validate() error {
 	switch {
 	case c.Heads < 1:
-		return fmt.Errorf("deltanet: heads must be >= 1, got %d", c.Heads)
+		return fmt.Errorf("deltanet.heads = %d: must be >= 1", c.Heads)
 	case c.HeadDimK < 1:
-		return fmt.Errorf("deltanet: head_dim_k must be >= 1, got %d", c.HeadDimK)
+		return fmt.Errorf("deltanet.head_dim_k = %d: must be >= 1", c.HeadDimK)
 	case !(c.ExpandV > 0) || math.Abs(float64(c.HeadDimK)*c.ExpandV-float64(c.HeadDimV())) > 1e-9:
-		return fmt.Errorf("deltanet: expand_v must be > 0 with head_dim_k * expand_v a whole number, got expand_v %g (head_dim_k %d)", c.ExpandV, c.HeadDimK)
+		return fmt.Errorf("deltanet.expand_v = %g: must be > 0 with head_dim_k * expand_v (head_dim_k = %d) a whole number", c.ExpandV, c.HeadDimK)
 	case c.UseShortConv && c.ConvSize < 2:
-		return fmt.Errorf("deltanet: conv_size must be >= 2 with use_short_conv, got %d", c.ConvSize)
+		return fmt.Errorf("deltanet.conv_size = %d: must be >= 2 with use_short_conv", c.ConvSize)
 	case c.ChunkSize < 1:
-		return fmt.Errorf("deltanet: chunk_size must be >= 1, got %d", c.ChunkSize)
+		return fmt.Errorf("deltanet.chunk_size = %d: must be >= 1", c.ChunkSize)
 	case c.Mode != ModeChunk && c.Mode != ModeNaive:
-		return fmt.Errorf("deltanet: mode must be %q or %q, got %q", ModeChunk, ModeNaive, c.Mode)
+		return fmt.Errorf("deltanet.mode = %q: want %q or %q", c.Mode, ModeChunk, ModeNaive)
 	case !(c.NormEps > 0):
-		return fmt.Errorf("deltanet: norm_eps must be > 0, got %g", c.NormEps)
+		return fmt.Errorf("deltanet.norm_eps = %g: must be > 0", c.NormEps)
 	case c.AllowNegEigval && !c.Delta:
-		return fmt.Errorf("deltanet: allow_neg_eigval needs delta (beta is unused without the delta rule), got allow_neg_eigval true, delta false")
+		return fmt.Errorf("deltanet.allow_neg_eigval = true: needs delta = true (beta is unused without the delta rule)")
 	}
 	return nil
 }

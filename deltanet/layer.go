@@ -29,7 +29,7 @@ func New(cfg Config, dModel int) (*Layer, error) {
 		return nil, err
 	}
 	if dModel < 1 {
-		return nil, fmt.Errorf("deltanet: d_model must be >= 1, got %d", dModel)
+		return nil, fmt.Errorf("deltanet: d_model = %d: must be >= 1", dModel)
 	}
 	return &Layer{cfg: cfg, dModel: dModel}, nil
 }
