@@ -60,6 +60,9 @@ func (h *hooks) onStep(loop *mltrain.Loop, metrics []*tensors.Tensor) error {
 	}
 	line := map[string]any{"step": step, "loss": loss, "loss_ema": scalar(metrics[1]), "accuracy": acc,
 		"tokens_per_sec": tokensPerSec, "learning_rate": h.r.stat("learning_rate"), "grad_norm": h.r.stat("grad_norm")}
+	for name, value := range h.r.layerStats() {
+		line[name] = value
+	}
 	evalNow := t.EvalEvery > 0 && step%t.EvalEvery == 0 && step < t.Steps
 	if evalNow {
 		evalLoss, evalAcc, err := h.r.evaluate(h.evalDS)
