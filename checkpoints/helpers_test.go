@@ -80,6 +80,17 @@ func assertIdentical(t *testing.T, what string, got, want *tensors.Tensor) {
 	if len(g) != len(w) || !got.Shape().Equal(want.Shape()) {
 		t.Fatalf("%s: shape %s, want %s", what, got.Shape(), want.Shape())
 	}
+	// Equal bits prove nothing if the values are degenerate.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, x := range w {
+		if math.IsNaN(x) || math.IsInf(x, 0) {
+			t.Fatalf("%s: reference holds %v", what, x)
+		}
+		lo, hi = min(lo, x), max(hi, x)
+	}
+	if !(hi > lo) {
+		t.Fatalf("%s: reference is constant (%g)", what, lo)
+	}
 	for i := range g {
 		if math.Float64bits(g[i]) != math.Float64bits(w[i]) {
 			t.Fatalf("%s: element %d is %.9g, want %.9g exactly", what, i, g[i], w[i])

@@ -252,7 +252,11 @@ func checkCoverage(entries []Entry, begins []int64, bufferLen int) error {
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(i, j int) bool { return begins[order[i]] < begins[order[j]] })
+	// By start, then size: an empty tensor shares its start with the tensor after it.
+	sort.SliceStable(order, func(i, j int) bool {
+		a, b := order[i], order[j]
+		return begins[a] < begins[b] || begins[a] == begins[b] && len(entries[a].Data) < len(entries[b].Data)
+	})
 	sorted := make([]Entry, len(entries))
 	var next int64
 	for k, i := range order {

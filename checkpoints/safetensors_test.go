@@ -90,7 +90,10 @@ func specRead(t *testing.T, file []byte) (map[string]specTensor, map[string]stri
 	for _, x := range tensors {
 		spans = append(spans, [2]int{x.Begin, x.Begin + len(x.Data)})
 	}
-	sort.Slice(spans, func(i, j int) bool { return spans[i][0] < spans[j][0] })
+	// By start, then end: an empty tensor shares its start with the next one.
+	sort.Slice(spans, func(i, j int) bool {
+		return spans[i][0] < spans[j][0] || spans[i][0] == spans[j][0] && spans[i][1] < spans[j][1]
+	})
 	covered := 0
 	for _, s := range spans {
 		if s[0] != covered {
@@ -194,6 +197,19 @@ func TestSafetensorsWriterRejectsBadEntries(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("got %v, want an error containing %q", err, c.want)
 		}
+	}
+}
+
+// An empty tensor may be listed after the tensor that starts where it does.
+func TestSafetensorsReaderAcceptsEmptyTensors(t *testing.T) {
+	header := `{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[0,0]},"z":{"dtype":"I32","shape":[0,3],"data_offsets":[8,8]}}`
+	file := append(append(binary.LittleEndian.AppendUint64(nil, uint64(len(header))), header...), f32Bytes(1, 2)...)
+	st, err := checkpoints.ParseSafetensors("empty.safetensors", file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e, ok := st.Get("e"); !ok || len(e.Data) != 0 || len(st.Entries) != 3 {
+		t.Fatalf("entries %+v", st.Entries)
 	}
 }
 
