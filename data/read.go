@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
@@ -72,7 +73,7 @@ func readBytes(file string, data []byte, format string, spec readSpec, rows *Row
 	// so large files do not copy the token arrays over and over as they grow.
 	rows.IDs = slices.Grow(rows.IDs, len(data)/4)
 	rows.Labels = slices.Grow(rows.Labels, len(data)/4)
-	alloc := &boundedAllocator{limit: allocLimit(len(data))}
+	alloc := newBoundedAllocator(len(data))
 	switch kind {
 	case "parquet":
 		return f.readParquet(data, alloc)
@@ -226,36 +227,52 @@ func ExpandPath(path string) ([]string, error) {
 	return files, nil
 }
 
-// boundedAllocator refuses single allocations above a limit: a corrupt length field must become an
-// error, not an attempt to allocate terabytes.
+// boundedAllocator refuses single allocations above a limit, and all allocations together above a
+// budget: a corrupt length or count field (a page claiming billions of values, say) must become an
+// error, not an attempt to allocate terabytes, which would end the process.
 type boundedAllocator struct {
 	memory.GoAllocator
-	limit int
+	limit  int
+	budget int64
+	used   atomic.Int64
 }
 
-type allocTooLarge struct{ size, limit int }
+// newBoundedAllocator sizes the limits by the file: decompressed data may be far larger than the
+// file, but not unboundedly.
+func newBoundedAllocator(fileSize int) *boundedAllocator {
+	return &boundedAllocator{limit: 16<<20 + 256*fileSize, budget: 1<<30 + 256*int64(fileSize)}
+}
+
+type allocTooLarge struct {
+	size  int
+	limit int64
+	total bool
+}
 
 func (e allocTooLarge) String() string {
+	if e.total {
+		return fmt.Sprintf("decoding needs more than %d bytes in all, too many for this file's size (a corrupt count?)", e.limit)
+	}
 	return fmt.Sprintf("a length field asks for %d bytes, more than %d allowed for this file", e.size, e.limit)
 }
 
-func (a *boundedAllocator) Allocate(size int) []byte {
+func (a *boundedAllocator) check(size int) {
 	if size < 0 || size > a.limit {
-		panic(allocTooLarge{size, a.limit})
+		panic(allocTooLarge{size: size, limit: int64(a.limit)})
 	}
+	if a.used.Add(int64(size)) > a.budget {
+		panic(allocTooLarge{size: size, limit: a.budget, total: true})
+	}
+}
+
+func (a *boundedAllocator) Allocate(size int) []byte {
+	a.check(size)
 	return a.GoAllocator.Allocate(size)
 }
 
 func (a *boundedAllocator) Reallocate(size int, b []byte) []byte {
-	if size < 0 || size > a.limit {
-		panic(allocTooLarge{size, a.limit})
-	}
+	a.check(size)
 	return a.GoAllocator.Reallocate(size, b)
-}
-
-// allocLimit allows decompressed buffers far larger than the file, but not unbounded ones.
-func allocLimit(fileSize int) int {
-	return 16<<20 + 256*fileSize
 }
 
 // ipcLimits bound what an IPC message may claim: neither its metadata nor its body can be larger
