@@ -12,19 +12,21 @@
 //	checkpoints/
 //	  ckpt-000003-step-00000400/   checkpoint-*.bin, checkpoint-*.json, engram.json
 //	  ckpt-000004-step-00000600/   ...
-//	  .staging/                    the handler's working directory; never loaded from
+//	  .staging-<pid>-<ns>/         a manager's working directory; never loaded from
 //
-// A save empties .staging, lets the GoMLX handler write its pair there, syncs the files, writes the
-// sidecar engram.json (step, data position, resolved config, GoMLX version, and the size and SHA-256 of
-// every file it covers) last, and only then renames .staging to its ckpt-* name. A crash at any point
-// before the rename leaves the published checkpoints untouched; a ckpt-* directory without a sidecar is
-// incomplete and ignored; a sidecar whose checksums do not match its files is a corrupted checkpoint and
-// an error naming the file. The last Keep complete checkpoints are kept.
+// A save empties its manager's staging directory, lets the GoMLX handler write its pair there, syncs the
+// files, writes the sidecar engram.json (step, data position, resolved config, GoMLX version, and the
+// size and SHA-256 of every file it covers) last, and only then renames the directory to its ckpt-*
+// name. A crash at any point before the rename leaves the published checkpoints untouched (the next Open
+// removes the dead process's staging directory); a ckpt-* directory without a sidecar is incomplete and
+// ignored; a sidecar whose checksums do not match its files is a corrupted checkpoint and an error
+// naming the file. The last Keep complete checkpoints are kept.
 //
-// On Open the newest complete checkpoint is verified and hard-linked (or copied) into .staging, where the
-// GoMLX handler loads it lazily: variables take their saved values as the model creates them. Metric
-// variables of earlier sessions (GoMLX names them with a fresh UUID per session) are dropped so they do
-// not pile up in every later checkpoint.
+// On Open the newest complete checkpoint is verified and hard-linked (or copied) into a fresh staging
+// directory, where the GoMLX handler reads it into memory; the model's variables take its values as
+// they are created. Each manager has its own staging directory, so opening a run for export or
+// evaluation while it trains is safe. Metric variables of earlier sessions (GoMLX names them with a
+// fresh UUID per session) are dropped so they do not pile up in every later checkpoint.
 //
 // # Safetensors
 //

@@ -2,11 +2,14 @@ package checkpoints
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	mlmodel "github.com/gomlx/gomlx/ml/model"
@@ -14,13 +17,16 @@ import (
 	"github.com/gomlx/gomlx/ml/train/metric"
 )
 
-// stagingDir is where the GoMLX handler reads and writes; it is published by renaming it.
-const stagingDir = ".staging"
+// stagingPrefix starts the name of a manager's working directory, .staging-<pid>-<nanoseconds>: the
+// GoMLX handler loads and saves there, and a save is published by renaming it. One per manager, so a
+// process opening the run for export while another trains never touches the trainer's save in flight.
+const stagingPrefix = ".staging-"
 
 // Manager saves a store's checkpoints atomically into a directory and loads the newest complete one
 // (see the package doc for the layout).
 type Manager struct {
 	dir     string
+	staging string
 	keep    int
 	store   *mlmodel.Store
 	handler *mlckpt.Handler
@@ -45,18 +51,20 @@ func Open(store *mlmodel.Store, dir string, keep int) (*Manager, error) {
 	if legacy, _ := filepath.Glob(filepath.Join(dir, "checkpoint-*.json")); len(legacy) > 0 {
 		return nil, fmt.Errorf("%s holds checkpoints in the unversioned layout of earlier Engram builds (%s); move them away to start afresh", dir, filepath.Base(legacy[0]))
 	}
-	m := &Manager{dir: dir, keep: keep, store: store}
-	staging := filepath.Join(dir, stagingDir)
-	if err := os.RemoveAll(staging); err != nil { // debris of a save that did not finish
-		return nil, fmt.Errorf("checkpoints: clearing %s: %w", staging, err)
+	if err := removeDeadStaging(dir); err != nil {
+		return nil, err
 	}
-	if err := os.Mkdir(staging, 0o755); err != nil {
-		return nil, fmt.Errorf("checkpoints: %w", err)
-	}
+	staging := filepath.Join(dir, fmt.Sprintf("%s%d-%d", stagingPrefix, os.Getpid(), time.Now().UnixNano()))
+	m := &Manager{dir: dir, staging: staging, keep: keep, store: store}
 	latest, err := newestComplete(dir)
 	if err != nil {
 		return nil, err
 	}
+	if err := os.Mkdir(staging, 0o755); err != nil {
+		return nil, fmt.Errorf("checkpoints: %w", err)
+	}
+	// The handler reads the whole checkpoint into memory when built, so the links are dropped after.
+	defer os.RemoveAll(staging)
 	if latest != nil {
 		for _, f := range latest.Files {
 			if err := linkOrCopy(filepath.Join(latest.Dir, f.Name), filepath.Join(staging, f.Name)); err != nil {
@@ -73,6 +81,35 @@ func Open(store *mlmodel.Store, dir string, keep int) (*Manager, error) {
 	}
 	m.dropStaleMetrics()
 	return m, nil
+}
+
+// removeDeadStaging removes the working directories of processes that died mid-save.
+func removeDeadStaging(dir string) error {
+	items, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("checkpoints: %w", err)
+	}
+	for _, item := range items {
+		pidText, _, ok := strings.Cut(strings.TrimPrefix(item.Name(), stagingPrefix), "-")
+		pid, err := strconv.Atoi(pidText)
+		if !strings.HasPrefix(item.Name(), stagingPrefix) || !ok || err != nil || pid == os.Getpid() || alive(pid) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, item.Name())); err != nil {
+			return fmt.Errorf("checkpoints: removing an unfinished save: %w", err)
+		}
+	}
+	return nil
+}
+
+// alive tells whether process pid may still run; when unsure it says yes, so nothing live is removed.
+func alive(pid int) bool {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return false
+	}
+	err = p.Signal(syscall.Signal(0))
+	return !errors.Is(err, os.ErrProcessDone) && !errors.Is(err, syscall.ESRCH)
 }
 
 // newestComplete returns the verified sidecar of the newest complete checkpoint, nil if there is none.
@@ -137,8 +174,8 @@ func (m *Manager) Loaded() (Info, bool) {
 // Save writes a checkpoint of the store with info as its sidecar (Files, Saved and the versions are
 // filled in), publishes it atomically and removes all but the newest Keep complete checkpoints.
 func (m *Manager) Save(info Info) error {
-	staging := filepath.Join(m.dir, stagingDir)
-	if err := os.RemoveAll(staging); err != nil {
+	staging := m.staging
+	if err := os.RemoveAll(staging); err != nil { // what a failed save of this manager left
 		return fmt.Errorf("checkpoints: clearing %s: %w", staging, err)
 	}
 	if err := os.Mkdir(staging, 0o755); err != nil {

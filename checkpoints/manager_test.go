@@ -141,8 +141,11 @@ func TestFailedSaveKeepsPreviousCheckpoint(t *testing.T) {
 			if got := loadedStep(t, dir); got != want {
 				t.Fatalf("after a crash at %q the loaded checkpoint is step %d, want %d", stage, got, want)
 			}
-			if _, err := os.Stat(filepath.Join(dir, stagingDir)); err != nil {
-				t.Fatalf("staging directory should be recreated empty: %v", err)
+			// The same manager saves again normally.
+			m.failpoint = nil
+			saveSteps(t, m, store, 3)
+			if got := loadedStep(t, dir); got != 3 {
+				t.Fatalf("the save after the failed one: loaded step %d, want 3", got)
 			}
 		})
 	}
@@ -204,6 +207,26 @@ func TestCheckpointWithoutSidecarIsIgnored(t *testing.T) {
 	}
 }
 
+// Opening the directory (as an export does) while a save is in flight neither disturbs that save nor
+// sees it before it is published.
+func TestOpenDuringSave(t *testing.T) {
+	dir := t.TempDir()
+	m, store := newManager(t, dir, 2)
+	saveSteps(t, m, store, 1)
+	m.failpoint = func(stage, _ string) error {
+		if stage == "written" || stage == "sidecar" {
+			if got := loadedStep(t, dir); got != 1 {
+				t.Errorf("opened during the save (at %q): loaded step %d, want 1", stage, got)
+			}
+		}
+		return nil
+	}
+	saveSteps(t, m, store, 2)
+	if got := loadedStep(t, dir); got != 2 {
+		t.Fatalf("after the save: loaded step %d, want 2", got)
+	}
+}
+
 // Metric variables of a finished session are not carried into later checkpoints.
 func TestStaleMetricVariablesAreDropped(t *testing.T) {
 	dir := t.TempDir()
@@ -256,6 +279,9 @@ func TestKilledDuringSave(t *testing.T) {
 		}
 		if got := loadedStep(t, dir); got != 2 {
 			t.Fatalf("killed during the save of step 3 at %q: loaded step %d, want 2", stage, got)
+		}
+		if debris, _ := filepath.Glob(filepath.Join(dir, stagingPrefix+"*")); len(debris) > 0 {
+			t.Fatalf("the dead process's unfinished save was not removed: %v", debris)
 		}
 	}
 }
