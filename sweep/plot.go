@@ -1,0 +1,182 @@
+package sweep
+
+import (
+	"bytes"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/engramlx/engram/train"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+)
+
+// plotted are the metrics drawn against every swept key.
+var plotted = []string{"eval_accuracy", "eval_loss"}
+
+// writePlots draws, for every swept key and plotted metric, <metric>_vs_<key>.png: the metric's mean
+// over seeds (error bars: sample std) against the key's values, one line per setting of the other
+// swept keys (one "model").
+func writePlots(s *Sweep, groups []Group) error {
+	for k := range s.Keys {
+		for _, name := range plotted {
+			m := metricIndex(name)
+			body, err := plotKey(s, groups, k, m)
+			if err != nil {
+				return fmt.Errorf("plot of %s against %s: %w", name, s.Keys[k], err)
+			}
+			if body == nil {
+				continue
+			}
+			file := filepath.Join(s.Dir, fmt.Sprintf("%s_vs_%s.png", name, idSafe(s.Short[k])))
+			if err := train.WriteFileAtomic(file, body); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func metricIndex(name string) int {
+	for i, m := range metrics {
+		if m.name == name {
+			return i
+		}
+	}
+	panic("sweep: no metric " + name)
+}
+
+// points are one line's (x, mean, std) triples; they satisfy plotter.XYer and plotter.YErrorer.
+type points struct{ x, y, err []float64 }
+
+func (p points) Len() int                        { return len(p.x) }
+func (p points) XY(i int) (float64, float64)     { return p.x[i], p.y[i] }
+func (p points) YError(i int) (float64, float64) { return p.err[i], p.err[i] }
+func (p *points) Less(i, j int) bool             { return p.x[i] < p.x[j] }
+func (p *points) Swap(i, j int) {
+	p.x[i], p.x[j] = p.x[j], p.x[i]
+	p.y[i], p.y[j] = p.y[j], p.y[i]
+	p.err[i], p.err[j] = p.err[j], p.err[i]
+}
+
+// plotKey renders one PNG, or nil when no configuration has finished yet.
+func plotKey(s *Sweep, groups []Group, k, m int) ([]byte, error) {
+	var categories []string // values of key k in first-appearance order
+	position := map[string]int{}
+	for _, g := range groups {
+		if _, ok := position[g.Labels[k]]; !ok {
+			position[g.Labels[k]] = len(categories)
+			categories = append(categories, g.Labels[k])
+		}
+	}
+	numeric := allNumeric(categories)
+	var lineNames []string
+	lines := map[string]*points{}
+	for _, g := range groups {
+		if g.OK == 0 {
+			continue
+		}
+		name := lineName(s, g.Labels, k)
+		if lines[name] == nil {
+			lines[name] = &points{}
+			lineNames = append(lineNames, name)
+		}
+		x := float64(position[g.Labels[k]])
+		if numeric {
+			x, _ = strconv.ParseFloat(g.Labels[k], 64)
+		}
+		l := lines[name]
+		l.x, l.y, l.err = append(l.x, x), append(l.y, g.Mean[m]), append(l.err, g.Std[m])
+	}
+	if len(lineNames) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: %s vs %s (mean ± std over seeds)", s.Name, metrics[m].name, s.Keys[k])
+	p.X.Label.Text = s.Keys[k]
+	p.Y.Label.Text = metrics[m].name
+	if !numeric {
+		ticks := make([]plot.Tick, len(categories))
+		for i, c := range categories {
+			ticks[i] = plot.Tick{Value: float64(i), Label: c}
+		}
+		p.X.Tick.Marker = plot.ConstantTicks(ticks)
+		p.X.Min, p.X.Max = -0.5, float64(len(categories))-0.5
+		p.X.Tick.Label.Rotation = math.Pi / 8
+		p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+	}
+	for i, name := range lineNames {
+		sort.Sort(lines[name]) // a line runs left to right whatever the grid order
+		if err := addLine(p, name, lines[name], i, numeric || len(lineNames) > 1); err != nil {
+			return nil, err
+		}
+	}
+	p.Legend.Top = true
+	w, err := p.WriterTo(8*vg.Inch, 4.5*vg.Inch, "png")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// addLine draws one model's points with error bars, joined when joined is set.
+func addLine(p *plot.Plot, name string, pts *points, i int, joined bool) error {
+	c := plotutil.Color(i)
+	bars, err := plotter.NewYErrorBars(pts)
+	if err != nil {
+		return err
+	}
+	bars.Color = c
+	scatter, err := plotter.NewScatter(pts)
+	if err != nil {
+		return err
+	}
+	scatter.Color, scatter.Shape = c, plotutil.Shape(i)
+	p.Add(bars, scatter)
+	if joined {
+		line, err := plotter.NewLine(pts)
+		if err != nil {
+			return err
+		}
+		line.Color = c
+		line.Dashes = plotutil.Dashes(i)
+		p.Add(line)
+		p.Legend.Add(name, line, scatter)
+		return nil
+	}
+	p.Legend.Add(name, scatter)
+	return nil
+}
+
+// lineName names a configuration by its swept values other than key k.
+func lineName(s *Sweep, labels []string, k int) string {
+	var parts []string
+	for i, l := range labels {
+		if i != k {
+			parts = append(parts, s.Short[i]+"="+l)
+		}
+	}
+	if len(parts) == 0 {
+		return "mean over seeds"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func allNumeric(values []string) bool {
+	for _, v := range values {
+		if _, err := strconv.ParseFloat(v, 64); err != nil {
+			return false
+		}
+	}
+	return len(values) > 0
+}
