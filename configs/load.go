@@ -103,6 +103,11 @@ var (
 	lineNumber   = regexp.MustCompile(`(^|; )line \d+: `)
 )
 
+// DecodeStrict decodes YAML into out with the rules of experiment files: unknown keys are errors, one
+// line per problem naming its line. Formats built around experiments (sweep files) use it so their
+// messages read the same.
+func DecodeStrict(src []byte, out any) error { return decodeStrict(src, out) }
+
 // decodeStrict decodes YAML into out, refusing unknown keys, and rewrites yaml's messages into one line
 // per problem: `line 3: unknown key "d_modle" in model.Config`.
 func decodeStrict(src []byte, out any) error {

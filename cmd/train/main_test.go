@@ -48,3 +48,38 @@ func TestBadInputOneLineErrors(t *testing.T) {
 		})
 	}
 }
+
+// -sweep trains every run of a sweep file; a failed run makes the exit code 1 after the others ran, and
+// a mistake in the sweep file is one line naming the file, line and key.
+func TestSweepFlag(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "s.yaml")
+	os.WriteFile(file, []byte(`name: s
+experiment:
+  backend: go
+  model: {vocab: 16, d_model: 16, layers: [attention], mlp_hidden: -1, attention: {heads: 2, max_context: 64}}
+  data: {task: mqar, mqar: {vocab: 16, seq_len: 16, num_pairs: 2, power_a: 0.01}}
+  train: {steps: 3, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
+grid: {model.d_model: [15, 16]}
+`), 0o644)
+	var stderr bytes.Buffer
+	code := run([]string{"-sweep", file, "-runs", dir, "-name", "renamed", "-set", "train.steps=2"}, &stderr)
+	out := stderr.String()
+	if code != 1 || !strings.Contains(out, "1 of 2 runs of sweep renamed failed") {
+		t.Fatalf("exit %d, output:\n%s", code, out)
+	}
+	summary, err := os.ReadFile(filepath.Join(dir, "renamed", "d_model=16,seed=1", "summary.json"))
+	if err != nil || !strings.Contains(string(summary), `"steps": 2`) {
+		t.Errorf("the valid run's summary (-set applied to every run): %s %v", summary, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "renamed", "results.md")); err != nil {
+		t.Errorf("no results table: %v", err)
+	}
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("name: s\nbase: quickstart\ngrdi: {}\n"), 0o644)
+	stderr.Reset()
+	code = run([]string{"-sweep", bad, "-runs", dir}, &stderr)
+	if out := stderr.String(); code != 1 || strings.Count(out, "\n") != 1 || !strings.Contains(out, bad+`: line 3: unknown key "grdi"`) {
+		t.Errorf("exit %d, output %q", code, out)
+	}
+}
