@@ -92,7 +92,8 @@ func removeDeadStaging(dir string) error {
 	for _, item := range items {
 		pidText, _, ok := strings.Cut(strings.TrimPrefix(item.Name(), stagingPrefix), "-")
 		pid, err := strconv.Atoi(pidText)
-		if !strings.HasPrefix(item.Name(), stagingPrefix) || !ok || err != nil || pid == os.Getpid() || alive(pid) {
+		dead := strings.HasPrefix(item.Name(), stagingPrefix) && ok && err == nil && pid != os.Getpid() && !alive(pid)
+		if !dead && item.Name() != ".staging" { // the shared working directory of the first layout
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, item.Name())); err != nil {
