@@ -118,6 +118,10 @@ func plotKey(s *Sweep, groups []Group, k, m int) ([]byte, error) {
 		}
 	}
 	p.Legend.Top = true
+	if numeric { // keep the end points and their error bars off the frame
+		pad := 0.05 * max(p.X.Max-p.X.Min, 1e-9)
+		p.X.Min, p.X.Max = p.X.Min-pad, p.X.Max+pad
+	}
 	w, err := p.WriterTo(8*vg.Inch, 4.5*vg.Inch, "png")
 	if err != nil {
 		return nil, err
