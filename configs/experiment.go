@@ -27,13 +27,23 @@ type Experiment struct {
 	Model   model.Config `yaml:"model"`
 	Data    Data         `yaml:"data"`
 	Train   Train        `yaml:"train"`
+	Eval    Eval         `yaml:"eval"`
 }
 
 // Data chooses the training data.
 type Data struct {
-	// Task is a built-in generator: mqar.
-	Task string    `yaml:"task"`
-	MQAR data.MQAR `yaml:"mqar"`
+	// Task is a built-in generator: mqar or passkey (byte-level passkey retrieval).
+	Task    string       `yaml:"task"`
+	MQAR    data.MQAR    `yaml:"mqar"`
+	Passkey data.Passkey `yaml:"passkey"`
+}
+
+// SeqLen is the row length of the chosen task (for token counts).
+func (d Data) SeqLen() int {
+	if d.Task == "passkey" {
+		return d.Passkey.SeqLen
+	}
+	return d.MQAR.SeqLen
 }
 
 // Train holds the optimisation and bookkeeping settings.
@@ -68,12 +78,14 @@ func Default() Experiment {
 	return Experiment{
 		Name: "run", Seed: 1, Backend: "auto", RunsDir: "runs",
 		Model: model.DefaultConfig(),
-		Data:  Data{Task: "mqar", MQAR: data.MQAR{Vocab: 256, SeqLen: 64, NumPairs: 4, PowerA: 0.01}},
+		Data: Data{Task: "mqar", MQAR: data.MQAR{Vocab: 256, SeqLen: 64, NumPairs: 4, PowerA: 0.01},
+			Passkey: data.Passkey{SeqLen: 512, RandomDepth: true}},
 		Train: Train{
 			Steps: 1000, BatchSize: 32, AccumSteps: 1, LearningRate: 1e-3, WarmupSteps: 100, MinLRRatio: 0.1,
 			WeightDecay: 0.1, Beta1: 0.9, Beta2: 0.95, Epsilon: 1e-8, ClipNorm: 1.0,
 			EvalBatches: 8, KeepCheckpoints: 2, LogEvery: 10,
 		},
+		Eval: DefaultEval(),
 	}
 }
 
@@ -93,8 +105,18 @@ func (e Experiment) Validate() error {
 		if e.Data.MQAR.Vocab > e.Model.Vocab {
 			return fmt.Errorf("data.mqar.vocab = %d exceeds model.vocab = %d", e.Data.MQAR.Vocab, e.Model.Vocab)
 		}
+	case "passkey":
+		if err := e.Data.Passkey.Validate(); err != nil {
+			return fmt.Errorf("data.%w", err)
+		}
+		if e.Model.Vocab < 256 {
+			return fmt.Errorf("data.task = passkey reads bytes: model.vocab = %d must be >= 256", e.Model.Vocab)
+		}
 	default:
-		return fmt.Errorf("data.task = %q: want mqar", e.Data.Task)
+		return fmt.Errorf("data.task = %q: want mqar or passkey", e.Data.Task)
+	}
+	if err := e.Eval.Validate(); err != nil {
+		return err
 	}
 	t := e.Train
 	switch {

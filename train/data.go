@@ -19,12 +19,16 @@ const (
 
 // Sources returns the training and held-apart evaluation sources of an experiment.
 func Sources(exp configs.Experiment) (trainSrc, evalSrc data.Source, err error) {
+	var task data.Task = exp.Data.MQAR
+	if exp.Data.Task == "passkey" {
+		task = exp.Data.Passkey
+	}
 	batch := exp.Train.BatchSize
-	tr, err := data.NewMQARSource(exp.Data.MQAR, batch, exp.Seed, SplitTrain)
+	tr, err := data.NewTaskSource(task, batch, exp.Seed, SplitTrain)
 	if err != nil {
 		return nil, nil, err
 	}
-	ev, err := data.NewMQARSource(exp.Data.MQAR, batch, exp.Seed, SplitEval)
+	ev, err := data.NewTaskSource(task, batch, exp.Seed, SplitEval)
 	if err != nil {
 		return nil, nil, err
 	}

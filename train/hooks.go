@@ -25,7 +25,7 @@ type hooks struct {
 func (r *Runner) newHooks(ctx context.Context, evalDS *indexedDataset) *hooks {
 	t := r.Exp.Train
 	h := &hooks{r: r, ctx: ctx, evalDS: evalDS, started: time.Now(), first: r.GlobalStep(),
-		tokens: t.BatchSize * t.AccumSteps * r.Exp.Data.MQAR.SeqLen}
+		tokens: t.BatchSize * t.AccumSteps * r.Exp.Data.SeqLen()}
 	if r.opts.Progress {
 		h.bar = progressbar.NewOptions(t.Steps,
 			progressbar.OptionSetWriter(r.opts.Log),

@@ -147,7 +147,7 @@ func (r *Runner) describe() error {
 		return fmt.Errorf("building the model: %w", err)
 	}
 	t := r.Exp.Train
-	seqLen := r.Exp.Data.MQAR.SeqLen
+	seqLen := r.Exp.Data.SeqLen()
 	r.logf("model: %d layers %v, d_model %d, %s parameters (%s)", len(m.Mixers), m.Config.Layers, m.Config.DModel,
 		humanCount(r.parameters()), m.DType)
 	var perLayer []string

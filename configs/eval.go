@@ -1,0 +1,65 @@
+package configs
+
+import "fmt"
+
+// Eval is the `eval:` section of an experiment: what cmd/eval measures on a trained run. Flags of
+// cmd/eval override it. Task names are checked by the eval package (configs does not import it).
+type Eval struct {
+	// Tasks to run: passkey, needle, needle_multikey, needle_multivalue, needle_multiquery, mqar, copy,
+	// perplexity.
+	Tasks []string `yaml:"tasks"`
+	// Lengths are the context lengths in tokens (bytes for the byte-level tasks).
+	Lengths []int `yaml:"lengths"`
+	// Depths are needle depths in [0, 1] (0 = start of the haystack, 1 = just before the question).
+	Depths []float64 `yaml:"depths"`
+	// Pairs are MQAR's key-value pair counts.
+	Pairs []int `yaml:"pairs"`
+	// Samples is the number of rows per grid cell.
+	Samples int `yaml:"samples"`
+	// Segment is the number of tokens per streamed segment: one compiled graph of that length runs over
+	// the whole context with the model's state carried.
+	Segment int `yaml:"segment"`
+	// File, when set, is an Arrow or Parquet file of test rows (input_ids, labels) for mqar and
+	// perplexity instead of generated ones.
+	File string `yaml:"file"`
+	// Seed of the generated rows (drawn from the test split, so never the training rows).
+	Seed uint64 `yaml:"seed"`
+}
+
+// DefaultEval is a small passkey grid.
+func DefaultEval() Eval {
+	return Eval{
+		Tasks: []string{"passkey"}, Lengths: []int{512, 1024, 2048, 4096}, Depths: []float64{0, 0.25, 0.5, 0.75, 1},
+		Pairs: []int{4, 8, 16}, Samples: 4, Segment: 512, Seed: 1234,
+	}
+}
+
+// Validate names the field and value that cannot work.
+func (e Eval) Validate() error {
+	switch {
+	case len(e.Tasks) == 0:
+		return fmt.Errorf("eval.tasks is empty")
+	case len(e.Lengths) == 0:
+		return fmt.Errorf("eval.lengths is empty")
+	case e.Samples < 1:
+		return fmt.Errorf("eval.samples = %d: must be >= 1", e.Samples)
+	case e.Segment < 1:
+		return fmt.Errorf("eval.segment = %d: must be >= 1", e.Segment)
+	}
+	for i, l := range e.Lengths {
+		if l < 1 {
+			return fmt.Errorf("eval.lengths[%d] = %d: must be >= 1", i, l)
+		}
+	}
+	for i, d := range e.Depths {
+		if !(d >= 0 && d <= 1) {
+			return fmt.Errorf("eval.depths[%d] = %g: must be in [0, 1]", i, d)
+		}
+	}
+	for i, p := range e.Pairs {
+		if p < 1 {
+			return fmt.Errorf("eval.pairs[%d] = %d: must be >= 1", i, p)
+		}
+	}
+	return nil
+}
