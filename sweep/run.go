@@ -73,16 +73,7 @@ func Execute(ctx context.Context, s *Sweep, opts Options) ([]Row, error) {
 	if err := train.WriteFileAtomic(filepath.Join(s.Dir, "sweep.yaml"), s.Source); err != nil {
 		return nil, err
 	}
-	rows := make([]Row, len(s.Runs))
-	var todo []int
-	for i := range s.Runs {
-		rows[i] = Row{Run: &s.Runs[i], Status: "pending"}
-		if sum, ok := finished(&s.Runs[i]); ok {
-			rows[i].Status, rows[i].Skipped, rows[i].Summary = "ok", true, sum
-			continue
-		}
-		todo = append(todo, i)
-	}
+	rows, todo := plan(s)
 	fmt.Fprintf(opts.Log, "sweep %s: %d runs, %d finished before, %d to run -> %s\n", s.Name, len(rows), len(rows)-len(todo), len(todo), s.Dir)
 	var mu sync.Mutex // guards rows and the report files
 	finish := func(i int, err error) {
@@ -130,6 +121,20 @@ func Execute(ctx context.Context, s *Sweep, opts Options) ([]Row, error) {
 		return rows, ErrInterrupted
 	}
 	return rows, nil
+}
+
+// plan marks the runs that finished before as ok and skipped, and lists the others in run order.
+func plan(s *Sweep) (rows []Row, todo []int) {
+	rows = make([]Row, len(s.Runs))
+	for i := range s.Runs {
+		rows[i] = Row{Run: &s.Runs[i], Status: "pending"}
+		if sum, ok := finished(&s.Runs[i]); ok {
+			rows[i].Status, rows[i].Skipped, rows[i].Summary = "ok", true, sum
+			continue
+		}
+		todo = append(todo, i)
+	}
+	return rows, todo
 }
 
 // runOne trains one run in this process or a child, its errors and panics returned.
