@@ -34,7 +34,18 @@ func denseAttention(q, k, v, position, keyOffset *Node, window int) *Node {
 	scores := Einsum("bthd,bshd->bhts", q, k)
 	scores = Where(BroadcastToDims(Reshape(visible, 1, 1, time, keys), scores.Shape().Dimensions...), scores,
 		Scalar(g, scores.DType(), maskedOut))
-	return Einsum("bhts,bshd->bthd", Softmax(scores, -1), v)
+	return Einsum("bhts,bshd->bthd", SoftmaxLast(scores), v)
+}
+
+// SoftmaxLast is the softmax over the last axis whose gradient never evaluates Exp: GoMLX builds the
+// gradient of its fused Softmax from the decomposed form, whose elementwise Exp runs in slow scalar code
+// on the Go backend (half of an attention train step's time). The value is the fused softmax y; the
+// gradient comes from the surrogate f(x) = s*x - s*sum(s*x), s = stop(y), whose Jacobian
+// diag(y) - y y^T is softmax's. First-order gradients are exact; second-order ones through it are not.
+func SoftmaxLast(x *Node) *Node {
+	y := StopGradient(Softmax(x, -1))
+	surrogate := Sub(Mul(y, x), Mul(y, ReduceAndKeep(Mul(y, x), ReduceSum, -1)))
+	return Add(StopGradient(Sub(y, surrogate)), surrogate)
 }
 
 // writeCache writes new [B, T, H, Dh] into cache [B, L, H, Dh] at slots position..position+T-1 (slots
@@ -83,6 +94,6 @@ func slidingWindowBlocks(q, k, v, kCache, vCache, position *Node, window int) *N
 	scores := Einsum("bnihd,bnshd->bnhis", qBlocks, kBlocks)
 	mask := BroadcastToDims(Reshape(visible, 1, numBlocks, 1, window, 2*window), scores.Shape().Dimensions...)
 	scores = Where(mask, scores, Scalar(g, scores.DType(), maskedOut))
-	out := Einsum("bnhis,bnshd->bnihd", Softmax(scores, -1), vBlocks)
+	out := Einsum("bnhis,bnshd->bnihd", SoftmaxLast(scores), vBlocks)
 	return SliceAxis(Reshape(out, batch, numBlocks*window, heads, headDim), 1, AxisRange(0, time))
 }
