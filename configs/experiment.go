@@ -13,6 +13,7 @@ import (
 
 	"github.com/engramlx/engram/data"
 	"github.com/engramlx/engram/model"
+	"github.com/engramlx/engram/rmt"
 )
 
 // Experiment is one training run: what to build, on what data, how to train and where to write.
@@ -25,6 +26,7 @@ type Experiment struct {
 	// RunsDir is where runs/<name>/ is created (default "runs").
 	RunsDir string       `yaml:"runs_dir"`
 	Model   model.Config `yaml:"model"`
+	RMT     rmt.Config   `yaml:"rmt"`
 	Data    Data         `yaml:"data"`
 	Train   Train        `yaml:"train"`
 	Eval    Eval         `yaml:"eval"`
@@ -35,11 +37,15 @@ type Data struct {
 	// Task is a built-in generator: mqar or passkey (byte-level passkey retrieval).
 	Task    string       `yaml:"task"`
 	MQAR    data.MQAR    `yaml:"mqar"`
+	Copy    data.Copy    `yaml:"copy"`
 	Passkey data.Passkey `yaml:"passkey"`
 }
 
 // SeqLen is the row length of the chosen task (for token counts).
 func (d Data) SeqLen() int {
+	if d.Task == "copy" {
+		return d.Copy.SeqLen
+	}
 	if d.Task == "passkey" {
 		return d.Passkey.SeqLen
 	}
@@ -78,6 +84,7 @@ func Default() Experiment {
 	return Experiment{
 		Name: "run", Seed: 1, Backend: "auto", RunsDir: "runs",
 		Model: model.DefaultConfig(),
+		RMT:   rmt.DefaultConfig(),
 		Data: Data{Task: "mqar", MQAR: data.MQAR{Vocab: 256, SeqLen: 64, NumPairs: 4, PowerA: 0.01},
 			Passkey: data.Passkey{SeqLen: 512, RandomDepth: true}},
 		Train: Train{
@@ -112,10 +119,20 @@ func (e Experiment) Validate() error {
 		if e.Model.Vocab < 256 {
 			return fmt.Errorf("data.task = passkey reads bytes: model.vocab = %d must be >= 256", e.Model.Vocab)
 		}
+	case "copy":
+		if err := e.Data.Copy.Validate(); err != nil {
+			return fmt.Errorf("data.%w", err)
+		}
+		if e.Data.Copy.Vocab > e.Model.Vocab {
+			return fmt.Errorf("data.copy.vocab = %d exceeds model.vocab = %d", e.Data.Copy.Vocab, e.Model.Vocab)
+		}
 	default:
-		return fmt.Errorf("data.task = %q: want mqar or passkey", e.Data.Task)
+		return fmt.Errorf("data.task = %q: want mqar, passkey or copy", e.Data.Task)
 	}
 	if err := e.Eval.Validate(); err != nil {
+		return err
+	}
+	if err := e.validateRMT(); err != nil {
 		return err
 	}
 	t := e.Train

@@ -55,7 +55,11 @@ func (r *Runner) checkSameArchitecture() error {
 		if err != nil {
 			return fmt.Errorf("the run directory's saved config is unreadable: %w", err)
 		}
-		if diff := configs.Diff(saved.Model, r.Exp.Model, "model"); len(diff) > 0 {
+		diff := configs.Diff(saved.Model, r.Exp.Model, "model")
+		if r.Exp.RMT.Enabled || saved.RMT.Enabled {
+			diff = append(diff, configs.Diff(saved.RMT, r.Exp.RMT, "rmt")...)
+		}
+		if len(diff) > 0 {
 			return fmt.Errorf("%s holds a run with a different architecture; use another name or directory. Differences (saved -> now): %s", r.Dir, diff)
 		}
 		if saved.Data != r.Exp.Data || saved.Seed != r.Exp.Seed {

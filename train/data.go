@@ -19,6 +19,9 @@ const (
 
 // Sources returns the training and held-apart evaluation sources of an experiment.
 func Sources(exp configs.Experiment) (trainSrc, evalSrc data.Source, err error) {
+	if tr, ev, ok, err := rmtSources(exp); ok || err != nil {
+		return tr, ev, err
+	}
 	var task data.Task = exp.Data.MQAR
 	if exp.Data.Task == "passkey" {
 		task = exp.Data.Passkey

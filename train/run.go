@@ -20,6 +20,7 @@ import (
 	"github.com/engramlx/engram/configs"
 	"github.com/engramlx/engram/internal/backend"
 	"github.com/engramlx/engram/model"
+	"github.com/engramlx/engram/rmt"
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -47,6 +48,7 @@ type Runner struct {
 	Exp     configs.Experiment
 	Dir     string
 	Model   *model.Model
+	RMT     *rmt.RMT // recurrent memory tokens around Model; nil unless the experiment enables rmt
 	Store   *mlmodel.Store
 	Backend compute.Backend
 	Choice  backend.Choice
@@ -83,6 +85,9 @@ func NewRunner(exp configs.Experiment, opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{Exp: exp, Model: m, opts: opts, Dir: filepath.Join(exp.RunsDir, exp.Name)}
+	if r.RMT, err = newRMT(exp, m); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
@@ -105,9 +110,8 @@ func (r *Runner) logf(format string, args ...any) { fmt.Fprintf(r.opts.Log, form
 
 // graphs builds the GoMLX trainer with the model, loss and metrics.
 func (r *Runner) graphs() {
-	m := r.Model
 	modelFn := func(scope *mlmodel.Scope, inputs []*Node) []*Node {
-		return []*Node{m.LabelledLogits(scope, inputs[0], inputs[1])}
+		return []*Node{r.labelledLogits(scope, inputs[0], inputs[1])}
 	}
 	lossFn := func(labels, predictions []*Node) *Node {
 		loss, _ := model.CrossEntropy(predictions[0], labels[0], labels[1])
