@@ -32,7 +32,9 @@
 //
 // Running a sweep again skips runs whose summary.json reached the target step with a saved config equal
 // to the resolved one, resumes unfinished runs from their checkpoints (train.Run does that) and retries
-// failed ones. A failure is written to <id>/error.txt and removed when the run later succeeds. Runs train
+// failed ones. The saved config is compared whole: editing the base after runs exist (even a section
+// the runs' layer types do not read) makes them different experiments, which train refuses to resume
+// into the old directories, so an edited sweep gets a new name (-name). A failure is written to <id>/error.txt and removed when the run later succeeds. Runs train
 // in this process one after another, or (Options.Parallel > 1) as that many child processes, each given
 // its resolved experiment as <id>/sweep_run.yaml; their output goes to <id>/train.log. An interrupt
 // reaches the child processes as SIGINT, so they save a checkpoint before exiting.

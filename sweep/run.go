@@ -129,6 +129,7 @@ func plan(s *Sweep) (rows []Row, todo []int) {
 	for i := range s.Runs {
 		rows[i] = Row{Run: &s.Runs[i], Status: "pending"}
 		if sum, ok := finished(&s.Runs[i]); ok {
+			_ = os.Remove(filepath.Join(s.Runs[i].Dir(), errorFile)) // left by an attempt that failed since
 			rows[i].Status, rows[i].Skipped, rows[i].Summary = "ok", true, sum
 			continue
 		}

@@ -120,12 +120,17 @@ func TestInterruptedSweepResumes(t *testing.T) {
 			t.Errorf("%s: %d steps, want 6", r.Run.ID, r.Summary.Steps)
 		}
 	}
-	// A third start has nothing left to train.
+	// A third start has nothing left to train, and clears an error.txt an attempt since left behind.
+	stale := filepath.Join(s.Runs[0].Dir(), errorFile)
+	os.WriteFile(stale, []byte("old failure\n"), 0o644)
 	ended = nil
 	rows, err = Execute(context.Background(), tinySweep(t, dir, "model.d_model: [16, 24, 32]"), Options{Log: quiet(),
 		AfterRun: func(r Row) { ended = append(ended, r.Run.ID) }})
 	if err != nil || len(ended) != 0 || !rows[1].Skipped || !rows[2].Skipped {
 		t.Errorf("third session: err %v, trained %v", err, ended)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("stale error.txt of a finished run kept (stat: %v)", err)
 	}
 }
 
