@@ -22,6 +22,8 @@ type Eval struct {
 	// File, when set, is an Arrow or Parquet file of test rows (input_ids, labels) for mqar and
 	// perplexity instead of generated ones.
 	File string `yaml:"file"`
+	// TextColumn names a string column of File to byte-tokenize (perplexity on text).
+	TextColumn string `yaml:"text_column"`
 	// Seed of the generated rows (drawn from the test split, so never the training rows).
 	Seed uint64 `yaml:"seed"`
 }

@@ -1,0 +1,115 @@
+package eval
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/engramlx/engram/configs"
+	"github.com/engramlx/engram/train"
+)
+
+// Request is one cmd/eval invocation: runs to evaluate and what to measure.
+type Request struct {
+	Runs []string     // run directories (runs/<name>)
+	Eval configs.Eval // tasks, lengths, depths, pairs, samples, segment, file, seed
+	Out  string       // output directory; "" = <run>/eval (with several runs: Out/<run name>)
+	Log  io.Writer
+}
+
+// Main evaluates every run on every task, writing per run <task>.csv, <task>.md and (tasks with an
+// axis) <task>_heatmap.png, and per task <task>_curve.png comparing all runs, into each run's output
+// directory.
+func Main(req Request) error {
+	if req.Log == nil {
+		req.Log = os.Stderr
+	}
+	if err := req.Eval.Validate(); err != nil {
+		return err
+	}
+	logf := func(format string, args ...any) { fmt.Fprintf(req.Log, format+"\n", args...) }
+	byTask := map[string]map[string][]Cell{}
+	var outDirs []string
+	for _, dir := range req.Runs {
+		name := filepath.Base(filepath.Clean(dir))
+		out := filepath.Join(dir, "eval")
+		if req.Out != "" {
+			out = req.Out
+			if len(req.Runs) > 1 {
+				out = filepath.Join(req.Out, name)
+			}
+		}
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return err
+		}
+		outDirs = append(outDirs, out)
+		results, err := evalRun(dir, name, out, req.Eval, logf)
+		if err != nil {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+		for task, cells := range results {
+			if byTask[task] == nil {
+				byTask[task] = map[string][]Cell{}
+			}
+			byTask[task][name] = cells
+		}
+	}
+	for task, byRun := range byTask {
+		png, err := Curve(byRun, task+": accuracy vs context length")
+		if err != nil {
+			logf("%s: no curve: %v", task, err)
+			continue
+		}
+		for _, out := range outDirs {
+			if err := train.WriteFileAtomic(filepath.Join(out, task+"_curve.png"), png); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// evalRun opens one run and measures every task, writing its tables and heatmaps into out.
+func evalRun(dir, name, out string, e configs.Eval, logf func(string, ...any)) (map[string][]Cell, error) {
+	r, err := train.Open(dir, train.Options{Log: io.Discard})
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewStreamer(r.Model, r.Store, r.Backend, e.Segment)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	if limit := r.Model.MaxContext(); limit > 0 {
+		logf("%s: full attention keeps a KV cache of %d tokens: longer contexts are marked \"exceeds cache\"", name, limit)
+	}
+	opts := Options{Vocab: r.Model.Config.Vocab, MQAR: r.Exp.Data.MQAR, Pairs: e.Pairs, File: e.File, TextColumn: e.TextColumn}
+	results := map[string][]Cell{}
+	for _, taskName := range e.Tasks {
+		task, err := NewTask(taskName, opts)
+		if err != nil {
+			return nil, err
+		}
+		var axis []float64
+		if task.Axis() == "depth" {
+			axis = e.Depths
+		}
+		cells, err := Run(s, name, task, Grid{Lengths: e.Lengths, Axis: axis, Samples: e.Samples, Seed: e.Seed}, logf)
+		if err != nil {
+			return nil, err
+		}
+		prefix := filepath.Join(out, task.Name())
+		if err := WriteTables(prefix, cells); err != nil {
+			return nil, err
+		}
+		if task.Axis() != "" {
+			png, err := Heatmap(cells, fmt.Sprintf("%s: %s accuracy (%%)", name, task.Name()))
+			if err := WritePNG(prefix+"_heatmap.png", png, err); err != nil {
+				return nil, err
+			}
+		}
+		results[task.Name()] = cells
+	}
+	return results, nil
+}

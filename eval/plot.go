@@ -1,0 +1,207 @@
+package eval
+
+import (
+	"bytes"
+	"fmt"
+	"image/color"
+	"math"
+	"sort"
+
+	"github.com/engramlx/engram/train"
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/palette"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+)
+
+// heatGrid is the cells of one run and task as a grid: column c = c-th context length, row r = r-th
+// axis value (depth), Z = accuracy (NaN where not measured).
+type heatGrid struct {
+	lengths []int
+	ats     []float64
+	z       map[[2]int]float64
+}
+
+func newHeatGrid(cells []Cell) heatGrid {
+	g := heatGrid{z: map[[2]int]float64{}}
+	g.lengths, g.ats = axes(cells)
+	col, row := map[int]int{}, map[float64]int{}
+	for i, l := range g.lengths {
+		col[l] = i
+	}
+	for i, a := range g.ats {
+		row[a] = i
+	}
+	for _, c := range cells {
+		v := math.NaN()
+		if c.Measured() {
+			v = c.Accuracy
+		}
+		g.z[[2]int{col[c.Length], row[c.At]}] = v
+	}
+	return g
+}
+
+func (g heatGrid) Dims() (int, int) { return len(g.lengths), len(g.ats) }
+func (g heatGrid) X(c int) float64  { return float64(c) }
+func (g heatGrid) Y(r int) float64  { return float64(r) }
+func (g heatGrid) Min() float64     { return 0 }
+func (g heatGrid) Max() float64     { return 1 }
+func (g heatGrid) Z(c, r int) float64 {
+	if v, ok := g.z[[2]int{c, r}]; ok {
+		return v
+	}
+	return math.NaN()
+}
+
+// accuracyPalette runs from red (0) through yellow to green (1), the colours of NIAH heatmaps.
+type accuracyPalette int
+
+func (n accuracyPalette) Colors() []color.Color {
+	out := make([]color.Color, int(n))
+	for i := range out {
+		t := float64(i) / float64(int(n)-1)
+		r, g := 1.0, 2*t
+		if t > 0.5 {
+			r, g = 2*(1-t), 1
+		}
+		out[i] = color.NRGBA{R: uint8(40 + 200*r), G: uint8(40 + 170*g), B: 60, A: 255}
+	}
+	return out
+}
+
+var _ palette.Palette = accuracyPalette(0)
+
+// Heatmap renders the cells of one run and task as a PNG: x = context length, y = depth (or the task's
+// axis), colour = accuracy from red (0) to green (1); grey cells were not measured (exceeds cache).
+// Each cell is labelled with its accuracy in percent.
+func Heatmap(cells []Cell, title string) ([]byte, error) {
+	if len(cells) == 0 {
+		return nil, fmt.Errorf("eval: heatmap %q: no cells", title)
+	}
+	g := newHeatGrid(cells)
+	hm := plotter.NewHeatMap(g, accuracyPalette(64))
+	hm.NaN = color.Gray{Y: 200}
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "context length (tokens)"
+	p.Y.Label.Text = orDash(cells[0].Axis)
+	p.Add(hm)
+	labels := plotter.XYLabels{}
+	for c := range g.lengths {
+		for r := range g.ats {
+			text := "n/a"
+			if v := g.Z(c, r); !math.IsNaN(v) {
+				text = fmt.Sprintf("%.0f", 100*v)
+			}
+			labels.XYs = append(labels.XYs, plotter.XY{X: float64(c), Y: float64(r)})
+			labels.Labels = append(labels.Labels, text)
+		}
+	}
+	l, err := plotter.NewLabels(labels)
+	if err != nil {
+		return nil, err
+	}
+	for i := range l.TextStyle {
+		l.TextStyle[i].XAlign, l.TextStyle[i].YAlign = -0.5, -0.5
+	}
+	p.Add(l)
+	p.X.Tick.Marker = indexTicks(len(g.lengths), func(i int) string { return LengthLabel(g.lengths[i]) })
+	p.Y.Tick.Marker = indexTicks(len(g.ats), func(i int) string { return fmt.Sprintf("%g", g.ats[i]) })
+	p.Y.Scale, p.Y.Min, p.Y.Max = plot.LinearScale{}, -0.5, float64(len(g.ats))-0.5
+	p.X.Min, p.X.Max = -0.5, float64(len(g.lengths))-0.5
+	return render(p, 1.1*vg.Inch*vg.Length(len(g.lengths)+2), 0.6*vg.Inch*vg.Length(len(g.ats)+3))
+}
+
+// indexTicks labels the integer positions 0..n-1.
+func indexTicks(n int, label func(int) string) plot.Ticker {
+	return plot.TickerFunc(func(_, _ float64) []plot.Tick {
+		ticks := make([]plot.Tick, n)
+		for i := range ticks {
+			ticks[i] = plot.Tick{Value: float64(i), Label: label(i)}
+		}
+		return ticks
+	})
+}
+
+// Curve renders accuracy against context length (log2 axis) for several runs in one PNG: one line per
+// run, each point the mean accuracy over the axis values (depths, pairs) measured at that length.
+func Curve(byRun map[string][]Cell, title string) ([]byte, error) {
+	runs := make([]string, 0, len(byRun))
+	for r := range byRun {
+		runs = append(runs, r)
+	}
+	sort.Strings(runs)
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "context length (tokens, log scale)"
+	p.Y.Label.Text = "accuracy"
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, lengthTicks{}
+	p.Y.Min, p.Y.Max = 0, 1.05
+	var args []any
+	for _, run := range runs {
+		xys := meanByLength(byRun[run])
+		if len(xys) > 0 {
+			args = append(args, run, xys)
+		}
+	}
+	if len(args) == 0 {
+		return nil, fmt.Errorf("eval: curve %q: no measured cells", title)
+	}
+	if err := plotutil.AddLinePoints(p, args...); err != nil {
+		return nil, err
+	}
+	p.Legend.Top = true
+	return render(p, 7*vg.Inch, 4*vg.Inch)
+}
+
+// meanByLength averages the measured cells' accuracy per context length.
+func meanByLength(cells []Cell) plotter.XYs {
+	sum, n := map[int]float64{}, map[int]int{}
+	for _, c := range cells {
+		if c.Measured() {
+			sum[c.Length] += c.Accuracy
+			n[c.Length]++
+		}
+	}
+	var xys plotter.XYs
+	for l := range sum {
+		xys = append(xys, plotter.XY{X: float64(l), Y: sum[l] / float64(n[l])})
+	}
+	sort.Slice(xys, func(i, j int) bool { return xys[i].X < xys[j].X })
+	return xys
+}
+
+// lengthTicks puts a labelled tick at every power of two in range.
+type lengthTicks struct{}
+
+func (lengthTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for l := 1; float64(l) <= hi; l *= 2 {
+		if float64(l) >= lo {
+			ticks = append(ticks, plot.Tick{Value: float64(l), Label: LengthLabel(l)})
+		}
+	}
+	return ticks
+}
+
+func render(p *plot.Plot, w, h vg.Length) ([]byte, error) {
+	wt, err := p.WriterTo(w, h, "png")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := wt.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// WritePNG renders with f and writes the PNG to file atomically.
+func WritePNG(file string, png []byte, err error) error {
+	if err != nil {
+		return err
+	}
+	return train.WriteFileAtomic(file, png)
+}

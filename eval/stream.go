@@ -1,0 +1,190 @@
+package eval
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/engramlx/engram/data"
+	"github.com/engramlx/engram/layers"
+	"github.com/engramlx/engram/model"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// Input is a batch of rows of equal length, read one segment at a time, so a generator need not hold a
+// million-token row in memory.
+type Input interface {
+	// Rows is the number of rows; Len the number of tokens in each.
+	Rows() int
+	Len() int
+	// Read writes tokens [from, from+n) of every row into ids and labels (both Rows()*n, row-major;
+	// labels[t] is the token after ids[t], data.Ignore where nothing is scored).
+	Read(from, n int, ids, labels []int32) error
+}
+
+// ExceedsCacheError reports an input longer than full attention's KV cache (model max_context).
+type ExceedsCacheError struct{ Length, Limit int }
+
+func (e *ExceedsCacheError) Error() string {
+	return fmt.Sprintf("context of %d tokens exceeds the model's KV cache (attention.max_context = %d)", e.Length, e.Limit)
+}
+
+// IsExceedsCache reports whether err is an ExceedsCacheError.
+func IsExceedsCache(err error) bool {
+	var e *ExceedsCacheError
+	return errors.As(err, &e)
+}
+
+// Streamer runs a model over inputs of any length with one compiled segment step:
+//
+//	(ids [B, S], positions [B, P], state...) -> (logits [B, P, V] at those positions, next state...)
+//
+// executed once per segment of S tokens with the state carried between executions, so memory holds
+// one segment's activations and the model's fixed-size state whatever the context length. The state
+// is always passed explicitly (zeros at the start), which keeps one graph per (B, S, P). A last,
+// shorter segment is padded with id 0 after the real tokens: the model is causal, so padding changes
+// no scored position.
+type Streamer struct {
+	Model   *model.Model
+	Segment int
+	exec    *mlmodel.Exec
+}
+
+// NewStreamer builds the segment step over store's variables (loaded from a checkpoint by train.Open).
+func NewStreamer(m *model.Model, store *mlmodel.Store, backend compute.Backend, segment int) (*Streamer, error) {
+	if segment < 1 {
+		return nil, fmt.Errorf("eval: segment = %d: must be >= 1", segment)
+	}
+	exec, err := mlmodel.NewExec(backend, store, func(scope *mlmodel.Scope, in []*Node) []*Node {
+		hidden, next := m.Hidden(scope, in[0], in[2:])
+		logits := m.Logits(scope, model.GatherPositions(hidden, in[1]))
+		return append([]*Node{logits}, next...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Streamer{Model: m, Segment: segment, exec: exec}, nil
+}
+
+// Close frees the compiled graphs.
+func (s *Streamer) Close() { s.exec.Finalize() }
+
+// Visit receives the logits (length vocab, valid only during the call) at labelled position pos of row.
+type Visit func(row, pos int, target int32, logits []float64)
+
+// Stream runs in through the model segment by segment, calling visit for every labelled position in
+// order. batch >= in.Rows() is the compiled batch size (missing rows are padding) and slots the most
+// labelled positions a row has within one segment. A context longer than the model's max_context
+// returns an *ExceedsCacheError before any work.
+func (s *Streamer) Stream(in Input, batch, slots int, visit Visit) error {
+	rows, length := in.Rows(), in.Len()
+	if limit := s.Model.MaxContext(); limit > 0 && length > limit {
+		return &ExceedsCacheError{Length: length, Limit: limit}
+	}
+	if rows > batch || rows < 1 || slots < 1 {
+		return fmt.Errorf("eval: %d rows in a batch of %d with %d slots: need 1 <= rows <= batch and slots >= 1", rows, batch, slots)
+	}
+	seg := s.Segment
+	state := zeroState(s.Model.StateSpecs(batch))
+	defer func() { finalize(state) }()
+	ids, labels := make([]int32, rows*seg), make([]int32, rows*seg)
+	vocab := s.Model.Config.Vocab
+	for from := 0; from < length; from += seg {
+		n := min(seg, length-from)
+		if err := in.Read(from, n, ids[:rows*n], labels[:rows*n]); err != nil {
+			return err
+		}
+		segIDs, positions, targets, err := layout(ids[:rows*n], labels[:rows*n], rows, n, batch, seg, slots, from)
+		if err != nil {
+			return err
+		}
+		outs, err := s.step(segIDs, positions, batch, seg, slots, state)
+		if err != nil {
+			return err
+		}
+		finalize(state)
+		state = outs[1:]
+		logits := floats(outs[0])
+		outs[0].FinalizeAll()
+		for r := 0; r < rows; r++ {
+			for p := 0; p < slots && targets[r*slots+p] != data.Ignore; p++ {
+				at := (r*slots + p) * vocab
+				visit(r, from+int(positions[r*slots+p]), targets[r*slots+p], logits[at:at+vocab])
+			}
+		}
+	}
+	return nil
+}
+
+// layout builds one segment's padded ids [batch*seg], the labelled positions [batch*slots] (within the
+// segment) and their targets (data.Ignore after the last one of a row).
+func layout(ids, labels []int32, rows, n, batch, seg, slots, from int) (segIDs, positions, targets []int32, err error) {
+	segIDs = make([]int32, batch*seg)
+	positions = make([]int32, batch*slots)
+	targets = make([]int32, batch*slots)
+	for i := range targets {
+		targets[i] = data.Ignore
+	}
+	for r := 0; r < rows; r++ {
+		copy(segIDs[r*seg:r*seg+n], ids[r*n:(r+1)*n])
+		p := 0
+		for t := 0; t < n; t++ {
+			if labels[r*n+t] == data.Ignore {
+				continue
+			}
+			if p == slots {
+				return nil, nil, nil, fmt.Errorf("eval: row %d has more than %d labelled positions in tokens [%d, %d)", r, slots, from, from+n)
+			}
+			positions[r*slots+p], targets[r*slots+p] = int32(t), labels[r*n+t]
+			p++
+		}
+	}
+	return segIDs, positions, targets, nil
+}
+
+// step executes the segment graph once.
+func (s *Streamer) step(ids, positions []int32, batch, seg, slots int, state []*tensors.Tensor) ([]*tensors.Tensor, error) {
+	idsT := tensors.FromFlatDataAndDimensions(ids, batch, seg)
+	posT := tensors.FromFlatDataAndDimensions(positions, batch, slots)
+	defer idsT.FinalizeAll()
+	defer posT.FinalizeAll()
+	args := []any{idsT, posT}
+	for _, t := range state {
+		args = append(args, t)
+	}
+	return s.exec.Call(args...)
+}
+
+// zeroState is the start-of-sequence state as host tensors.
+func zeroState(specs []layers.StateSpec) []*tensors.Tensor {
+	state := make([]*tensors.Tensor, len(specs))
+	for i, spec := range specs {
+		state[i] = tensors.FromShape(spec.Shape)
+	}
+	return state
+}
+
+func finalize(ts []*tensors.Tensor) {
+	for _, t := range ts {
+		t.FinalizeAll()
+	}
+}
+
+// floats copies a float32 or float64 tensor into []float64.
+func floats(t *tensors.Tensor) []float64 {
+	var out []float64
+	t.MustConstFlatData(func(flat any) {
+		switch f := flat.(type) {
+		case []float64:
+			out = append([]float64(nil), f...)
+		case []float32:
+			out = make([]float64, len(f))
+			for i, x := range f {
+				out[i] = float64(x)
+			}
+		}
+	})
+	return out
+}

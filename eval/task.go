@@ -1,0 +1,133 @@
+package eval
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/engramlx/engram/data"
+)
+
+// SplitTest is the generator split evaluation rows are drawn from: training uses split 0 and the
+// held-apart eval split 1, so test rows never repeat a training row.
+const SplitTest = 2
+
+// Point is one grid cell's coordinates: a context length and the value on the task's second axis
+// (needle depth, MQAR pair count; 0 when the task has none).
+type Point struct {
+	Length int
+	At     float64
+}
+
+// Task is one evaluation task: the grid points it measures, the rows of each point and the score of a
+// row. Each task lives in its own file.
+type Task interface {
+	// Name is the task's name in flags, YAML and file names.
+	Name() string
+	// Axis names the second grid axis ("depth", "pairs") or is "" when the task has none.
+	Axis() string
+	// Points lists the grid for the requested lengths and axis values (file-backed tasks list what
+	// their files hold instead).
+	Points(lengths []int, axis []float64) []Point
+	// Rows returns the inputs of one point, each of at most rows rows drawn from seed (or read from a
+	// file), and the most labelled positions a row has.
+	Rows(p Point, rows int, seed uint64) (inputs []Input, slots int, err error)
+	// Score is one row's score in [0, 1] (the task's accuracy metric).
+	Score(r RowResult) float64
+}
+
+// Options are the settings tasks are built from.
+type Options struct {
+	Vocab int       // the model's vocabulary
+	MQAR  data.MQAR // MQAR template (vocab, power_a); SeqLen and NumPairs come from the grid
+	Pairs []int     // MQAR pair counts (the grid's axis for mqar)
+	// File is an Arrow / Parquet file (or glob, or directory) of test rows: MQAR reads (input_ids,
+	// labels) rows from it, perplexity reads its tokens (TextColumn: a string column, byte-tokenized).
+	File       string
+	TextColumn string
+}
+
+// taskBuilders maps a task name to its constructor.
+var taskBuilders = map[string]func(o Options) (Task, error){
+	"passkey":           func(Options) (Task, error) { return Passkey{}, nil },
+	"needle":            func(Options) (Task, error) { return needleTask("needle", data.Needle{}), nil },
+	"needle_multikey":   func(Options) (Task, error) { return needleTask("needle_multikey", data.Needle{Keys: 4}), nil },
+	"needle_multivalue": func(Options) (Task, error) { return needleTask("needle_multivalue", data.Needle{Values: 4}), nil },
+	"needle_multiquery": func(Options) (Task, error) {
+		return needleTask("needle_multiquery", data.Needle{Keys: 4, Queries: 2}), nil
+	},
+	"mqar":       newMQARTask,
+	"copy":       newCopyTask,
+	"perplexity": newPerplexityTask,
+}
+
+// TaskNames lists the known tasks, sorted.
+func TaskNames() []string {
+	names := make([]string, 0, len(taskBuilders))
+	for n := range taskBuilders {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// NewTask builds the task called name.
+func NewTask(name string, o Options) (Task, error) {
+	build, ok := taskBuilders[name]
+	if !ok {
+		return nil, fmt.Errorf("eval: unknown task %q (known: %s)", name, strings.Join(TaskNames(), ", "))
+	}
+	return build(o)
+}
+
+// grid is the product of lengths and axis values (one point per length when axis is empty).
+func grid(lengths []int, axis []float64) []Point {
+	if len(axis) == 0 {
+		axis = []float64{0}
+	}
+	var points []Point
+	for _, a := range axis {
+		for _, l := range lengths {
+			points = append(points, Point{Length: l, At: a})
+		}
+	}
+	return points
+}
+
+// generated draws rows rows of a data.Task from the test split as one in-memory input.
+func generated(task data.Task, rows int, seed uint64) ([]Input, int, error) {
+	src, err := data.NewTaskSource(task, rows, seed, SplitTest)
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := src.BatchAt(0)
+	if err != nil {
+		return nil, 0, err
+	}
+	return []Input{BatchInput{b}}, src.LabelSlots(), nil
+}
+
+// exactMatch is 1 when every labelled position is predicted right: with teacher forcing this equals
+// greedy decoding's exact match (greedy reproduces the answer iff each step's argmax is the target).
+func exactMatch(r RowResult) float64 {
+	for i := range r.Targets {
+		if r.Argmax[i] != r.Targets[i] {
+			return 0
+		}
+	}
+	return 1
+}
+
+// tokenAccuracy is the fraction of labelled positions predicted right (0 for a row without any).
+func tokenAccuracy(r RowResult) float64 {
+	if len(r.Targets) == 0 {
+		return 0
+	}
+	right := 0
+	for i := range r.Targets {
+		if r.Argmax[i] == r.Targets[i] {
+			right++
+		}
+	}
+	return float64(right) / float64(len(r.Targets))
+}
