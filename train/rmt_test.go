@@ -1,0 +1,56 @@
+package train
+
+import (
+	"context"
+	"testing"
+
+	"github.com/engramlx/engram/configs"
+)
+
+// An rmt experiment on the copy task with the curriculum trains end to end through Runner: the learned
+// memory rmt/memory [m, d_model] exists (only the rmt path creates it), training rows have 1..3
+// segments and evaluation rows all 3.
+func TestRMTCopyCurriculumTrains(t *testing.T) {
+	exp, err := configs.Parse("tiny-rmt", []byte(`
+name: tiny-rmt
+seed: 5
+runs_dir: `+t.TempDir()+`
+model: {vocab: 8, d_model: 8, layers: [attention], mlp_hidden: 16, attention: {heads: 2, max_context: 16}}
+rmt: {enabled: true, memory_size: 2, segment_len: 4, curriculum: true, bptt_depth: 2}
+data: {task: copy, copy: {vocab: 8, seq_len: 12, length: 6}}
+train: {steps: 4, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batches: 1, log_every: 1}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewRunner(exp, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RMT == nil {
+		t.Fatal("rmt.enabled = true but the runner has no RMT wrapper")
+	}
+	summary, err := r.Train(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	memory, ok := weights(t, r)["/rmt/memory"]
+	if !ok || len(memory) != 2*8 {
+		t.Fatalf("rmt/memory: found %v with %d values, want 16 (memory_size 2 x d_model 8)", ok, len(memory))
+	}
+	if summary == nil {
+		t.Fatal("no summary")
+	}
+	train, eval, err := Sources(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for i := int64(0); i < 12; i++ {
+		b, _ := train.BatchAt(i)
+		seen[b.SeqLen] = true
+	}
+	if b, _ := eval.BatchAt(0); b.SeqLen != 12 || len(seen) != 3 || !seen[4] || !seen[8] || !seen[12] {
+		t.Errorf("eval rows of %d tokens (want 12); training row lengths %v (want 4, 8 and 12)", b.SeqLen, seen)
+	}
+}
