@@ -10,6 +10,7 @@ package configs
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/engramlx/engram/data"
 	"github.com/engramlx/engram/model"
@@ -34,11 +35,16 @@ type Experiment struct {
 
 // Data chooses the training data.
 type Data struct {
-	// Task is a built-in generator: mqar or passkey (byte-level passkey retrieval).
+	// Task is a built-in generator (mqar, passkey, copy) or files: Arrow / Parquet files named by
+	// Train and Eval (e.g. written by cmd/datagen or Hugging Face datasets).
 	Task    string       `yaml:"task"`
 	MQAR    data.MQAR    `yaml:"mqar"`
 	Copy    data.Copy    `yaml:"copy"`
 	Passkey data.Passkey `yaml:"passkey"`
+	// For task files: the row length batches are cut to, and the training and held-apart files.
+	FilesSeqLen int             `yaml:"seq_len"`
+	Train       data.FileConfig `yaml:"train"`
+	Eval        data.FileConfig `yaml:"eval"`
 }
 
 // SeqLen is the row length of the chosen task (for token counts).
@@ -48,6 +54,9 @@ func (d Data) SeqLen() int {
 	}
 	if d.Task == "passkey" {
 		return d.Passkey.SeqLen
+	}
+	if d.Task == "files" {
+		return d.FilesSeqLen
 	}
 	return d.MQAR.SeqLen
 }
@@ -126,8 +135,20 @@ func (e Experiment) Validate() error {
 		if e.Data.Copy.Vocab > e.Model.Vocab {
 			return fmt.Errorf("data.copy.vocab = %d exceeds model.vocab = %d", e.Data.Copy.Vocab, e.Model.Vocab)
 		}
+	case "files":
+		if e.Data.FilesSeqLen < 1 {
+			return fmt.Errorf("data.seq_len = %d: task files needs the row length of its batches", e.Data.FilesSeqLen)
+		}
+		for _, split := range []struct {
+			name string
+			cfg  data.FileConfig
+		}{{"train", e.Data.Train}, {"eval", e.Data.Eval}} {
+			if err := split.cfg.Validate(); err != nil {
+				return fmt.Errorf("data.%s.%s", split.name, strings.TrimPrefix(err.Error(), "data."))
+			}
+		}
 	default:
-		return fmt.Errorf("data.task = %q: want mqar, passkey or copy", e.Data.Task)
+		return fmt.Errorf("data.task = %q: want mqar, passkey, copy or files", e.Data.Task)
 	}
 	if err := e.Eval.Validate(); err != nil {
 		return err

@@ -22,6 +22,9 @@ func Sources(exp configs.Experiment) (trainSrc, evalSrc data.Source, err error) 
 	if tr, ev, ok, err := rmtSources(exp); ok || err != nil {
 		return tr, ev, err
 	}
+	if exp.Data.Task == "files" {
+		return fileSources(exp)
+	}
 	var task data.Task = exp.Data.MQAR
 	if exp.Data.Task == "passkey" {
 		task = exp.Data.Passkey
@@ -70,4 +73,18 @@ func (d *indexedDataset) Iter() iter.Seq2[mltrain.Batch, error] {
 			}
 		}
 	}
+}
+
+// fileSources opens the training and evaluation files; the evaluation split is read in order.
+func fileSources(exp configs.Experiment) (trainSrc, evalSrc data.Source, err error) {
+	d := exp.Data
+	if trainSrc, err = data.OpenFiles(d.Train, exp.Train.BatchSize, d.FilesSeqLen, exp.Model.Vocab, exp.Seed); err != nil {
+		return nil, nil, err
+	}
+	evalCfg := d.Eval
+	evalCfg.Shuffle = false
+	if evalSrc, err = data.OpenFiles(evalCfg, exp.Train.BatchSize, d.FilesSeqLen, exp.Model.Vocab, exp.Seed); err != nil {
+		return nil, nil, err
+	}
+	return trainSrc, evalSrc, nil
 }
