@@ -92,8 +92,8 @@ func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *
 		}
 		return Reshape(layers.SiLU(z), dims[0], dims[1], h, width)
 	}
-	q = l2Normalize(feature("q", dk, 0), keyNormEps)
-	k = l2Normalize(feature("k", dk, 1), keyNormEps)
+	q = layers.L2NormLast(feature("q", dk, 0), keyNormEps)
+	k = layers.L2NormLast(feature("k", dk, 1), keyNormEps)
 	v = feature("v", dv, 2)
 	return q, k, v, next
 }
@@ -120,8 +120,8 @@ func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
 		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.Heads))
 	}
 	perHead := shapes.Make(x.DType(), l.cfg.Heads)
-	aLog := scope.WithInitializer(aLogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
-	dtBias := scope.WithInitializer(dtBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
+	aLog := scope.WithInitializer(ALogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
+	dtBias := scope.WithInitializer(DTBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
 	a := layers.Dense(scope.In("a_proj"), x, l.cfg.Heads, false)
 	aLog, dtBias = ExpandLeftToRank(aLog, 3), ExpandLeftToRank(dtBias, 3) // broadcast over [B, T]
 	return Neg(Mul(Exp(aLog), Softplus(Add(a, dtBias))))
@@ -131,21 +131,21 @@ func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
 func (l *Layer) output(scope *model.Scope, x, o *Node) *Node {
 	dims := o.Shape().Dimensions
 	gate := Reshape(layers.Dense(scope.In("g_proj"), x, dims[2]*dims[3], false), dims...)
-	o = Mul(headNorm(scope.In("o_norm"), o, l.cfg.NormEps), layers.SiLU(gate))
+	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.NormEps), layers.SiLU(gate))
 	return layers.Dense(scope.In("o_proj"), Reshape(o, dims[0], dims[1], dims[2]*dims[3]), l.dModel, false)
 }
 
-// aLogInit draws A ~ U(0, 16) per head and returns log A. A is floored at 1e-4 so a draw of exactly 0
+// ALogInit draws A ~ U(0, 16) per head and returns log A. A is floored at 1e-4 so a draw of exactly 0
 // cannot give -Inf.
-func aLogInit(scope *model.Scope) model.VariableInitializer {
+func ALogInit(scope *model.Scope) model.VariableInitializer {
 	return func(g *Graph, shape shapes.Shape) *Node {
 		return Log(MaxScalar(MulScalar(scope.RandomUniform(g, shape), 16), 1e-4))
 	}
 }
 
-// dtBiasInit draws dt = exp(U(log 1e-3, log 1e-1)), floored at 1e-4, and returns softplus^-1(dt) =
+// DTBiasInit draws dt = exp(U(log 1e-3, log 1e-1)), floored at 1e-4, and returns softplus^-1(dt) =
 // dt + log(1 - exp(-dt)), so softplus(dt_bias) = dt at initialisation.
-func dtBiasInit(scope *model.Scope) model.VariableInitializer {
+func DTBiasInit(scope *model.Scope) model.VariableInitializer {
 	return func(g *Graph, shape shapes.Shape) *Node {
 		lo, hi := math.Log(1e-3), math.Log(1e-1)
 		dt := Exp(AddScalar(MulScalar(scope.RandomUniform(g, shape), hi-lo), lo))

@@ -150,8 +150,8 @@ func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *
 		}
 		return layers.SiLU(z)
 	}
-	q = l2Normalize(Reshape(feature("q", 1, dk, 0), dims[0], dims[1], h, dk), keyNormEps)
-	k = l2Normalize(Reshape(feature("k", e, dk, 1), dims[0], dims[1], e, h, dk), keyNormEps)
+	q = layers.L2NormLast(Reshape(feature("q", 1, dk, 0), dims[0], dims[1], h, dk), keyNormEps)
+	k = layers.L2NormLast(Reshape(feature("k", e, dk, 1), dims[0], dims[1], e, h, dk), keyNormEps)
 	v = Reshape(feature("v", e, dv, 2), dims[0], dims[1], e, h, dv)
 	return q, k, v, next
 }
@@ -192,8 +192,8 @@ func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
 		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], e, h))
 	}
 	perHead := shapes.Make(x.DType(), h)
-	aLog := scope.WithInitializer(aLogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
-	dtBias := scope.WithInitializer(dtBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
+	aLog := scope.WithInitializer(deltanet.ALogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
+	dtBias := scope.WithInitializer(deltanet.DTBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
 	a := Reshape(layers.Dense(scope.In("a_proj"), x, e*h, false), dims[0], dims[1], e, h)
 	aLog, dtBias = ExpandLeftToRank(aLog, 4), ExpandLeftToRank(dtBias, 4) // broadcast over [B, T, E]
 	return Neg(Mul(Exp(aLog), Softplus(Add(a, dtBias))))
@@ -203,6 +203,6 @@ func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
 func (l *Layer) output(scope *model.Scope, x, o *Node) *Node {
 	dims := o.Shape().Dimensions
 	gate := Reshape(layers.Dense(scope.In("g_proj"), x, dims[2]*dims[3], false), dims...)
-	o = Mul(headNorm(scope.In("o_norm"), o, l.cfg.Memory.NormEps), layers.SiLU(gate))
+	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.Memory.NormEps), layers.SiLU(gate))
 	return layers.Dense(scope.In("o_proj"), Reshape(o, dims[0], dims[1], dims[2]*dims[3]), l.dModel, false)
 }
