@@ -46,5 +46,11 @@
 // segments (the BABILong recipe of training on 1..n segments). Different k compile different graphs
 // (GoMLX caches one per input shape).
 //
+// # Training
+//
+// An experiment's `rmt:` section (Config) switches the wrapper on; the trainer then computes the
+// labelled logits from Hidden instead of the backbone's own forward pass (train/rmt.go), and
+// configs/rmt_copy.yaml / rmt_copy_nomem.yaml run the paper's copy task with and without memory.
+//
 // Scope names (checkpoint keys): the backbone's own, plus rmt/memory [m, D].
 package rmt
