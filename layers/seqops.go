@@ -106,11 +106,17 @@ func ShortConvWithWeight(x, weight, cache *Node, batch, time, channels int) (y, 
 	return y, nextCache
 }
 
-// Dense is x W (+ b): x [..., in] -> [..., out]; weight "weight" [in, out] (He-normal by default),
-// bias "bias" [out] (zeros) when bias is set.
+// Dense is x W (+ b): x [..., in] -> [..., out]; weight "weight" [in, out], bias "bias" [out] (zeros)
+// when bias is set.
+//
+// The weight is drawn U(-1/sqrt(in), 1/sqrt(in)), PyTorch's nn.Linear default that the reference
+// implementations (flash-linear-attention, titans-pytorch) train with. GoMLX's default He-normal is 2.4x wider; through the delta rule's decay projection it
+// starts every head with near-total forgetting (g = -A softplus(W_a x + dt_bias) far below -1).
 func Dense(scope *model.Scope, x *Node, out int, bias bool) *Node {
 	in := x.Shape().Dimensions[x.Rank()-1]
-	w := scope.VariableWithShape("weight", shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
+	bound := 1 / math.Sqrt(float64(in))
+	w := scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound)).
+		VariableWithShape("weight", shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
 	y := DotGeneral(x, []int{x.Rank() - 1}, nil, w, []int{0}, nil)
 	if bias {
 		b := scope.VariableWithShape("bias", shapes.Make(x.DType(), out)).NodeValue(x.Graph())
