@@ -153,3 +153,40 @@ func Types() []string {
 	sort.Strings(names)
 	return names
 }
+
+// InUse returns c with the mixer sections no layer uses set to zero, so two configs that differ only in
+// sections nothing reads (a sweep's shared base gaining a mom section, say) compare equal.
+func (c Config) InUse() Config {
+	used := map[string]bool{}
+	for _, t := range c.Layers {
+		switch {
+		case t == "attention":
+			used["attention"] = true
+		case t == "swa":
+			used["sliding_window"] = true
+		case strings.HasPrefix(t, "titans_"):
+			used["titans"] = true
+		case t == "mom":
+			used["mom"] = true
+		default:
+			used["deltanet"] = true
+		}
+	}
+	out := c
+	if !used["attention"] {
+		out.Attention = layers.AttentionConfig{}
+	}
+	if !used["sliding_window"] {
+		out.SlidingWindow = layers.AttentionConfig{}
+	}
+	if !used["titans"] {
+		out.Titans = titans.Config{}
+	}
+	if !used["mom"] {
+		out.MoM = mom.Config{}
+	}
+	if !used["deltanet"] {
+		out.DeltaNet = deltanet.Config{}
+	}
+	return out
+}

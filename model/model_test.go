@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"reflect"
 	"testing"
 
 	"github.com/engramlx/engram/data"
@@ -54,5 +55,20 @@ func TestMakeInputs(t *testing.T) {
 	b.Labels[0] = 1
 	if _, err := MakeInputs(b, 2); err == nil || err.Error() != "row 0 has more than 2 labelled positions (the model's label slots)" {
 		t.Errorf("got %v, want the row-0 overflow error", err)
+	}
+}
+
+// Sections no layer reads do not count as an architecture difference; sections in use do.
+func TestInUseIgnoresUnusedSections(t *testing.T) {
+	a := DefaultConfig()
+	b := a
+	b.MoM.Memories = 7
+	b.Titans.Heads = 9
+	if !reflect.DeepEqual(a.InUse(), b.InUse()) {
+		t.Error("attention-only configs differing in mom/titans sections compare unequal")
+	}
+	b.Attention.Heads = 8
+	if reflect.DeepEqual(a.InUse(), b.InUse()) {
+		t.Error("a difference in the attention section used by the layers was ignored")
 	}
 }

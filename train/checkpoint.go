@@ -55,7 +55,7 @@ func (r *Runner) checkSameArchitecture() error {
 		if err != nil {
 			return fmt.Errorf("the run directory's saved config is unreadable: %w", err)
 		}
-		diff := configs.Diff(saved.Model, r.Exp.Model, "model")
+		diff := configs.Diff(saved.Model.InUse(), r.Exp.Model.InUse(), "model")
 		if r.Exp.RMT.Enabled || saved.RMT.Enabled {
 			diff = append(diff, configs.Diff(saved.RMT, r.Exp.RMT, "rmt")...)
 		}
