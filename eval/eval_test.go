@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"image/png"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -187,11 +188,11 @@ func TestPlots(t *testing.T) {
 	if !(r0 > g0 && g1 > r1) {
 		t.Errorf("palette ends %v, %v: want red then green", colours[0], colours[2])
 	}
-	heat, err := Heatmap(sampleCells(), "test")
+	heat, err := Heatmap(sampleCells(), AccuracyMetric, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	curve, err := Curve(map[string][]Cell{"a": sampleCells(), "b": sampleCells()[:2]}, "test")
+	curve, err := Curve(map[string][]Cell{"a": sampleCells(), "b": sampleCells()[:2]}, TokenAccuracyMetric, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,8 +202,11 @@ func TestPlots(t *testing.T) {
 			t.Errorf("%s: not a usable PNG: %v", name, err)
 		}
 	}
-	if got := meanByLength(sampleCells()); len(got) != 1 || got[0].X != 512 || got[0].Y != 0.625 {
-		t.Errorf("curve points %v: want one point (512, 0.625)", got)
+	if got := meanByLength(sampleCells(), AccuracyMetric); len(got) != 1 || got[0].X != 512 || got[0].Y != 0.625 {
+		t.Errorf("accuracy curve points %v: want one point (512, 0.625)", got)
+	}
+	if got := meanByLength(sampleCells(), TokenAccuracyMetric); len(got) != 1 || got[0].Y != 0.75 {
+		t.Errorf("token accuracy curve points %v: want one point (512, 0.75)", got)
 	}
 }
 
@@ -222,5 +226,64 @@ func TestTaskNames(t *testing.T) {
 	}
 	if _, err := NewTask("nope", Options{}); err == nil || !strings.Contains(err.Error(), "passkey") {
 		t.Errorf("unknown task: %v, want an error listing the known tasks", err)
+	}
+}
+
+// Streamed passkey rows equal data.Passkey's rows (ids and labels), at the shortest valid length and
+// longer, at several depths and seeds, read in uneven segments.
+func TestPasskeyStreamEqualsGenerator(t *testing.T) {
+	for _, length := range []int{249, 250, 700, 4099} {
+		for _, depth := range []float64{0, 0.37, 1} {
+			for _, seed := range []uint64{1, 8} {
+				inputs, _, err := generated(data.Passkey{SeqLen: length, Depth: depth}, 3, seed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := inputs[0].(BatchInput)
+				lazy, err := newPasskeyInput(length, depth, 3, seed)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for from := 0; from < length; from += 100 {
+					n := min(100, length-from)
+					ids, labels := make([]int32, 3*n), make([]int32, 3*n)
+					wantIDs, wantLabels := make([]int32, 3*n), make([]int32, 3*n)
+					if err := lazy.Read(from, n, ids, labels); err != nil {
+						t.Fatal(err)
+					}
+					_ = want.Read(from, n, wantIDs, wantLabels)
+					for i := range ids {
+						if ids[i] != wantIDs[i] || labels[i] != wantLabels[i] {
+							t.Fatalf("length %d depth %g seed %d: row %d position %d: (id %d, label %d), generator (%d, %d)",
+								length, depth, seed, i/n, from+i%n, ids[i], labels[i], wantIDs[i], wantLabels[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// ReadCSV reads back what CSV wrote, and names the line and column of a bad number.
+func TestReadCSVRoundTrip(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "passkey.csv")
+	if err := WriteTables(strings.TrimSuffix(file, ".csv"), sampleCells()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadCSV(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range sampleCells() {
+		if got[i] != want {
+			t.Errorf("cell %d: %+v, want %+v", i, got[i], want)
+		}
+	}
+	bad := strings.Replace(string(CSV(sampleCells())), ",0.2500,", ",x,", 1)
+	if err := os.WriteFile(file, []byte(bad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCSV(file); err == nil || !strings.Contains(err.Error(), "line 3, column accuracy") {
+		t.Errorf("bad number: %v, want an error naming line 3, column accuracy", err)
 	}
 }

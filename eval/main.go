@@ -16,11 +16,17 @@ type Request struct {
 	Eval configs.Eval // tasks, lengths, depths, pairs, samples, segment, file, seed
 	Out  string       // output directory; "" = <run>/eval (with several runs: Out/<run name>)
 	Log  io.Writer
+	// PlotOnly re-draws the plots from the <task>.csv files already in the output directories.
+	PlotOnly bool
 }
+
+// plotMetrics are drawn for every task: <task>_heatmap.png / <task>_curve.png show the accuracy,
+// <task>_token_heatmap.png / <task>_token_curve.png the token accuracy.
+var plotMetrics = map[string]Metric{"": AccuracyMetric, "_token": TokenAccuracyMetric}
 
 // Main evaluates every run on every task, writing per run <task>.csv, <task>.md and (tasks with an
 // axis) <task>_heatmap.png, and per task <task>_curve.png comparing all runs, into each run's output
-// directory.
+// directory (plus the same plots of the token accuracy, <task>_token_*.png).
 func Main(req Request) error {
 	if req.Log == nil {
 		req.Log = os.Stderr
@@ -44,7 +50,16 @@ func Main(req Request) error {
 			return err
 		}
 		outDirs = append(outDirs, out)
-		results, err := evalRun(dir, name, out, req.Eval, logf)
+		var results map[string][]Cell
+		var err error
+		if req.PlotOnly {
+			results, err = readResults(out, req.Eval.Tasks)
+		} else {
+			results, err = evalRun(dir, name, out, req.Eval, logf)
+		}
+		if err == nil {
+			err = writeHeatmaps(out, name, results)
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", dir, err)
 		}
@@ -56,13 +71,44 @@ func Main(req Request) error {
 		}
 	}
 	for task, byRun := range byTask {
-		png, err := Curve(byRun, task+": accuracy vs context length")
+		for suffix, metric := range plotMetrics {
+			png, err := Curve(byRun, metric, task+": "+metric.Name+" vs context length")
+			if err != nil {
+				logf("%s: no curve: %v", task, err)
+				continue
+			}
+			for _, out := range outDirs {
+				if err := train.WriteFileAtomic(filepath.Join(out, task+suffix+"_curve.png"), png); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// readResults reads the cells of earlier runs from out/<task>.csv.
+func readResults(out string, tasks []string) (map[string][]Cell, error) {
+	results := map[string][]Cell{}
+	for _, task := range tasks {
+		cells, err := ReadCSV(filepath.Join(out, task+".csv"))
 		if err != nil {
-			logf("%s: no curve: %v", task, err)
+			return nil, err
+		}
+		results[task] = cells
+	}
+	return results, nil
+}
+
+// writeHeatmaps draws the heatmaps of the tasks that have a second axis.
+func writeHeatmaps(out, run string, results map[string][]Cell) error {
+	for task, cells := range results {
+		if len(cells) == 0 || cells[0].Axis == "" {
 			continue
 		}
-		for _, out := range outDirs {
-			if err := train.WriteFileAtomic(filepath.Join(out, task+"_curve.png"), png); err != nil {
+		for suffix, metric := range plotMetrics {
+			png, err := Heatmap(cells, metric, fmt.Sprintf("%s: %s %s (%%)", run, task, metric.Name))
+			if err := WritePNG(filepath.Join(out, task+suffix+"_heatmap.png"), png, err); err != nil {
 				return err
 			}
 		}
@@ -102,12 +148,6 @@ func evalRun(dir, name, out string, e configs.Eval, logf func(string, ...any)) (
 		prefix := filepath.Join(out, task.Name())
 		if err := WriteTables(prefix, cells); err != nil {
 			return nil, err
-		}
-		if task.Axis() != "" {
-			png, err := Heatmap(cells, fmt.Sprintf("%s: %s accuracy (%%)", name, task.Name()))
-			if err := WritePNG(prefix+"_heatmap.png", png, err); err != nil {
-				return nil, err
-			}
 		}
 		results[task.Name()] = cells
 	}

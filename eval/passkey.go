@@ -15,9 +15,15 @@ func (Passkey) Axis() string { return "depth" }
 // Points implements Task.
 func (Passkey) Points(lengths []int, depths []float64) []Point { return grid(lengths, depths) }
 
-// Rows implements Task.
+// Rows implements Task: the rows of generated(data.Passkey{...}), streamed without being held in
+// memory (passkeyInput), so a million-token row costs no more than a short one.
 func (Passkey) Rows(p Point, rows int, seed uint64) ([]Input, int, error) {
-	return generated(data.Passkey{SeqLen: p.Length, Depth: p.At}, rows, seed)
+	in, err := newPasskeyInput(p.Length, p.At, rows, seed)
+	if err != nil {
+		return nil, 0, err
+	}
+	_, slots := data.Passkey{SeqLen: p.Length}.Shape()
+	return []Input{in}, slots, nil
 }
 
 // Score implements Task: 1 when every digit of the key is predicted.

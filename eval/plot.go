@@ -23,7 +23,20 @@ type heatGrid struct {
 	z       map[[2]int]float64
 }
 
-func newHeatGrid(cells []Cell) heatGrid {
+// Metric picks the number a plot shows from a cell.
+type Metric struct {
+	Name  string // axis / title label
+	Value func(Cell) float64
+}
+
+// Metrics: the task's accuracy (exact match for passkey) and the fraction of labelled tokens predicted
+// (for passkey: the fraction of key digits recalled).
+var (
+	AccuracyMetric      = Metric{Name: "accuracy", Value: func(c Cell) float64 { return c.Accuracy }}
+	TokenAccuracyMetric = Metric{Name: "token accuracy", Value: func(c Cell) float64 { return c.TokenAccuracy }}
+)
+
+func newHeatGrid(cells []Cell, metric Metric) heatGrid {
 	g := heatGrid{z: map[[2]int]float64{}}
 	g.lengths, g.ats = axes(cells)
 	col, row := map[int]int{}, map[float64]int{}
@@ -36,7 +49,7 @@ func newHeatGrid(cells []Cell) heatGrid {
 	for _, c := range cells {
 		v := math.NaN()
 		if c.Measured() {
-			v = c.Accuracy
+			v = metric.Value(c)
 		}
 		g.z[[2]int{col[c.Length], row[c.At]}] = v
 	}
@@ -76,11 +89,11 @@ var _ palette.Palette = accuracyPalette(0)
 // Heatmap renders the cells of one run and task as a PNG: x = context length, y = depth (or the task's
 // axis), colour = accuracy from red (0) to green (1); grey cells were not measured (exceeds cache).
 // Each cell is labelled with its accuracy in percent.
-func Heatmap(cells []Cell, title string) ([]byte, error) {
+func Heatmap(cells []Cell, metric Metric, title string) ([]byte, error) {
 	if len(cells) == 0 {
 		return nil, fmt.Errorf("eval: heatmap %q: no cells", title)
 	}
-	g := newHeatGrid(cells)
+	g := newHeatGrid(cells, metric)
 	hm := plotter.NewHeatMap(g, accuracyPalette(64))
 	hm.NaN = color.Gray{Y: 200}
 	p := plot.New()
@@ -127,7 +140,7 @@ func indexTicks(n int, label func(int) string) plot.Ticker {
 
 // Curve renders accuracy against context length (log2 axis) for several runs in one PNG: one line per
 // run, each point the mean accuracy over the axis values (depths, pairs) measured at that length.
-func Curve(byRun map[string][]Cell, title string) ([]byte, error) {
+func Curve(byRun map[string][]Cell, metric Metric, title string) ([]byte, error) {
 	runs := make([]string, 0, len(byRun))
 	for r := range byRun {
 		runs = append(runs, r)
@@ -136,12 +149,12 @@ func Curve(byRun map[string][]Cell, title string) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "context length (tokens, log scale)"
-	p.Y.Label.Text = "accuracy"
+	p.Y.Label.Text = metric.Name
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, lengthTicks{}
 	p.Y.Min, p.Y.Max = 0, 1.05
 	var args []any
 	for _, run := range runs {
-		xys := meanByLength(byRun[run])
+		xys := meanByLength(byRun[run], metric)
 		if len(xys) > 0 {
 			args = append(args, run, xys)
 		}
@@ -157,11 +170,11 @@ func Curve(byRun map[string][]Cell, title string) ([]byte, error) {
 }
 
 // meanByLength averages the measured cells' accuracy per context length.
-func meanByLength(cells []Cell) plotter.XYs {
+func meanByLength(cells []Cell, metric Metric) plotter.XYs {
 	sum, n := map[int]float64{}, map[int]int{}
 	for _, c := range cells {
 		if c.Measured() {
-			sum[c.Length] += c.Accuracy
+			sum[c.Length] += metric.Value(c)
 			n[c.Length]++
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -137,4 +138,48 @@ func WriteTables(prefix string, cells []Cell) error {
 		return err
 	}
 	return train.WriteFileAtomic(prefix+".md", Markdown(cells))
+}
+
+// ReadCSV reads cells written by CSV (to re-plot results without re-running them); errors name the
+// file, line and column.
+func ReadCSV(file string) ([]Cell, error) {
+	body, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	records, err := csv.NewReader(bytes.NewReader(body)).ReadAll()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(records) == 0 || strings.Join(records[0], ",") != strings.Join(CSVHeader, ",") {
+		return nil, fmt.Errorf("%s: line 1: want the header %s", file, strings.Join(CSVHeader, ","))
+	}
+	var cells []Cell
+	for i, r := range records[1:] {
+		c := Cell{Run: r[0], Task: r[1], Axis: r[3], Status: r[9]}
+		var errs []error
+		parse := func(col int, dst *float64) {
+			if v, err := strconv.ParseFloat(r[col], 64); err != nil {
+				errs = append(errs, fmt.Errorf("%s: line %d, column %s: %w", file, i+2, CSVHeader[col], err))
+			} else {
+				*dst = v
+			}
+		}
+		var length, rows float64
+		parse(2, &length)
+		parse(4, &c.At)
+		if c.Measured() {
+			parse(5, &rows)
+			parse(6, &c.Accuracy)
+			parse(7, &c.TokenAccuracy)
+			parse(8, &c.BitsPerToken)
+			parse(10, &c.Seconds)
+		}
+		if len(errs) > 0 {
+			return nil, errs[0]
+		}
+		c.Length, c.Rows = int(length), int(rows)
+		cells = append(cells, c)
+	}
+	return cells, nil
 }

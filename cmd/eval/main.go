@@ -41,6 +41,7 @@ func main() {
 	textColumn := flag.String("text_column", "", "perplexity: string column to byte-tokenize")
 	seed := flag.Uint64("seed", 0, "seed of the generated rows (0: from the config)")
 	out := flag.String("out", "", "output directory (default <run>/eval)")
+	plotOnly := flag.Bool("plot_only", false, "only re-draw the plots from the CSVs of an earlier evaluation")
 	flag.Parse()
 	if flag.NArg() > 0 || len(runs) == 0 {
 		fail(fmt.Errorf("usage: eval -run DIR [-run DIR ...] [flags]; see -help"))
@@ -51,7 +52,7 @@ func main() {
 		err = override(&cfg, *tasks, *lengths, *depths, *pairs, *samples, *segment, *file, *textColumn, *seed)
 	}
 	if err == nil {
-		err = eval.Main(eval.Request{Runs: runs, Eval: cfg, Out: *out, Log: os.Stderr})
+		err = eval.Main(eval.Request{Runs: runs, Eval: cfg, Out: *out, Log: os.Stderr, PlotOnly: *plotOnly})
 	}
 	if err != nil {
 		fail(err)
