@@ -15,7 +15,9 @@
 // the context length; the start state is zeros (the Mixer contract's "start of sequence"). Full
 // attention keeps a KV cache of attention.max_context tokens: longer contexts are reported (an
 // ExceedsCacheError, a cell marked "exceeds cache"), never silently truncated. A last, shorter segment
-// is padded after the real tokens, which a causal model never sees from a scored position.
+// is padded after the real tokens, which a causal model never sees from a scored position. Chunked
+// memories stream exactly only at their chunk boundaries, so the segment length must be a multiple of
+// them (Titans: chunk_size, and segment_size for MAC; the default 512 is).
 //
 // # Scoring (teacher forcing)
 //
