@@ -43,7 +43,8 @@ func newMQARTask(o Options) (Task, error) {
 	m.rows, m.groups = rows, map[Point][]int{}
 	for r := 0; r < rows.Len(); r++ {
 		ids, labels := rows.Row(r)
-		m.groups[Point{Length: len(ids), At: float64(labelled(labels))}] = append(m.groups[Point{Length: len(ids), At: float64(labelled(labels))}], r)
+		p := Point{Length: len(ids), At: float64(labelled(labels))}
+		m.groups[p] = append(m.groups[p], r)
 	}
 	return m, nil
 }
