@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/engramlx/engram/configs"
@@ -122,20 +123,9 @@ func TestResumeRefusesChangedArchitecture(t *testing.T) {
 	}
 	exp.Model.DModel = 32
 	_, err := NewRunner(exp, quiet())
-	if err == nil || !contains(err.Error(), "model.d_model: 16 -> 32") {
+	if err == nil || !strings.Contains(err.Error(), "model.d_model: 16 -> 32") {
 		t.Fatalf("got %v, want an error naming model.d_model: 16 -> 32", err)
 	}
-}
-
-func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || len(sub) == 0 || index(s, sub) >= 0) }
-
-func index(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 // Global-norm clipping: gradients (3, 4) and (12) have norm 13; clipped to 6.5 they halve.
