@@ -1,6 +1,7 @@
 package layers_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/engramlx/engram/layers"
@@ -92,20 +93,12 @@ func TestAttentionConfigErrors(t *testing.T) {
 		{layers.AttentionConfig{Heads: 2, RoPEBase: 10000}, "max_context = 0"},
 	} {
 		_, err := layers.NewAttention(c.cfg, 16)
-		if err == nil || !contains(err.Error(), c.want) {
+		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want one naming %q", c.cfg, err, c.want)
 		}
 	}
 }
 
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
-}
 
 // Finite-difference checks of both attention forms, from the start and from a carried cache.
 func TestAttentionGradCheck(t *testing.T) {
