@@ -99,7 +99,6 @@ func TestAttentionConfigErrors(t *testing.T) {
 	}
 }
 
-
 // Finite-difference checks of both attention forms, from the start and from a carried cache.
 func TestAttentionGradCheck(t *testing.T) {
 	full := attentionCase(t, layers.AttentionConfig{Heads: 2, MaxContext: 12, RoPEBase: 10000}, false)
