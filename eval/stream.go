@@ -3,6 +3,7 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"github.com/engramlx/engram/internal/tensorutil"
 
 	"github.com/engramlx/engram/data"
 	"github.com/engramlx/engram/layers"
@@ -106,7 +107,7 @@ func (s *Streamer) Stream(in Input, batch, slots int, visit Visit) error {
 		}
 		finalize(state)
 		state = outs[1:]
-		logits := floats(outs[0])
+		logits := tensorutil.Floats(outs[0])
 		outs[0].FinalizeAll()
 		for r := 0; r < rows; r++ {
 			for p := 0; p < slots && targets[r*slots+p] != data.Ignore; p++ {
@@ -170,21 +171,4 @@ func finalize(ts []*tensors.Tensor) {
 	for _, t := range ts {
 		t.FinalizeAll()
 	}
-}
-
-// floats copies a float32 or float64 tensor into []float64.
-func floats(t *tensors.Tensor) []float64 {
-	var out []float64
-	t.MustConstFlatData(func(flat any) {
-		switch f := flat.(type) {
-		case []float64:
-			out = append([]float64(nil), f...)
-		case []float32:
-			out = make([]float64, len(f))
-			for i, x := range f {
-				out[i] = float64(x)
-			}
-		}
-	})
-	return out
 }

@@ -12,13 +12,13 @@
 package layertest
 
 import (
-	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
 
 	"github.com/engramlx/engram/internal/backend"
+	"github.com/engramlx/engram/internal/tensorutil"
 	"github.com/gomlx/compute"
 	"github.com/gomlx/gomlx/core/tensors"
 )
@@ -39,40 +39,8 @@ func Backend() compute.Backend {
 	return testBackend
 }
 
-// Floats copies any float tensor into []float64.
-func Floats(t *tensors.Tensor) []float64 {
-	switch v := t.Value().(type) {
-	case float64:
-		return []float64{v}
-	case float32:
-		return []float64{float64(v)}
-	}
-	var out []float64
-	t.MustConstFlatData(func(flat any) {
-		switch f := flat.(type) {
-		case []float64:
-			out = append([]float64(nil), f...)
-		case []float32:
-			out = make([]float64, len(f))
-			for i, x := range f {
-				out[i] = float64(x)
-			}
-		case []int32:
-			out = make([]float64, len(f))
-			for i, x := range f {
-				out[i] = float64(x)
-			}
-		case []int64:
-			out = make([]float64, len(f))
-			for i, x := range f {
-				out[i] = float64(x)
-			}
-		default:
-			panic(fmt.Sprintf("layertest.Floats: unsupported dtype %s", t.DType()))
-		}
-	})
-	return out
-}
+// Floats copies a float or integer tensor into []float64.
+func Floats(t *tensors.Tensor) []float64 { return tensorutil.Floats(t) }
 
 // RelRMS is sqrt(sum (got-want)^2) / max(sqrt(sum want^2), AbsFloor).
 func RelRMS(got, want []float64) float64 {
