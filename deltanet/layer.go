@@ -153,3 +153,13 @@ func DTBiasInit(scope *model.Scope) model.VariableInitializer {
 		return Add(dt, Log(Neg(Expm1(Neg(dt)))))
 	}
 }
+
+// ChunksPerGraph is the number of recurrence steps a call over time tokens unrolls at graph-build time
+// (the trainer prints it: graphs grow with it).
+func (l *Layer) ChunksPerGraph(time int) int {
+	if time == 1 || l.cfg.Mode == ModeNaive {
+		return time
+	}
+	chunk := min(l.cfg.ChunkSize, time)
+	return (time + chunk - 1) / chunk
+}

@@ -203,3 +203,10 @@ func l2Normalize(x *Node, eps float64) *Node {
 func rmsNormalize(x *Node, eps float64) *Node {
 	return Div(x, Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)))
 }
+
+// ChunksPerGraph is the number of memory mini-batches a call over time tokens unrolls at graph-build
+// time (the trainer prints it).
+func (m *LMM) ChunksPerGraph(time int) int {
+	chunk := min(m.Config.ChunkSize, time)
+	return (time + chunk - 1) / chunk
+}
