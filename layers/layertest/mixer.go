@@ -244,35 +244,23 @@ func MixerGradCheck(t testing.TB, c *MixerCase, time, prefix, probes int, tol fl
 		}
 	}
 	rng := NewRand(59)
-	const step = 1e-5
 	for idx, in := range inputs {
-		base := Floats(in)
-		analytic := Floats(grads[idx])
-		var numeric, want []float64
-		for p := 0; p < probes; p++ {
-			j := rng.IntN(len(base))
-			value := func(delta float64) float64 {
-				perturbed := append([]float64(nil), base...)
-				perturbed[j] += delta
-				moved := tensors.FromFlatDataAndDimensions(perturbed, in.Shape().Dimensions...)
-				if idx == 0 {
-					return loss(moved, state)
-				}
-				st := append([]*tensors.Tensor(nil), state...)
-				k := -1
-				for i, s := range state { // the idx-th float state tensor
-					if s.DType().IsFloat() {
-						k++
-						if k == idx-1 {
-							st[i] = moved
-						}
+		numeric, want := probeFiniteDifferences(rng, in, grads[idx], probes, func(moved *tensors.Tensor) float64 {
+			if idx == 0 {
+				return loss(moved, state)
+			}
+			st := append([]*tensors.Tensor(nil), state...)
+			k := -1
+			for i, s := range state { // the idx-th float state tensor
+				if s.DType().IsFloat() {
+					k++
+					if k == idx-1 {
+						st[i] = moved
 					}
 				}
-				return loss(x, st)
 			}
-			numeric = append(numeric, (value(step)-value(-step))/(2*step))
-			want = append(want, analytic[j])
-		}
+			return loss(x, st)
+		})
 		if err := RelRMS(numeric, want); !(err <= tol) {
 			t.Errorf("finite differences of %s: relative RMS error %.3g > %.3g (analytic %v, numeric %v)",
 				names[idx], err, tol, round(want), round(numeric))

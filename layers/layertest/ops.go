@@ -2,6 +2,7 @@ package layertest
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	. "github.com/gomlx/gomlx/core/graph"
@@ -121,32 +122,39 @@ func GradCheck(t testing.TB, fn OpFn, inputs []*tensors.Tensor, check []int, pro
 			check = append(check, i)
 		}
 	}
-	const step = 1e-5
 	for _, idx := range check {
 		x := inputs[idx]
-		if x.DType().IsFloat() == false {
+		if !x.DType().IsFloat() {
 			continue
 		}
-		base := Floats(x)
-		analytic := Floats(grads[idx])
-		var numeric, want []float64
-		for p := 0; p < probes; p++ {
-			j := rng.IntN(len(base))
-			value := func(delta float64) float64 {
-				perturbed := append([]float64(nil), base...)
-				perturbed[j] += delta
-				in := append([]*tensors.Tensor(nil), inputs...)
-				in[idx] = tensors.FromFlatDataAndDimensions(perturbed, x.Shape().Dimensions...)
-				return loss(in)
-			}
-			numeric = append(numeric, (value(step)-value(-step))/(2*step))
-			want = append(want, analytic[j])
-		}
+		numeric, want := probeFiniteDifferences(rng, x, grads[idx], probes, func(moved *tensors.Tensor) float64 {
+			in := append([]*tensors.Tensor(nil), inputs...)
+			in[idx] = moved
+			return loss(in)
+		})
 		if err := RelRMS(numeric, want); !(err <= tol) {
 			t.Errorf("finite differences of input %d: relative RMS error %.3g > %.3g (analytic %v, numeric %v)",
 				idx, err, tol, round(want), round(numeric))
 		}
 	}
+}
+
+// probeFiniteDifferences returns central differences (step 1e-5) of loss at probes random coordinates
+// of x, with the analytic gradient's values at the same coordinates.
+func probeFiniteDifferences(rng *rand.Rand, x, grad *tensors.Tensor, probes int, loss func(moved *tensors.Tensor) float64) (numeric, analytic []float64) {
+	const step = 1e-5
+	base, full := Floats(x), Floats(grad)
+	for p := 0; p < probes; p++ {
+		j := rng.IntN(len(base))
+		value := func(delta float64) float64 {
+			perturbed := append([]float64(nil), base...)
+			perturbed[j] += delta
+			return loss(tensors.FromFlatDataAndDimensions(perturbed, x.Shape().Dimensions...))
+		}
+		numeric = append(numeric, (value(step)-value(-step))/(2*step))
+		analytic = append(analytic, full[j])
+	}
+	return numeric, analytic
 }
 
 func round(x []float64) []float64 {
