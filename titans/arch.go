@@ -88,7 +88,7 @@ func (m *MAC) retrieve(scope *model.Scope, xs *Node, state []*Node) *Node {
 	dims := xs.Shape().Dimensions
 	q := layers.Dense(scope.At("retrieve").In("q"), xs, m.lmm.width(), false)
 	q = l2Normalize(Reshape(q, dims[0], dims[1], cfg.Heads, cfg.HeadDim), cfg.NormEps)
-	h := Read(m.lmm.fullWeights(scope.At("memory"), xs, state), Transpose(q, 1, 2))
+	h := m.lmm.read(m.lmm.fullWeights(scope.At("memory"), xs, state), Transpose(q, 1, 2))
 	h = Reshape(Transpose(h, 1, 2), dims[0], dims[1], m.lmm.width())
 	return layers.Dense(scope.At("retrieve").In("output"), h, m.lmm.DModel, false)
 }

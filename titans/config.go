@@ -11,10 +11,17 @@ const (
 	VariantMAL = "mal" // memory as a layer (section 4.3)
 )
 
+// Modes selectable by Config.Mode.
+const (
+	ModePaper = "paper" // the paper's equations (default)
+	ModeTP    = "tp"    // compatibility with titans-pytorch (tp.go lists each difference)
+)
+
 // Config holds every hyper-parameter of the Titans mixers. YAML keys are snake_case; unknown keys are
 // rejected by the strict decoder of the caller.
 type Config struct {
 	Variant string `yaml:"variant"` // lmm | mac | mag | mal
+	Mode    string `yaml:"mode"`    // paper | tp
 
 	Heads   int `yaml:"heads"`    // H: memory heads (and attention heads)
 	HeadDim int `yaml:"head_dim"` // Dh: width of q, k, v per head; the memory maps Dh -> Dh
@@ -22,11 +29,14 @@ type Config struct {
 	MemoryDepth     int `yaml:"memory_depth"`     // L_M >= 1 layers of the memory MLP (1 = linear map)
 	MemoryExpansion int `yaml:"memory_expansion"` // hidden width of a deep memory = MemoryExpansion * HeadDim
 
-	ChunkSize  int     `yaml:"chunk_size"`  // b: tokens per inner mini-batch (gradients at chunk-start weights)
-	MaxLR      float64 `yaml:"max_lr"`      // theta_t = MaxLR * sigmoid(.)
-	GradClamp  float64 `yaml:"grad_clamp"`  // per-token inner-gradient norm clamp; 0 = off
-	OutputGate bool    `yaml:"output_gate"` // gate the memory read-out per head channel by sigmoid(x W_g)
-	ConvKernel int     `yaml:"conv_kernel"` // short causal depthwise conv after the q, k, v projections
+	ChunkSize int `yaml:"chunk_size"` // b: tokens per inner mini-batch (gradients at chunk-start weights)
+	// TTTBatchSize (tp mode only): tokens per TTT mini-batch, a multiple of ChunkSize; every gradient of
+	// a TTT batch is taken at its start weights, the weights still change per chunk.
+	TTTBatchSize int     `yaml:"ttt_batch_size"`
+	MaxLR        float64 `yaml:"max_lr"`      // theta_t = MaxLR * sigmoid(.)
+	GradClamp    float64 `yaml:"grad_clamp"`  // per-token inner-gradient norm clamp; 0 = off
+	OutputGate   bool    `yaml:"output_gate"` // gate the memory read-out per head channel by sigmoid(x W_g)
+	ConvKernel   int     `yaml:"conv_kernel"` // short causal depthwise conv after the q, k, v projections
 
 	PersistentTokens int `yaml:"persistent_tokens"` // N_p learned tokens visible to the attention (MAC/MAG/MAL)
 	Window           int `yaml:"window"`            // sliding-window length of MAG / MAL attention (tokens, self included)
@@ -39,11 +49,13 @@ type Config struct {
 func DefaultConfig() Config {
 	return Config{
 		Variant:          VariantLMM,
+		Mode:             ModePaper,
 		Heads:            4,
 		HeadDim:          32,
 		MemoryDepth:      2,
 		MemoryExpansion:  2,
 		ChunkSize:        16,
+		TTTBatchSize:     64,
 		MaxLR:            0.05,
 		GradClamp:        1,
 		OutputGate:       true,
@@ -61,6 +73,15 @@ func (c Config) Validate() error {
 	case VariantLMM, VariantMAC, VariantMAG, VariantMAL:
 	default:
 		return fmt.Errorf("titans: variant %q: want one of lmm, mac, mag, mal", c.Variant)
+	}
+	switch c.Mode {
+	case ModePaper:
+	case ModeTP:
+		if c.ChunkSize >= 1 && (c.TTTBatchSize < c.ChunkSize || c.TTTBatchSize%c.ChunkSize != 0) {
+			return fmt.Errorf("titans: ttt_batch_size = %d: must be a positive multiple of chunk_size %d in mode tp", c.TTTBatchSize, c.ChunkSize)
+		}
+	default:
+		return fmt.Errorf("titans: mode %q: want paper or tp", c.Mode)
 	}
 	positive := []struct {
 		name  string
@@ -97,6 +118,24 @@ func (c Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// stateDims returns the (in, out) widths of every fast weight: the memory layers, then in tp mode the
+// LayerNorm scale gamma as [1, Dh].
+func (c Config) stateDims() [][2]int {
+	dims := c.memoryDims()
+	if c.Mode == ModeTP {
+		dims = append(dims, [2]int{1, c.HeadDim})
+	}
+	return dims
+}
+
+// stateName is the state name of fast weight l ("w" or "s" prefix): w0, w1, ..., w_gamma.
+func (c Config) stateName(prefix string, l int) string {
+	if l == c.MemoryDepth {
+		return prefix + "_gamma"
+	}
+	return fmt.Sprintf("%s%d", prefix, l)
 }
 
 // memoryDims returns the (in, out) widths of each memory layer: Dh -> E*Dh -> ... -> Dh.

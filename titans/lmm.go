@@ -64,9 +64,9 @@ func (m *LMM) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 		}
 	}
 	for _, prefix := range []string{"w", "s"} {
-		for l, d := range m.Config.memoryDims() {
+		for l, d := range m.Config.stateDims() {
 			specs = append(specs, layers.StateSpec{
-				Name: fmt.Sprintf("%s%d", prefix, l), Shape: shapes.Make(dtype, batch, m.Config.Heads, d[0], d[1])})
+				Name: m.Config.stateName(prefix, l), Shape: shapes.Make(dtype, batch, m.Config.Heads, d[0], d[1])})
 		}
 	}
 	return specs
@@ -106,28 +106,54 @@ func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 		return Transpose(p, 1, 2) // [B, H, T, Dh]
 	}
 	q, k, v := project(0, "q"), project(1, "k"), project(2, "v")
+	// Paper mode: eta and alpha per token. tp mode: per chunk, from the chunk's mean-pooled input.
+	gateInput := x
+	if cfg.Mode == ModeTP {
+		gateInput = poolChunks(x, cfg.ChunkSize)
+	}
 	gates := Gates{
 		Theta: MulScalar(m.gate(scope.In("theta"), x, thetaOffset), cfg.MaxLR),
-		Eta:   m.gate(scope.In("eta"), x, etaOffset),
-		Alpha: m.gate(scope.In("alpha"), x, alphaOffset),
+		Eta:   m.gate(scope.In("eta"), gateInput, etaOffset),
+		Alpha: m.gate(scope.In("alpha"), gateInput, alphaOffset),
 	}
 	init := m.initialWeights(scope, x)
-	st := State{W: m.fullWeights(scope, x, state), S: state[numConv+cfg.MemoryDepth : numConv+2*cfg.MemoryDepth]}
-	opCfg := OpConfig{ChunkSize: cfg.ChunkSize, GradClamp: cfg.GradClamp}
-	var y *Node
-	var final State
-	var stats Stats
-	if m.naive {
-		y, final = Naive(q, k, v, gates, st, opCfg)
-	} else {
-		y, final, stats = ChunkedWithStats(q, k, v, gates, st, opCfg)
-	}
+	numFast := len(init)
+	st := State{W: m.fullWeights(scope, x, state), S: state[numConv+numFast : numConv+2*numFast]}
+	y, final, stats := m.memoryOp(q, k, v, gates, st)
 	next := nextConv
 	for l := range final.W {
 		next = append(next, Sub(final.W[l], init[l]))
 	}
 	next = append(next, final.S...)
 	return m.readOut(scope, x, y), next, stats
+}
+
+// memoryOp runs the memory op of the layer's mode: the chunked op, or with Reference the token-by-token
+// op (whose stats are empty).
+func (m *LMM) memoryOp(q, k, v *Node, gates Gates, st State) (*Node, State, Stats) {
+	cfg := m.Config
+	if cfg.Mode == ModeTP {
+		tp := TPConfig{ChunkSize: cfg.ChunkSize, TTTBatch: cfg.TTTBatchSize, GradClamp: cfg.GradClamp, NormEps: cfg.NormEps}
+		if m.naive {
+			y, final := NaiveTP(q, k, v, gates, st, tp)
+			return y, final, Stats{}
+		}
+		return ChunkedTP(q, k, v, gates, st, tp)
+	}
+	op := OpConfig{ChunkSize: cfg.ChunkSize, GradClamp: cfg.GradClamp}
+	if m.naive {
+		y, final := Naive(q, k, v, gates, st, op)
+		return y, final, Stats{}
+	}
+	return ChunkedWithStats(q, k, v, gates, st, op)
+}
+
+// read evaluates the memory of the layer's mode with fixed weights ws on x [B, H, n, Dh].
+func (m *LMM) read(ws []*Node, x *Node) *Node {
+	if m.Config.Mode == ModeTP {
+		return ReadTP(ws, x, m.Config.NormEps)
+	}
+	return Read(ws, x)
 }
 
 // gate is sigmoid(x w + b + offset) [B, H, T]: w "weight" [D, H] ~ N(0, 1/D), b "bias" [H] = 0.
@@ -140,14 +166,19 @@ func (m *LMM) gate(scope *model.Scope, x *Node, offset float64) *Node {
 	return Sigmoid(logits)
 }
 
-// initialWeights returns the learned initial memory weights broadcast to the batch, [B, H, in_l, out_l],
-// variables "memory/w{l}" [H, in_l, out_l] initialised N(0, 1/in_l).
+// initialWeights returns the learned initial fast weights broadcast to the batch, [B, H, in_l, out_l]:
+// variables "memory/w{l}" [H, in_l, out_l] initialised N(0, 1/in_l), and in tp mode "memory/gamma"
+// [H, 1, Dh] initialised 0 (a LayerNorm scale of 1 + gamma).
 func (m *LMM) initialWeights(scope *model.Scope, x *Node) []*Node {
 	batch := x.Shape().Dimensions[0]
 	var out []*Node
-	for l, d := range m.Config.memoryDims() {
-		s := scope.At("memory").WithInitializer(initializer.RandomNormalFn(scope, 1/math.Sqrt(float64(d[0]))))
-		w := s.VariableWithShape(fmt.Sprintf("w%d", l), shapes.Make(x.DType(), m.Config.Heads, d[0], d[1])).NodeValue(x.Graph())
+	for l, d := range m.Config.stateDims() {
+		name, init := fmt.Sprintf("w%d", l), initializer.RandomNormalFn(scope, 1/math.Sqrt(float64(d[0])))
+		if l == m.Config.MemoryDepth {
+			name, init = "gamma", initializer.Zero
+		}
+		s := scope.At("memory").WithInitializer(init)
+		w := s.VariableWithShape(name, shapes.Make(x.DType(), m.Config.Heads, d[0], d[1])).NodeValue(x.Graph())
 		out = append(out, BroadcastToDims(InsertAxes(w, 0), batch, m.Config.Heads, d[0], d[1]))
 	}
 	return out
