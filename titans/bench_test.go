@@ -24,15 +24,34 @@ func BenchmarkLMM(b *testing.B) {
 				name = "fwdbwd"
 			}
 			b.Run(fmt.Sprintf("%s/T=%d/Dh=%d", name, s.time, s.headDim), func(b *testing.B) {
-				benchLMM(b, s.time, s.headDim, backward)
+				benchLMM(b, ModePaper, s.time, s.headDim, backward)
 			})
 		}
 	}
 }
 
-func benchLMM(b *testing.B, time, headDim int, backward bool) {
+// BenchmarkLMMTP is BenchmarkLMM in the tp mode (TTT batches of 256 tokens, chunks of 64), at T = 256
+// and 2048:
+//
+//	GOEXPERIMENT=simd go test ./titans/ -run '^$' -bench LMMTP -benchtime 3x
+func BenchmarkLMMTP(b *testing.B) {
+	for _, backward := range []bool{false, true} {
+		for _, time := range []int{256, 2048} {
+			name := "fwd"
+			if backward {
+				name = "fwdbwd"
+			}
+			b.Run(fmt.Sprintf("%s/T=%d/Dh=32", name, time), func(b *testing.B) {
+				benchLMM(b, ModeTP, time, 32, backward)
+			})
+		}
+	}
+}
+
+func benchLMM(b *testing.B, mode string, time, headDim int, backward bool) {
 	const batch, heads = 8, 4
 	cfg := DefaultConfig()
+	cfg.Mode, cfg.TTTBatchSize = mode, 256
 	cfg.Heads, cfg.HeadDim, cfg.ChunkSize = heads, headDim, 64
 	dModel := heads * headDim
 	m, err := NewLMM(cfg, dModel)
