@@ -36,18 +36,23 @@ func ChunkedWithStats(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *No
 		out, st = chunkStep(part(q), part(k), part(v), g, st, cfg)
 		ys, losses, thetas, clamped = append(ys, out.y), append(losses, out.loss), append(thetas, out.theta), append(clamped, out.clamped)
 	}
-	y = concatTime(ys)
-	stats = Stats{
+	return concatTime(ys), st, opStats(losses, thetas, clamped, gates, st)
+}
+
+// opStats gathers a memory op's introspection from its per-piece losses, thetas and clamp flags
+// [B, H, n], its gates and its final state.
+func opStats(losses, thetas, clamped []*Node, gates Gates, final State) Stats {
+	stats := Stats{
 		Surprise:        ReduceAllMean(concatTime(losses)),
 		Theta:           ReduceAllMean(concatTime(thetas)),
 		Eta:             ReduceAllMean(gates.Eta),
 		Alpha:           ReduceAllMean(gates.Alpha),
 		ClampedFraction: ReduceAllMean(concatTime(clamped)),
 	}
-	for _, w := range st.W {
+	for _, w := range final.W {
 		stats.WeightNorm = append(stats.WeightNorm, ReduceAllMean(Sqrt(ReduceSum(Square(w), -1, -2))))
 	}
-	return y, st, stats
+	return stats
 }
 
 func concatTime(parts []*Node) *Node {
@@ -65,13 +70,7 @@ type chunkOut struct {
 // chunkStep processes one chunk of n tokens from state st.
 func chunkStep(q, k, v *Node, gates Gates, st State, cfg OpConfig) (chunkOut, State) {
 	ps, rs, loss := gradFactors(st.W, k, v, cfg.Autodiff)
-	theta := gates.Theta
-	clamped := ZerosLike(theta)
-	if cfg.GradClamp > 0 {
-		scale := clampScale(factorSqNorm(ps, rs), cfg.GradClamp)
-		theta = Mul(theta, scale)
-		clamped = ConvertDType(LessThan(scale, OnesLike(scale)), theta.DType())
-	}
+	theta, clamped := clampTheta(gates.Theta, ps, rs, cfg.GradClamp)
 	floor := logFloor(q.DType())
 	cumE := CumSum(Log(MaxScalar(gates.Eta, floor)), -1)             // log E_t
 	cumB := CumSum(Log(MaxScalar(OneMinus(gates.Alpha), floor)), -1) // log B_t

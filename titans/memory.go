@@ -108,6 +108,15 @@ func clampScale(sqNorm *Node, c float64) *Node {
 	return Div(Scalar(sqNorm.Graph(), sqNorm.DType(), c), Sqrt(MaxScalar(sqNorm, c*c)))
 }
 
+// clampTheta folds the per-token gradient-norm clamp into theta and returns the 0/1 clamped flags.
+func clampTheta(theta *Node, ps, rs []*Node, c float64) (clampedTheta, flags *Node) {
+	if c <= 0 {
+		return theta, ZerosLike(theta)
+	}
+	scale := clampScale(factorSqNorm(ps, rs), c)
+	return Mul(theta, scale), ConvertDType(LessThan(scale, OnesLike(scale)), theta.DType())
+}
+
 // factorSqNorm is the squared Frobenius norm of each token's rank-1 gradients, summed over layers:
 // ||p^T r||_F^2 = ||p||^2 ||r||^2.
 func factorSqNorm(ps, rs []*Node) *Node {

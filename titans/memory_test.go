@@ -53,10 +53,16 @@ type memOp func(q, k, v *Node, gates Gates, st State, cfg OpConfig) (*Node, Stat
 
 // fn wraps a memory op as an OpFn over the case's input layout, returning [y, W..., S...].
 func (c *opCase) fn(op memOp, cfg OpConfig) lt.OpFn {
-	depth := len(c.dims)
+	return c.opFn(func(q, k, v *Node, gates Gates, st State) (*Node, State) { return op(q, k, v, gates, st, cfg) })
+}
+
+// opFn wraps a configured op as an OpFn: inputs q, k, v, theta, eta, alpha, then the fast weights and
+// their momenta (one per entry of c.dims); outputs y, then the final weights and momenta.
+func (c *opCase) opFn(op func(q, k, v *Node, gates Gates, st State) (*Node, State)) lt.OpFn {
+	fast := len(c.dims)
 	return func(in []*Node) []*Node {
-		st := State{W: in[6 : 6+depth], S: in[6+depth : 6+2*depth]}
-		y, final := op(in[0], in[1], in[2], Gates{Theta: in[3], Eta: in[4], Alpha: in[5]}, st, cfg)
+		st := State{W: in[6 : 6+fast], S: in[6+fast : 6+2*fast]}
+		y, final := op(in[0], in[1], in[2], Gates{Theta: in[3], Eta: in[4], Alpha: in[5]}, st)
 		return append(append([]*Node{y}, final.W...), final.S...)
 	}
 }

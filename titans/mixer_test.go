@@ -38,32 +38,48 @@ func mixerPair(t *testing.T, cfg Config) (fast, ref *lt.MixerCase) {
 
 var variants = []string{VariantLMM, VariantMAC, VariantMAG, VariantMAL}
 
-// Every variant: the chunked memory equals the token-by-token reference inside the full layer (outputs,
-// final state, gradients of x, of the initial state and of every variable), from a carried state, at a
-// length that is not a multiple of the chunk or the segment.
+// configFor returns the test configuration of a variant in a mode; in tp mode chunks of 2 and TTT
+// batches of 4 tokens, so that a call of 11 tokens has several batches and a short last chunk.
+func configFor(variant, mode string) Config {
+	cfg := testConfig(variant)
+	if mode == ModeTP {
+		cfg.Mode, cfg.ChunkSize, cfg.TTTBatchSize = ModeTP, 2, 4
+	}
+	return cfg
+}
+
+var modes = []string{ModePaper, ModeTP}
+
+// Every variant in both modes: the chunked memory equals the token-by-token reference inside the full
+// layer (outputs, final state, gradients of x, of the initial state and of every variable), from a
+// carried state, at a length that is not a multiple of the chunk, the TTT batch or the segment.
 func TestMixerChunkedEqualsReference(t *testing.T) {
-	for _, variant := range variants {
-		t.Run(variant, func(t *testing.T) {
-			fast, ref := mixerPair(t, testConfig(variant))
-			lt.MixerFastVsReference(t, fast, ref, 11, 8, 1e-10)
-		})
+	for _, mode := range modes {
+		for _, variant := range variants {
+			t.Run(mode+"/"+variant, func(t *testing.T) {
+				fast, ref := mixerPair(t, configFor(variant, mode))
+				lt.MixerFastVsReference(t, fast, ref, 11, 8, 1e-10)
+			})
+		}
 	}
 }
 
-// One call equals chained calls with the state carried (cuts at multiples of the chunk, and of the
-// segment for MAC, since mini-batches and segments start at each call), and appending tokens does not
-// change earlier outputs.
+// One call equals chained calls with the state carried (cuts at multiples of the chunk, of the TTT
+// batch in tp mode, and of the segment for MAC, since all of them start at each call), and appending
+// tokens does not change earlier outputs (in tp mode although a partial last chunk's pooled gates change).
 func TestMixerChainedAndCausal(t *testing.T) {
-	for _, variant := range variants {
-		t.Run(variant, func(t *testing.T) {
-			fast, _ := mixerPair(t, testConfig(variant))
-			splits := []int{4, 12}
-			if variant == VariantMAC {
-				splits = []int{8}
-			}
-			lt.ChainedEqualsSingle(t, fast, 19, splits, 1e-12)
-			lt.Causal(t, fast, 9, 6, 1e-12)
-		})
+	for _, mode := range modes {
+		for _, variant := range variants {
+			t.Run(mode+"/"+variant, func(t *testing.T) {
+				fast, _ := mixerPair(t, configFor(variant, mode))
+				splits := []int{4, 12}
+				if variant == VariantMAC {
+					splits = []int{8}
+				}
+				lt.ChainedEqualsSingle(t, fast, 19, splits, 1e-12)
+				lt.Causal(t, fast, 9, 5, 1e-12)
+			})
+		}
 	}
 }
 

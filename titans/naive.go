@@ -25,19 +25,7 @@ func Naive(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final S
 	for _, b := range chunkBounds(time, cfg.ChunkSize) {
 		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(b[0], b[1])) }
 		grads := perTokenGradients(w, part(k), part(v)) // at the chunk-start weights
-		theta := part(gates.Theta)
-		if cfg.GradClamp > 0 {
-			var sq *Node
-			for _, g := range grads {
-				term := ReduceSum(Square(g), -1, -2)
-				if sq == nil {
-					sq = term
-				} else {
-					sq = Add(sq, term)
-				}
-			}
-			theta = Mul(theta, clampScale(sq, cfg.GradClamp))
-		}
+		theta := clampFullGradients(part(gates.Theta), grads, cfg.GradClamp)
 		for t := 0; t < b[1]-b[0]; t++ {
 			gate := func(x *Node) *Node { return InsertAxes(SliceAxis(x, 2, AxisElem(t)), -1) } // [B, H, 1, 1]
 			eta, beta := gate(part(gates.Eta)), OneMinus(gate(part(gates.Alpha)))
@@ -52,6 +40,24 @@ func Naive(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final S
 		}
 	}
 	return concatTime(ys), State{W: w, S: s}
+}
+
+// clampFullGradients folds the per-token gradient-norm clamp c (0 = off) into theta [B, H, n], given
+// the per-token gradients as full matrices [B, H, n, in, out] (the references' form).
+func clampFullGradients(theta *Node, grads []*Node, c float64) *Node {
+	if c <= 0 {
+		return theta
+	}
+	var sq *Node
+	for _, g := range grads {
+		term := ReduceSum(Square(g), -1, -2)
+		if sq == nil {
+			sq = term
+		} else {
+			sq = Add(sq, term)
+		}
+	}
+	return Mul(theta, clampScale(sq, c))
 }
 
 // Read evaluates the memory with fixed weights ws on x [B, H, n, in]: M_W(x), no update.

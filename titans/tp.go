@@ -149,26 +149,7 @@ func ChunkedTP(q, k, v *Node, gates Gates, st State, cfg TPConfig) (y *Node, fin
 		}
 	}
 	final = State{W: w, S: s}
-	stats = Stats{
-		Surprise:        ReduceAllMean(concatTime(losses)),
-		Theta:           ReduceAllMean(concatTime(thetas)),
-		Eta:             ReduceAllMean(gates.Eta),
-		Alpha:           ReduceAllMean(gates.Alpha),
-		ClampedFraction: ReduceAllMean(concatTime(clamped)),
-	}
-	for _, x := range w {
-		stats.WeightNorm = append(stats.WeightNorm, ReduceAllMean(Sqrt(ReduceSum(Square(x), -1, -2))))
-	}
-	return concatTime(ys), final, stats
-}
-
-// clampTheta folds the per-token gradient-norm clamp into theta and returns the 0/1 clamped flags.
-func clampTheta(theta *Node, ps, rs []*Node, c float64) (clampedTheta, flags *Node) {
-	if c <= 0 {
-		return theta, ZerosLike(theta)
-	}
-	scale := clampScale(factorSqNorm(ps, rs), c)
-	return Mul(theta, scale), ConvertDType(LessThan(scale, OnesLike(scale)), theta.DType())
+	return concatTime(ys), final, opStats(losses, thetas, clamped, gates, final)
 }
 
 // chunkGate is the gate of chunk j, [B, H, 1, 1] to scale weights [B, H, in, out].
@@ -189,19 +170,7 @@ func NaiveTP(q, k, v *Node, gates Gates, st State, cfg TPConfig) (y *Node, final
 	for _, batch := range chunkBounds(q.Shape().Dimensions[2], cfg.TTTBatch) {
 		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(batch[0], batch[1])) }
 		grads := perTokenGradientsTP(w, part(k), part(v), cfg.NormEps)
-		theta := part(gates.Theta)
-		if cfg.GradClamp > 0 {
-			var sq *Node
-			for _, g := range grads {
-				term := ReduceSum(Square(g), -1, -2)
-				if sq == nil {
-					sq = term
-				} else {
-					sq = Add(sq, term)
-				}
-			}
-			theta = Mul(theta, clampScale(sq, cfg.GradClamp))
-		}
+		theta := clampFullGradients(part(gates.Theta), grads, cfg.GradClamp)
 		for _, c := range chunkBounds(batch[1]-batch[0], cfg.ChunkSize) {
 			for t := batch[0] + c[0]; t < batch[0]+c[1]; t++ {
 				ys = append(ys, ReadTP(w, SliceAxis(q, 2, AxisElem(t)), cfg.NormEps))

@@ -39,12 +39,7 @@ func chunkedTP(q, k, v *Node, gates Gates, st State, cfg TPConfig) (*Node, State
 
 // tpFn wraps a tp op as an OpFn over the case's inputs, returning [y, W..., gamma, S..., s_gamma].
 func (c *opCase) tpFn(op tpOp, cfg TPConfig) lt.OpFn {
-	fast := len(c.dims)
-	return func(in []*Node) []*Node {
-		st := State{W: in[6 : 6+fast], S: in[6+fast : 6+2*fast]}
-		y, final := op(in[0], in[1], in[2], Gates{Theta: in[3], Eta: in[4], Alpha: in[5]}, st, cfg)
-		return append(append([]*Node{y}, final.W...), final.S...)
-	}
+	return c.opFn(func(q, k, v *Node, gates Gates, st State) (*Node, State) { return op(q, k, v, gates, st, cfg) })
 }
 
 // ChunkedTP (rank-1 closed-form gradients summed per chunk by matmuls) equals NaiveTP (full per-token
@@ -142,41 +137,8 @@ func TestTPGradCheck(t *testing.T) {
 	lt.GradCheck(t, c.tpFn(chunkedTP, cfg), c.inputs, []int{1, 4, 5, 6, 8}, 3, 1e-6)
 }
 
-func tpTestConfig(variant string) Config {
-	cfg := testConfig(variant)
-	cfg.Mode, cfg.ChunkSize, cfg.TTTBatchSize = ModeTP, 2, 4
-	return cfg
-}
-
-// Every variant in tp mode: the chunked op equals the reference inside the full layer (outputs, state,
-// all gradients, from a carried state, at a length that cuts a chunk short).
-func TestTPMixerChunkedEqualsReference(t *testing.T) {
-	for _, variant := range variants {
-		t.Run(variant, func(t *testing.T) {
-			fast, ref := mixerPair(t, tpTestConfig(variant))
-			lt.MixerFastVsReference(t, fast, ref, 11, 8, 1e-10)
-		})
-	}
-}
-
-// Cuts at multiples of the TTT batch (and of the MAC segment) equal one call; appending tokens does not
-// change earlier outputs, although a partial last chunk's pooled gates change with them.
-func TestTPMixerChainedAndCausal(t *testing.T) {
-	for _, variant := range variants {
-		t.Run(variant, func(t *testing.T) {
-			fast, _ := mixerPair(t, tpTestConfig(variant))
-			splits := []int{4, 12}
-			if variant == VariantMAC {
-				splits = []int{8}
-			}
-			lt.ChainedEqualsSingle(t, fast, 19, splits, 1e-12)
-			lt.Causal(t, fast, 9, 5, 1e-12)
-		})
-	}
-}
-
 func TestTPStateAndValidate(t *testing.T) {
-	m, err := New(tpTestConfig(VariantLMM), testDModel)
+	m, err := New(configFor(VariantLMM, ModeTP), testDModel)
 	if err != nil {
 		t.Fatal(err)
 	}
