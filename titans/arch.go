@@ -76,7 +76,7 @@ func (m *MAC) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 		var mem *Node
 		var st Stats
 		mem, state, st = m.lmm.ApplyWithStats(scope.At("memory"), y, state)
-		outs = append(outs, Mul(y, Sigmoid(mem)))
+		outs = append(outs, Mul(y, layers.FastSigmoid(mem)))
 		all, counts = append(all, st), append(counts, b[1]-b[0])
 	}
 	return concatSeq(outs...), state, mergeStats(all, counts)
@@ -154,7 +154,7 @@ func (m *Hybrid) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*No
 	att, attnNext := m.attn.apply(scope.In("attention"), x, state[numMem:])
 	eps := m.lmm.Config.NormEps
 	gated := Mul(scaleLast(scope.In("attention_norm"), rmsNormalize(att, eps)),
-		Sigmoid(scaleLast(scope.In("memory_norm"), rmsNormalize(mem, eps))))
+		layers.FastSigmoid(scaleLast(scope.In("memory_norm"), rmsNormalize(mem, eps))))
 	return layers.Dense(scope.In("output"), gated, m.lmm.DModel, false), append(memNext, attnNext...), stats
 }
 

@@ -1,6 +1,7 @@
 package titans
 
 import (
+	"github.com/engramlx/engram/layers"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -72,10 +73,10 @@ func chunkStep(q, k, v *Node, gates Gates, st State, cfg OpConfig) (chunkOut, St
 	ps, rs, loss := gradFactors(st.W, k, v, cfg.Autodiff)
 	theta, clamped := clampTheta(gates.Theta, ps, rs, cfg.GradClamp)
 	floor := logFloor(q.DType())
-	cumE := CumSum(Log(MaxScalar(gates.Eta, floor)), -1)             // log E_t
-	cumB := CumSum(Log(MaxScalar(OneMinus(gates.Alpha), floor)), -1) // log B_t
-	lE, lB := ratioMatrix(cumE), ratioMatrix(cumB)                   // [B, H, n, n]
-	e, bt := Exp(cumE), Exp(cumB)                                    // [B, H, n]
+	cumE := CumSum(Log(MaxScalar(gates.Eta, floor)), -1)              // log E_t
+	cumB := CumSum(Log(MaxScalar(OneMinus(gates.Alpha), floor)), -1)  // log B_t
+	lE, lB := ratioMatrix(cumE), ratioMatrix(cumB)                    // [B, H, n, n]
+	e, bt := layers.ExpNonPositive(cumE), layers.ExpNonPositive(cumB) // [B, H, n]; cum log gates are <= 0
 	a := Einsum("bhts,bhsi->bhti", lB, lE)
 	c := Einsum("bhts,bhs->bht", lB, e)
 	aTheta := Mul(a, InsertAxes(theta, 2)) // A_ti theta_i
@@ -108,11 +109,12 @@ func chunkStep(q, k, v *Node, gates Gates, st State, cfg OpConfig) (chunkOut, St
 }
 
 // ratioMatrix returns (L)_ts = exp(cum_t - cum_s) for s <= t and 0 above the diagonal, cum [B, H, n].
-// The masked entries are replaced before the exp so large positive differences never overflow.
+// The masked entries are replaced before the exp so large positive differences never overflow; the
+// others are <= 0 (cum is a prefix sum of log gates in (0, 1]), where layers.ExpNonPositive holds.
 func ratioMatrix(cum *Node) *Node {
 	dims := cum.Shape().Dimensions
 	n := dims[2]
 	diff := Sub(InsertAxes(cum, -1), InsertAxes(cum, -2)) // [B, H, t, s]
 	mask := BroadcastToDims(Reshape(LowerTriangular(cum.Graph(), n), 1, 1, n, n), dims[0], dims[1], n, n)
-	return Exp(Where(mask, diff, Scalar(cum.Graph(), cum.DType(), -1e30)))
+	return layers.ExpNonPositive(Where(mask, diff, Scalar(cum.Graph(), cum.DType(), -1e30)))
 }

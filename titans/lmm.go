@@ -163,7 +163,7 @@ func (m *LMM) gate(scope *model.Scope, x *Node, offset float64) *Node {
 		VariableWithShape("weight", shapes.Make(dtype, m.DModel, m.Config.Heads)).NodeValue(g)
 	b := scope.WithInitializer(initializer.Zero).VariableWithShape("bias", shapes.Make(dtype, m.Config.Heads)).NodeValue(g)
 	logits := AddScalar(Add(Einsum("btd,dh->bht", x, w), Reshape(b, 1, m.Config.Heads, 1)), offset)
-	return Sigmoid(logits)
+	return layers.FastSigmoid(logits)
 }
 
 // initialWeights returns the learned initial fast weights broadcast to the batch, [B, H, in_l, out_l]:
@@ -207,7 +207,7 @@ func (m *LMM) readOut(scope *model.Scope, x, y *Node) *Node {
 	y = Reshape(y, dims[0], dims[1], m.width())
 	y = scaleLast(scope.In("out_norm"), y)
 	if m.Config.OutputGate {
-		y = Mul(y, Sigmoid(layers.Dense(scope.In("output_gate"), x, m.width(), false)))
+		y = Mul(y, layers.FastSigmoid(layers.Dense(scope.In("output_gate"), x, m.width(), false)))
 	}
 	return layers.Dense(scope.In("output"), y, m.DModel, false)
 }

@@ -3,6 +3,7 @@ package titans
 import (
 	"fmt"
 
+	"github.com/engramlx/engram/layers"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -38,12 +39,12 @@ func mlpForward(ws []*Node, x *Node) (ps, zs []*Node) {
 }
 
 // mlpForwardSig is mlpForward that also returns sigmoid(zs[l]) for the hidden layers (sigs[l] for
-// l < L-1), so the backward pass reuses them: the Go backend's Logistic is costly.
+// l < L-1), so the backward pass reuses them.
 func mlpForwardSig(ws []*Node, x *Node) (ps, zs, sigs []*Node) {
 	h := x
 	for l, w := range ws {
 		if l > 0 {
-			sig := Sigmoid(zs[l-1])
+			sig := layers.FastSigmoid(zs[l-1])
 			sigs = append(sigs, sig)
 			h = Mul(zs[l-1], sig)
 		}
@@ -53,7 +54,7 @@ func mlpForwardSig(ws []*Node, x *Node) (ps, zs, sigs []*Node) {
 	return ps, zs, sigs
 }
 
-func silu(z *Node) *Node { return Mul(z, Sigmoid(z)) }
+func silu(z *Node) *Node { return layers.SiLU(z) }
 
 // siluPrime is d SiLU(z)/dz = s (1 + z (1 - s)), given s = sigmoid(z).
 func siluPrime(z, s *Node) *Node {
