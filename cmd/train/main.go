@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -46,12 +47,24 @@ func run(args []string, stderr io.Writer) int {
 	flags.Var(&overrides, "set", "override a config key, e.g. -set train.steps=100 (repeatable)")
 	sweepFile := flags.String("sweep", "", "run every combination of a sweep YAML file (see package sweep) instead of one config")
 	parallel := flags.Int("parallel", 1, "with -sweep: train this many runs at once, each in its own process")
+	cpuProfile := flags.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	if err := flags.Parse(args); err != nil {
 		return 2
 	}
 	fail := func(err error) int {
 		fmt.Fprintln(stderr, "train:", err)
 		return 1
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return fail(fmt.Errorf("-cpuprofile: %w", err))
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fail(fmt.Errorf("-cpuprofile: %w", err))
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if flags.NArg() > 0 {
 		return fail(fmt.Errorf("unexpected argument %q (flags come before arguments; see -help)", flags.Arg(0)))
