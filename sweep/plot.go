@@ -92,7 +92,11 @@ func plotKey(s *Sweep, groups []Group, k, m int) ([]byte, error) {
 			x, _ = strconv.ParseFloat(g.Labels[k], 64)
 		}
 		l := lines[name]
-		l.x, l.y, l.err = append(l.x, x), append(l.y, g.Mean[m]), append(l.err, g.Std[m])
+		spread := g.Std[m]
+		if math.IsNaN(spread) { // one seed: no error bar
+			spread = 0
+		}
+		l.x, l.y, l.err = append(l.x, x), append(l.y, g.Mean[m]), append(l.err, spread)
 	}
 	if len(lineNames) == 0 {
 		return nil, nil

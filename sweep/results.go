@@ -33,7 +33,7 @@ type Group struct {
 	OK     int // of which finished
 	Failed int
 	// Mean[m] and Std[m] are over the finished seeds, for metrics[m]; Std is the sample standard
-	// deviation (n-1 in the denominator), 0 for a single seed, NaN when none finished.
+	// deviation (n-1 in the denominator), NaN for a single seed or when none finished.
 	Mean, Std []float64
 }
 
@@ -71,7 +71,8 @@ func Groups(rows []Row) []Group {
 	return out
 }
 
-// meanStd returns the mean and the sample standard deviation of v.
+// meanStd returns the mean and the sample standard deviation of v; the std of a single value is NaN
+// (undefined, not 0: one seed says nothing about the spread).
 func meanStd(v []float64) (mean, std float64) {
 	if len(v) == 0 {
 		return math.NaN(), math.NaN()
@@ -81,7 +82,7 @@ func meanStd(v []float64) (mean, std float64) {
 	}
 	mean /= float64(len(v))
 	if len(v) == 1 {
-		return mean, 0
+		return mean, math.NaN()
 	}
 	for _, x := range v {
 		std += (x - mean) * (x - mean)
@@ -226,6 +227,9 @@ func format(name string, v float64) string {
 func meanPM(name string, mean, std float64) string {
 	if math.IsNaN(mean) {
 		return "-"
+	}
+	if math.IsNaN(std) {
+		return format(name, mean) // a single seed
 	}
 	return format(name, mean) + " ± " + format(name, std)
 }

@@ -33,11 +33,12 @@ func TestGroupsMeanStd(t *testing.T) {
 		!near(g[0].Mean[loss], 4) || !near(g[0].Std[loss], 2) {
 		t.Errorf("group a: %+v", g[0])
 	}
-	if g[1].Runs != 2 || g[1].OK != 1 || !near(g[1].Mean[acc], 0.25) || g[1].Std[acc] != 0 {
-		t.Errorf("group b (one seed: std 0): %+v", g[1])
+	if g[1].Runs != 2 || g[1].OK != 1 || !near(g[1].Mean[acc], 0.25) || !math.IsNaN(g[1].Std[acc]) ||
+		meanPM("eval_accuracy", g[1].Mean[acc], g[1].Std[acc]) != "0.2500" {
+		t.Errorf("group b (one seed: no std): %+v", g[1])
 	}
 	md := string(markdown(&Sweep{Name: "x", Short: []string{"m"}}, rows, g))
-	for _, want := range []string{"| a | 3/4 | 1 | 0.7000 ± 0.2000 | 4.0000 ± 2.0000 |", "| b | 1/2 | 0 | 0.2500 ± 0.0000 |", "| m=a,seed=1 | 1 | failed |"} {
+	for _, want := range []string{"| a | 3/4 | 1 | 0.7000 ± 0.2000 | 4.0000 ± 2.0000 |", "| b | 1/2 | 0 | 0.2500 | 1.0000 |", "| m=a,seed=1 | 1 | failed |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("markdown lacks %q:\n%s", want, md)
 		}
