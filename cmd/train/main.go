@@ -17,8 +17,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/pprof"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
