@@ -27,7 +27,7 @@ func Chunked(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final
 
 // ChunkedWithStats is Chunked that also returns introspection scalars.
 func ChunkedWithStats(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final State, stats Stats) {
-	checkInputs("Chunked", q, k, v, gates, st)
+	checkInputs("Chunked", q, k, v, []*Node{gates.Theta, gates.Eta, gates.Alpha}, st)
 	time := q.Shape().Dimensions[2]
 	var ys, losses, thetas, clamped []*Node
 	for _, b := range chunkBounds(time, cfg.ChunkSize) {

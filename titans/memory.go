@@ -143,12 +143,14 @@ func logFloor(dtype dtypes.DType) float64 {
 	return 1e-30
 }
 
-func checkInputs(op string, q, k, v *Node, gates Gates, st State) {
+// checkInputs validates q, k, v, the per-token gates listed (all three in the paper mode, theta alone in
+// the tp mode, whose eta and alpha are per chunk) and the state.
+func checkInputs(op string, q, k, v *Node, perToken []*Node, st State) {
 	dims := q.Shape().Dimensions
 	if q.Rank() != 4 || !k.Shape().Equal(q.Shape()) || !v.Shape().Equal(q.Shape()) {
 		panic(fmt.Errorf("titans.%s: want q, k, v [B, H, T, Dh] of one shape, got %s, %s, %s", op, q.Shape(), k.Shape(), v.Shape()))
 	}
-	for _, gate := range []*Node{gates.Theta, gates.Eta, gates.Alpha} {
+	for _, gate := range perToken {
 		if gd := gate.Shape().Dimensions; gate.Rank() != 3 || gd[0] != dims[0] || gd[1] != dims[1] || gd[2] != dims[2] {
 			panic(fmt.Errorf("titans.%s: want gates [B, H, T] = [%d %d %d], got %s", op, dims[0], dims[1], dims[2], gate.Shape()))
 		}

@@ -17,7 +17,7 @@ import (
 // The per-token gradients are full matrices from graph.Gradient (perTokenGradients), independent of the
 // rank-1 closed form Chunked uses. Shapes as in Chunked.
 func Naive(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final State) {
-	checkInputs("Naive", q, k, v, gates, st)
+	checkInputs("Naive", q, k, v, []*Node{gates.Theta, gates.Eta, gates.Alpha}, st)
 	time := q.Shape().Dimensions[2]
 	w := append([]*Node(nil), st.W...)
 	s := append([]*Node(nil), st.S...)

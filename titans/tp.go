@@ -37,12 +37,17 @@ import (
 func tpForward(ws []*Node, x *Node, eps float64) (ps, zs, sigs []*Node, nhat, sd, out *Node) {
 	mlp, gamma := ws[:len(ws)-1], ws[len(ws)-1]
 	ps, zs, sigs = mlpForwardSig(mlp, x)
-	z := zs[len(zs)-1]
-	centred := Sub(z, ReduceAndKeep(z, ReduceMean, -1))
-	sd = Sqrt(AddScalar(ReduceAndKeep(Square(centred), ReduceMean, -1), eps))
-	nhat = Div(centred, sd)
+	nhat, sd = layerNorm(zs[len(zs)-1], eps)
 	out = Add(x, Mul(nhat, OnePlus(gamma)))
 	return ps, zs, sigs, nhat, sd, out
+}
+
+// layerNorm is (z - mean(z)) / sd over the last axis, sd = sqrt(var(z) + eps) [..., 1] (no learned
+// scale or shift; the memory's scale is gamma).
+func layerNorm(z *Node, eps float64) (nhat, sd *Node) {
+	centred := Sub(z, ReduceAndKeep(z, ReduceMean, -1))
+	sd = Sqrt(AddScalar(ReduceAndKeep(Square(centred), ReduceMean, -1), eps))
+	return Div(centred, sd), sd
 }
 
 // ReadTP evaluates the residual-norm memory with fixed weights ws (MLP weights, then gamma) on x
@@ -66,9 +71,7 @@ func tpGradFactors(ws []*Node, k, v *Node, eps float64, autodiff bool) (ps, rs [
 		perToken := BroadcastToDims(gamma, dims...) // each token's own copy of gamma
 		var zs []*Node
 		ps, zs, _ = mlpForwardSig(mlp, k)
-		z := zs[len(zs)-1]
-		centred := Sub(z, ReduceAndKeep(z, ReduceMean, -1))
-		nhat := Div(centred, Sqrt(AddScalar(ReduceAndKeep(Square(centred), ReduceMean, -1), eps)))
+		nhat, _ := layerNorm(zs[len(zs)-1], eps)
 		loss = ReduceSum(Square(Sub(Add(k, Mul(nhat, OnePlus(perToken))), v)), -1)
 		rs = Gradient(ReduceAllSum(loss), append(zs, perToken)...)
 		return append(ps, ones), rs, loss
@@ -115,16 +118,12 @@ func checkTP(op string, q *Node, gates Gates, st State, cfg TPConfig) {
 	}
 }
 
-// tpGatesPerToken lets checkInputs validate q, k, v, theta and the state: it stands eta and alpha in as
-// theta (their per-chunk shapes are checked by checkTP).
-func tpGatesPerToken(g Gates) Gates { return Gates{Theta: g.Theta, Eta: g.Theta, Alpha: g.Theta} }
-
 // ChunkedTP is the tp-mode memory op. q, k, v [B, H, T, Dh]; gates.Theta [B, H, T]; gates.Eta and
 // gates.Alpha [B, H, C] with C the number of chunks; st: MLP weights then gamma, and their momenta.
 // It returns y [B, H, T, Dh], the state after the last token and introspection scalars. Per-token
 // gradients are rank-1 factors (tpGradFactors) summed per chunk with one matmul.
 func ChunkedTP(q, k, v *Node, gates Gates, st State, cfg TPConfig) (y *Node, final State, stats Stats) {
-	checkInputs("ChunkedTP", q, k, v, tpGatesPerToken(gates), st)
+	checkInputs("ChunkedTP", q, k, v, []*Node{gates.Theta}, st)
 	checkTP("ChunkedTP", q, gates, st, cfg)
 	w := append([]*Node(nil), st.W...)
 	s := append([]*Node(nil), st.S...)
@@ -161,7 +160,7 @@ func chunkGate(gate *Node, j int) *Node {
 // gradient is a full matrix from graph.Gradient at its TTT batch's start weights (perTokenGradientsTP),
 // accumulated one token at a time, and each token reads the memory on its own.
 func NaiveTP(q, k, v *Node, gates Gates, st State, cfg TPConfig) (y *Node, final State) {
-	checkInputs("NaiveTP", q, k, v, tpGatesPerToken(gates), st)
+	checkInputs("NaiveTP", q, k, v, []*Node{gates.Theta}, st)
 	checkTP("NaiveTP", q, gates, st, cfg)
 	w := append([]*Node(nil), st.W...)
 	s := append([]*Node(nil), st.S...)
@@ -215,8 +214,7 @@ func perTokenGradientsTP(ws []*Node, k, v *Node, eps float64) []*Node {
 		}
 		h = Einsum("bhni,bhnio->bhno", h, perToken[l])
 	}
-	centred := Sub(h, ReduceAndKeep(h, ReduceMean, -1))
-	nhat := Div(centred, Sqrt(AddScalar(ReduceAndKeep(Square(centred), ReduceMean, -1), eps)))
+	nhat, _ := layerNorm(h, eps)
 	gamma := Squeeze(perToken[len(ws)-1], 3) // [B, H, n, Dh]
 	loss := ReduceAllSum(Square(Sub(Add(k, Mul(nhat, OnePlus(gamma))), v)))
 	return Gradient(loss, perToken...)
