@@ -1,5 +1,7 @@
 # Engram: build, test, demo, bench, lint.
-# GOEXPERIMENT=simd turns on the Go backend's AVX-512/AVX2 matmul kernels (about 10x faster matmuls).
+# Engram needs Go 1.27: GOTOOLCHAIN makes an older go command fetch it through the module proxy.
+# GOEXPERIMENT=simd turns on the Go backend's AVX-512/AVX2 kernels (about 10x faster).
+export GOTOOLCHAIN := go1.27.3
 export GOEXPERIMENT := simd
 
 .PHONY: build test demo bench lint fuzz

@@ -107,7 +107,7 @@ func TestExportManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	arch := man["architecture"].(map[string]any)
-	if man["format"] != "engram-export" || man["gomlx_version"] != "v0.28.8" || man["engram_version"] == "" ||
+	if man["format"] != "engram-export" || man["gomlx_version"] != checkpoints.GoMLXVersion || man["engram_version"] == "" ||
 		arch["d_model"] != 16.0 || arch["attention"].(map[string]any)["max_context"] != 24.0 ||
 		man["tokenizer"].(map[string]any)["type"] != "ids" || man["source"].(map[string]any)["step"] != 7.0 ||
 		man["tensors"].(map[string]any)["head.weight"] != "/head/weight" {

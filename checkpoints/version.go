@@ -7,7 +7,7 @@ import (
 // GoMLXVersion is the GoMLX release checkpoints are written with. Checkpoints of other GoMLX minor
 // versions are not compatible, so it is recorded in every sidecar and export; a test holds it equal to
 // the version go.mod requires.
-const GoMLXVersion = "v0.28.8"
+const GoMLXVersion = "v0.28.16"
 
 // engramModule is the module path whose version EngramVersion reports.
 const engramModule = "github.com/engramlx/engram"

@@ -111,6 +111,7 @@ func (r *Runner) logf(format string, args ...any) { fmt.Fprintf(r.opts.Log, form
 // graphs builds the GoMLX trainer with the model, loss and metrics.
 func (r *Runner) graphs() {
 	modelFn := func(scope *mlmodel.Scope, inputs []*Node) []*Node {
+		readVariablesAsParameters(scope.Store(), inputs[0].Graph())
 		return []*Node{r.labelledLogits(scope, inputs[0], inputs[1])}
 	}
 	lossFn := func(labels, predictions []*Node) *Node {
@@ -134,6 +135,27 @@ func (r *Runner) graphs() {
 			panic(err)
 		}
 	}
+}
+
+// readVariablesAsParameters makes every variable of store that has a value a parameter of g, so the
+// compiled graph reads its current value at each execution.
+//
+// GoMLX embeds variables as constants in graphs built outside training mode when the backend prefers it
+// (compute v0.1.14's Go backend does, to pre-pack constant matmul operands). The trainer's eval graph is
+// compiled once, at the first in-training evaluation, so it went on scoring the weights of that moment,
+// and its metric accumulators restarted from their baked-in values, for the rest of the run. A variable's
+// graph node is made on first use, so creating them here, in training mode, before the model runs keeps
+// them parameters; the graph's training flag is restored before the model sees it (MoM reads it).
+// TestInTrainingEvalEqualsCheckpointEval checks it.
+func readVariablesAsParameters(store *mlmodel.Store, g *Graph) {
+	training := store.IsTraining(g)
+	store.SetTraining(g, true)
+	for v := range store.IterVariables() {
+		if v.HasValue() {
+			v.ValueGraph(g)
+		}
+	}
+	store.SetTraining(g, training)
 }
 
 // GlobalStep is the number of optimizer steps taken so far.

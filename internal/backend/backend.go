@@ -27,11 +27,11 @@ import (
 )
 
 // GoDefault is the Go backend configuration used when the user did not give one.
-const GoDefault = "go:ops_sequential"
+const GoDefault = "go"
 
 // Choice is a resolved backend configuration and why it was chosen.
 type Choice struct {
-	Config string // a GoMLX backend config, e.g. "go:ops_sequential" or "xla:cpu"
+	Config string // a GoMLX backend config, e.g. "go", "go:ops_sequential" or "xla:cpu"
 	Reason string // one line for the user
 }
 
@@ -101,19 +101,13 @@ func newBackend(config string) (b compute.Backend, err error) {
 	return compute.NewWithConfig(config)
 }
 
-// withGoDefaults adds ops_sequential to a Go backend config that names no op scheduling.
+// withGoDefaults normalises a Go backend config: a bare "go:" is "go". Op scheduling is GoMLX's default
+// unless the config names one.
 func withGoDefaults(config string) string {
-	name, opts, _ := strings.Cut(config, ":")
-	if name != "go" {
-		return config
-	}
-	if strings.Contains(opts, "ops_") || strings.Contains(opts, "_order") {
-		return config
-	}
-	if opts == "" {
+	if config == "go:" {
 		return GoDefault
 	}
-	return config + ",ops_sequential"
+	return config
 }
 
 // installedPlugins lists PJRT plugins already on this machine, without triggering an install.

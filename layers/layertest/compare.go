@@ -32,8 +32,8 @@ var (
 	testBackend compute.Backend
 )
 
-// Backend returns the backend shared by tests: $GOMLX_BACKEND, else the Go backend with sequential op
-// scheduling. It never downloads a plugin.
+// Backend returns the backend shared by tests: $GOMLX_BACKEND, else the Go backend with its default
+// (parallel) op scheduling. It never downloads a plugin.
 func Backend() compute.Backend {
 	backendOnce.Do(func() { testBackend = backend.MustNewForTests() })
 	return testBackend
