@@ -1,0 +1,114 @@
+package layers_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/engramlx/engram/layers"
+	lt "github.com/engramlx/engram/layers/layertest"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
+)
+
+// Benchmarks: tokens/s of the attention Mixer (projections, RoPE, attention, output projection), forward
+// and forward+backward, float32 on the configured backend, at B = 8, H = 4, T in {256, 1024}, head dim d
+// in {32, 64} (d_model = H*d). "attention" is full causal softmax attention (max_context = T, so the
+// returned KV cache is exactly the tokens seen); "swa" is sliding-window attention with a 128-token
+// window. Forward returns y and the carried state; forward+backward returns the gradients of sum(y) with
+// respect to x and every variable. Graphs compile once per shape and run once before the timer starts.
+//
+//	go test ./layers -run '^$' -bench Attention -benchtime 5x
+
+const (
+	benchBatch  = 8
+	benchHeads  = 4
+	benchWindow = 128
+)
+
+type benchRunner func()
+
+var (
+	benchMu      sync.Mutex
+	benchRunners = map[string]benchRunner{}
+)
+
+// cachedRunner builds (once per name) and returns the runner, having run it once so compilation is
+// outside the timed loop.
+func cachedRunner(name string, build func() benchRunner) benchRunner {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	run, ok := benchRunners[name]
+	if !ok {
+		run = build()
+		run()
+		benchRunners[name] = run
+	}
+	return run
+}
+
+func finalizeAll(ts []*tensors.Tensor) {
+	for _, t := range ts {
+		t.FinalizeAll()
+	}
+}
+
+// attentionRunner compiles the attention Mixer (window 0: full causal attention) at T and head dim d.
+func attentionRunner(window int, backward bool, steps, d int) benchRunner {
+	cfg := layers.AttentionConfig{Heads: benchHeads, Window: window, MaxContext: steps, RoPEBase: 10000}
+	dModel := benchHeads * d
+	layer, err := layers.NewAttention(cfg, dModel)
+	if err != nil {
+		panic(err)
+	}
+	store := model.NewStore()
+	store.SetParam(model.ParamInitialSeed, int64(1))
+	exec := model.MustNewExec(lt.Backend(), store, func(scope *model.Scope, x *Node) []*Node {
+		y, state := layer.Apply(scope.In("mixer"), x, nil)
+		if !backward {
+			return append([]*Node{y}, state...)
+		}
+		wrt := []*Node{x}
+		for v := range store.IterVariables() {
+			if v.Trainable && v.InUseByGraph(x.Graph()) {
+				wrt = append(wrt, v.NodeValue(x.Graph()))
+			}
+		}
+		return Gradient(ReduceAllSum(y), wrt...)
+	})
+	fill := lt.Floats(lt.RandNormal(lt.NewRand(2), 1, benchBatch, steps, dModel))
+	flat := make([]float32, len(fill))
+	for i, v := range fill {
+		flat[i] = float32(v)
+	}
+	x := tensors.FromFlatDataAndDimensions(flat, benchBatch, steps, dModel)
+	return func() { finalizeAll(exec.MustCall(x)) }
+}
+
+// BenchmarkAttention: causal softmax attention and sliding-window attention (window 128).
+func BenchmarkAttention(b *testing.B) {
+	for _, kind := range []string{"attention", "swa"} {
+		window := 0
+		if kind == "swa" {
+			window = benchWindow
+		}
+		for _, pass := range []string{"fwd", "fwdbwd"} {
+			for _, d := range []int{32, 64} {
+				for _, steps := range []int{256, 1024} {
+					name := fmt.Sprintf("%s/%s/T%d_d%d", kind, pass, steps, d)
+					b.Run(name, func(b *testing.B) {
+						run := cachedRunner(name, func() benchRunner { return attentionRunner(window, pass == "fwdbwd", steps, d) })
+						b.ResetTimer()
+						start := time.Now()
+						for i := 0; i < b.N; i++ {
+							run()
+						}
+						b.ReportMetric(float64(benchBatch*steps*b.N)/time.Since(start).Seconds(), "tok/s")
+					})
+				}
+			}
+		}
+	}
+}
