@@ -2,8 +2,11 @@ package mom
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/engramlx/engram/deltanet"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -75,4 +78,129 @@ func checkMixInputs(op string, q, k, v, beta, g, mask, weight *Node) {
 		panic(fmt.Errorf("%s: want q [B, T, H, K], k [B, T, E, H, K], v [B, T, E, H, V], beta, g [B, T, E, H], mask, weight [B, T, E] of one dtype; got q %s, k %s, v %s, beta %s, g %s, mask %s, weight %s",
 			op, q.Shape(), k.Shape(), v.Shape(), beta.Shape(), g.Shape(), mask.Shape(), weight.Shape()))
 	}
+}
+
+// Capacity is the number of tokens each routed memory's buffer holds in a call over time tokens:
+// ceil(factor * topK * time / memories), at least 1, rounded up to a whole number of chunks when it is
+// longer than one (chunk > 0: the chunked form pads the buffer to whole chunks anyway, so the extra room
+// costs nothing), and at most time. factor 0 means time: no token can be dropped.
+func Capacity(factor float64, topK, memories, time, chunk int) int {
+	if factor <= 0 || time < 1 {
+		return time
+	}
+	c := max(1, int(math.Ceil(factor*float64(topK*time)/float64(memories)-1e-9)))
+	if chunk > 0 && c > chunk {
+		c = (c + chunk - 1) / chunk * chunk
+	}
+	return min(c, time)
+}
+
+// MixCapacity is Mix with fixed-capacity buffers: each memory's routed tokens are gathered, in time
+// order, into a buffer of capacity tokens [B*E, capacity] (padded at the end with steps that leave the
+// state unchanged), the chunked gated delta rule runs on the buffers, and the outputs are scattered
+// back with their routing weights. The recurrence then costs E*capacity tokens instead of E*T.
+//
+// Overflow: when more than capacity tokens of a call are routed to memory e, the first capacity of them
+// (in time order) are kept and the later ones are dropped from e: e neither decays nor updates at them
+// and gives them no output (the token's other memories keep their weights; nothing is renormalised).
+// Without overflow the result equals Mix (mix_test.go checks it in float64 with gradients).
+func MixCapacity(q, k, v, beta, g, mask, weight, h0 *Node, scale float64, chunkSize, capacity int, opts deltanet.Options) (o, ht *Node) {
+	if chunkSize < 1 {
+		panic(fmt.Errorf("mom.MixCapacity: chunkSize must be >= 1, got %d", chunkSize))
+	}
+	o, ht, _ = mixCapacity("mom.MixCapacity", q, k, v, beta, g, mask, weight, h0, capacity, func(q, k, v, beta, g, h0 *Node) (*Node, *Node) {
+		return deltanet.Chunked(q, k, v, beta, g, h0, scale, min(chunkSize, capacity), opts)
+	})
+	return o, ht
+}
+
+// MixCapacityNaive is MixCapacity with the per-token recurrence (deltanet.Naive): the same buffers,
+// the same dropped tokens.
+func MixCapacityNaive(q, k, v, beta, g, mask, weight, h0 *Node, scale float64, capacity int, opts deltanet.Options) (o, ht *Node) {
+	o, ht, _ = mixCapacity("mom.MixCapacityNaive", q, k, v, beta, g, mask, weight, h0, capacity, func(q, k, v, beta, g, h0 *Node) (*Node, *Node) {
+		return deltanet.Naive(q, k, v, beta, g, h0, scale, opts)
+	})
+	return o, ht
+}
+
+// mixCapacity gathers, runs and scatters back (see MixCapacity); kept [B, T, E] (mask's dtype) is 1
+// where a routed token made it into its memory's buffer.
+func mixCapacity(op string, q, k, v, beta, g, mask, weight, h0 *Node, capacity int, run recurrence) (o, ht, kept *Node) {
+	checkMixInputs(op, q, k, v, beta, g, mask, weight)
+	kd, vd := k.Shape().Dimensions, v.Shape().Dimensions
+	batch, time, slots, heads, dk, dv := kd[0], kd[1], kd[2], kd[3], kd[4], vd[4]
+	if capacity < 1 || capacity > time {
+		panic(fmt.Errorf("%s: capacity must be in [1, T = %d], got %d", op, time, capacity))
+	}
+	lay := newBuffers(mask, capacity)
+
+	// Gather every memory's tokens: [B, E, capacity, ...]. Padding entries point at token 0 and are
+	// made no-op steps (k = beta = g = 0); their outputs are never read.
+	valid2 := InsertAxes(lay.valid, -1)
+	valid3 := InsertAxes(valid2, -1)
+	qb := Gather(q, Stack([]*Node{lay.bufBatch, lay.pos}, -1))
+	kIdx := Stack([]*Node{lay.bufBatch, lay.pos, lay.bufSlot}, -1)
+	kb := Mul(Gather(k, kIdx), valid3)
+	vb := Gather(v, kIdx)
+	betab, gb := Mul(Gather(beta, kIdx), valid2), Mul(Gather(g, kIdx), valid2)
+
+	rows := batch * slots
+	if h0 != nil {
+		h0 = Reshape(h0, rows, heads, dk, dv)
+	}
+	ob, ht := run(Reshape(qb, rows, capacity, heads, dk), Reshape(kb, rows, capacity, heads, dk),
+		Reshape(vb, rows, capacity, heads, dv), Reshape(betab, rows, capacity, heads),
+		Reshape(gb, rows, capacity, heads), h0)
+	ht = Reshape(ht, batch, slots*heads, dk, dv)
+
+	// Scatter back: token t reads entry slot[b, t, e] of memory e's buffer, weighted, if it was kept.
+	ob = Reshape(ob, batch, slots, capacity, heads, dv)
+	ot := Gather(ob, Stack([]*Node{lay.tokBatch, lay.tokSlot, lay.slot}, -1)) // [B, T, E, H, V]
+	w := InsertAxes(Mul(weight, lay.kept), -1, -1)
+	o = ReduceSum(Mul(ot, w), 2)
+	return o, ht, lay.kept
+}
+
+// buffers is the layout of the capacity buffers for a routing mask [B, T, E].
+type buffers struct {
+	kept  *Node // [B, T, E], mask's dtype: 1 where the token is routed to e and is among e's first capacity
+	slot  *Node // [B, T, E] int32: the token's entry in e's buffer (clamped to capacity-1 when not kept)
+	pos   *Node // [B, E, capacity] int32: the token each entry holds (0 for padding)
+	valid *Node // [B, E, capacity], mask's dtype: 1 for entries that hold a token, 0 for the padding
+
+	tokBatch, tokSlot *Node // [B, T, E] int32 iotas over b and e
+	bufBatch, bufSlot *Node // [B, E, capacity] int32 iotas over b and e
+}
+
+// newBuffers computes the layout: a routed token's entry is the number of tokens routed to the same
+// memory before it; the first capacity entries are kept; a scatter of t+1 into [B, E, capacity+1]
+// (dropped tokens all land in the extra column) tells each entry its token, 0 meaning padding.
+func newBuffers(mask *Node, capacity int) buffers {
+	g := mask.Graph()
+	d := mask.Shape().Dimensions
+	batch, time, slots := d[0], d[1], d[2]
+	i32 := dtypes.Int32
+	routed := GreaterThan(mask, ScalarZero(g, mask.DType()))
+	ri := ConvertDType(routed, i32)
+	rank := Sub(CumSum(ri, 1), ri) // routed tokens before t, per memory
+	capNode := Scalar(g, i32, capacity)
+	keep := LogicalAnd(routed, LessThan(rank, capNode))
+
+	tokShape := shapes.Make(i32, batch, time, slots)
+	b := buffers{
+		kept:     ConvertDType(keep, mask.DType()),
+		slot:     Min(rank, Scalar(g, i32, capacity-1)),
+		tokBatch: Iota(g, tokShape, 0),
+		tokSlot:  Iota(g, tokShape, 2),
+	}
+	target := Where(keep, rank, BroadcastToShape(capNode, tokShape))
+	tPlus1 := AddScalar(Iota(g, tokShape, 1), 1)
+	filled := ScatterMax(Zeros(g, shapes.Make(i32, batch, slots, capacity+1)),
+		Stack([]*Node{b.tokBatch, b.tokSlot, target}, -1), tPlus1, false, false)
+	filled = Slice(filled, AxisRange(), AxisRange(), AxisRange(0, capacity))
+	b.valid = ConvertDType(GreaterThan(filled, ScalarZero(g, i32)), mask.DType())
+	b.pos = Max(AddScalar(filled, -1), ScalarZero(g, i32))
+	bufShape := shapes.Make(i32, batch, slots, capacity)
+	b.bufBatch, b.bufSlot = Iota(g, bufShape, 0), Iota(g, bufShape, 1)
+	return b
 }

@@ -1,6 +1,7 @@
 package mom_test
 
 import (
+	"fmt"
 	"math"
 	"testing"
 
@@ -182,4 +183,119 @@ func TestMixEqualsGatheredSubsequences(t *testing.T) {
 			t.Logf("largest relative RMS error over o, ht and the 7 gradients: %.2g", worst)
 		})
 	}
+}
+
+// sparseMask routes each token to each memory with probability 1/2 (memory 0 of batch 1 gets no token at
+// all), and returns the largest number of tokens any memory of any batch row received.
+func sparseMask(seed uint64, s mixShape) (mask [][][]bool, most int) {
+	rng := lt.NewRand(seed)
+	mask = make([][][]bool, s.batch)
+	for b := range mask {
+		counts := make([]int, s.slots)
+		mask[b] = make([][]bool, s.time)
+		for t := range mask[b] {
+			mask[b][t] = make([]bool, s.slots)
+			for e := range mask[b][t] {
+				mask[b][t][e] = rng.Float64() < 0.5 && !(b == 1 && e == 0)
+				if mask[b][t][e] {
+					counts[e]++
+				}
+			}
+		}
+		for _, c := range counts {
+			most = max(most, c)
+		}
+	}
+	return mask, most
+}
+
+// firstRouted keeps, for every batch row and memory, only the first capacity routed tokens: the
+// routing MixCapacity acts on when it overflows.
+func firstRouted(mask [][][]bool, capacity int) (kept [][][]bool, dropped int) {
+	kept = make([][][]bool, len(mask))
+	for b := range mask {
+		counts := make([]int, len(mask[b][0]))
+		kept[b] = make([][]bool, len(mask[b]))
+		for t := range mask[b] {
+			kept[b][t] = make([]bool, len(mask[b][t]))
+			for e, on := range mask[b][t] {
+				if on {
+					counts[e]++
+					kept[b][t][e] = counts[e] <= capacity
+					if !kept[b][t][e] {
+						dropped++
+					}
+				}
+			}
+		}
+	}
+	return kept, dropped
+}
+
+// TestMixCapacity: the gathered form (fixed-capacity buffers, chunked with chunks of 4 and 1, and naive)
+// against references, in float64, with outputs, final states and the gradients of q, k, v, beta, g, the
+// routing weights and the initial state:
+//   - no overflow (capacity = the busiest memory's token count, and 2 more so buffers end in padding)
+//     equals the masked Mix with the same mask;
+//   - overflow (capacity 3 below it) equals the gathered-subsequence reference over the routing with
+//     each memory's tokens after its first capacity removed: dropped tokens neither decay nor update the
+//     memory and get no output from it.
+func TestMixCapacity(t *testing.T) {
+	s := mixShape{batch: 2, time: 11, slots: 3, heads: 2, dk: 4, dv: 3}
+	mask, most := sparseMask(3, s)
+	if most >= s.time || most < 4 {
+		t.Fatalf("busiest memory has %d of %d tokens: pick another seed", most, s.time)
+	}
+	scale := 1 / math.Sqrt(float64(s.dk))
+	inputs := mixInputs(5, s)
+	names := []string{"q", "k", "v", "beta", "g", "weight", "h0"}
+	maskT := maskTensor(mask)
+	masked := func(in []*Node) []*Node {
+		o, ht := mom.Mix(in[0], in[1], in[2], in[3], in[4], Const(in[0].Graph(), maskT), in[5], in[6], scale, 4, deltanet.GatedDeltaRule)
+		return []*Node{o, ht}
+	}
+	gathered := func(capacity, chunk int) lt.OpFn {
+		return func(in []*Node) []*Node {
+			m := Const(in[0].Graph(), maskT)
+			var o, ht *Node
+			if chunk == 0 {
+				o, ht = mom.MixCapacityNaive(in[0], in[1], in[2], in[3], in[4], m, in[5], in[6], scale, capacity, deltanet.GatedDeltaRule)
+			} else {
+				o, ht = mom.MixCapacity(in[0], in[1], in[2], in[3], in[4], m, in[5], in[6], scale, chunk, capacity, deltanet.GatedDeltaRule)
+			}
+			return []*Node{o, ht}
+		}
+	}
+	overflowCap := most - 3
+	kept, dropped := firstRouted(mask, overflowCap)
+	if dropped == 0 {
+		t.Fatal("no token dropped at the overflow capacity")
+	}
+	cases := []struct {
+		name     string
+		capacity int
+		ref      lt.OpFn
+	}{
+		{"fit", most, masked},
+		{"padded", most + 2, masked},
+		{"overflow", overflowCap, gatheredReference(s, kept, scale)},
+	}
+	for _, c := range cases {
+		for _, chunk := range []int{4, 1, 0} {
+			t.Run(fmt.Sprintf("%s/cap%d/chunk%d", c.name, c.capacity, chunk), func(t *testing.T) {
+				upstream := lt.RandomUpstream(7, lt.RunOp(c.ref, inputs))
+				wantOut, wantGrad := lt.OpGradients(c.ref, inputs, upstream)
+				gotOut, gotGrad := lt.OpGradients(gathered(c.capacity, chunk), inputs, upstream)
+				worst := 0.0
+				for i, name := range []string{"o", "ht"} {
+					worst = max(worst, lt.AssertClose(t, "output "+name, gotOut[i], wantOut[i], 1e-10))
+				}
+				for i, name := range names {
+					worst = max(worst, lt.AssertClose(t, "gradient of "+name, gotGrad[i], wantGrad[i], 1e-10))
+				}
+				t.Logf("largest relative RMS error over o, ht and the 7 gradients: %.2g", worst)
+			})
+		}
+	}
+	t.Logf("T = %d, busiest memory %d tokens; overflow capacity %d drops %d assignments", s.time, most, overflowCap, dropped)
 }
