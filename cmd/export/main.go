@@ -7,6 +7,20 @@
 //	export -run runs/quickstart -state -ids 3,17,42                     # token ids
 //
 // The state is written to <out>/state.safetensors; package checkpoints documents both formats.
+//
+// Importing flash-linear-attention weights: -import-fla writes the same export with the weights of the
+// run's gated_deltanet layers listed in -layer taken from an fla GatedDeltaNet state_dict saved as
+// safetensors (PyTorch [out, in] Linear weights, [channels, 1, W] conv weights, A_log, dt_bias,
+// o_norm.weight; see checkpoints.ReadFLAGatedDeltaNet); every other weight comes from the run's
+// checkpoint. -fla-prefix selects the layer inside the file ("{layer}" is replaced by the layer index):
+//
+//	export -run runs/gdn -import-fla gdn_layer.safetensors -layer 0              # a single layer's state_dict
+//	export -run runs/gdn -import-fla fla_model.safetensors -layer 0,1 -fla-prefix 'model.layers.{layer}.attn.'
+//
+// The run's deltanet config must match fla's layer: heads = num_heads, head_dim_k = head_dim, expand_v,
+// conv_size, use_short_conv, allow_neg_eigval and norm_eps (fla's layer default is 1e-5, fla's model
+// config passes 1e-6); shapes are checked, the last three are not visible in the weights. Load the
+// export with checkpoints.Import and Imported.NewStore.
 package main
 
 import (
@@ -32,9 +46,12 @@ func main() {
 	state := flag.Bool("state", false, "export the memory state after a prompt instead of the weights")
 	prompt := flag.String("prompt", "", "with -state: prompt text, encoded by the byte tokenizer")
 	ids := flag.String("ids", "", "with -state: prompt token ids, comma-separated")
+	flaFile := flag.String("import-fla", "", "export with the weights of the -layer gated_deltanet layers read from this flash-linear-attention safetensors state_dict")
+	flaLayers := flag.String("layer", "", "with -import-fla: the run's layer indices to replace, comma-separated")
+	flaPrefix := flag.String("fla-prefix", "", "with -import-fla: tensor name prefix of the layer in the file; {layer} = the layer index")
 	flag.Parse()
-	if *runDir == "" || flag.NArg() > 0 {
-		fail(fmt.Errorf("usage: export -run runs/<name> [-out dir] [-dtype float32|bfloat16] [-state -prompt text | -ids 1,2,3]"))
+	if *runDir == "" || flag.NArg() > 0 || (*flaFile == "") != (*flaLayers == "") || *flaFile != "" && *state {
+		fail(fmt.Errorf("usage: export -run runs/<name> [-out dir] [-dtype float32|bfloat16] [-state -prompt text | -ids 1,2,3 | -import-fla file.safetensors -layer 0,1 [-fla-prefix 'model.layers.{layer}.attn.']]"))
 	}
 	if *out == "" {
 		*out = filepath.Join(*runDir, "export")
@@ -43,10 +60,13 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	if *state {
+	switch {
+	case *state:
 		err = exportState(r, *out, *prompt, *ids)
-	} else {
-		err = exportWeights(r, *runDir, *out, *dtype)
+	case *flaFile != "":
+		err = exportWeights(r, *runDir, *out, *dtype, flaImport{file: *flaFile, layers: *flaLayers, prefix: *flaPrefix})
+	default:
+		err = exportWeights(r, *runDir, *out, *dtype, flaImport{})
 	}
 	if err != nil {
 		fail(err)
@@ -63,7 +83,10 @@ func forward(r *train.Runner) (*mlmodel.Exec, error) {
 	})
 }
 
-func exportWeights(r *train.Runner, runDir, out, dtype string) error {
+// flaImport names the flash-linear-attention weights that replace some layers' (file "" = none).
+type flaImport struct{ file, layers, prefix string }
+
+func exportWeights(r *train.Runner, runDir, out, dtype string, fla flaImport) error {
 	exec, err := forward(r)
 	if err != nil {
 		return err
@@ -71,6 +94,11 @@ func exportWeights(r *train.Runner, runDir, out, dtype string) error {
 	defer exec.Finalize()
 	if _, err := exec.Call(tensors.FromFlatDataAndDimensions([]int32{0}, 1, 1)); err != nil {
 		return fmt.Errorf("building the model: %w", err)
+	}
+	if fla.file != "" {
+		if err := importFLA(r, fla); err != nil {
+			return err
+		}
 	}
 	info, err := train.ReadInfo(filepath.Join(runDir, "checkpoints"))
 	if err != nil {
@@ -88,6 +116,38 @@ func exportWeights(r *train.Runner, runDir, out, dtype string) error {
 	}
 	fmt.Printf("%s: %d tensors, %d bytes (%s, step %d) + %s\n", filepath.Join(out, checkpoints.WeightsFile),
 		len(man.Tensors), man.WeightsSize, man.DType, info.Step, checkpoints.ConfigFile)
+	return nil
+}
+
+// importFLA replaces the weights of the listed gated_deltanet layers in r's store by fla's.
+func importFLA(r *train.Runner, fla flaImport) error {
+	cfg := r.Model.Config
+	dims := checkpoints.FLAGatedDeltaNetDims{Hidden: cfg.DModel, Heads: cfg.DeltaNet.Heads, HeadDimK: cfg.DeltaNet.HeadDimK,
+		HeadDimV: cfg.DeltaNet.HeadDimV(), ConvSize: cfg.DeltaNet.ConvSize, ShortConv: cfg.DeltaNet.UseShortConv}
+	for i, field := range strings.Split(fla.layers, ",") {
+		layer, err := strconv.Atoi(strings.TrimSpace(field))
+		if err != nil {
+			return fmt.Errorf("-layer: item %d %q: %w", i+1, field, err)
+		}
+		if layer < 0 || layer >= len(cfg.Layers) || cfg.Layers[layer] != "gated_deltanet" {
+			return fmt.Errorf("-layer %d: the model's layers are %v; fla's GatedDeltaNet loads into a gated_deltanet layer", layer, cfg.Layers)
+		}
+		prefix := strings.ReplaceAll(fla.prefix, "{layer}", strconv.Itoa(layer))
+		values, err := checkpoints.ReadFLAGatedDeltaNet(fla.file, prefix, dims, r.Model.DType)
+		if err != nil {
+			return fmt.Errorf("layer %d: %w", layer, err)
+		}
+		scope := fmt.Sprintf("/layer_%d/gated_deltanet", layer)
+		for path := range values {
+			if r.Store.GetVariable(scope+"/"+path) == nil {
+				return fmt.Errorf("layer %d: the model has no variable %s/%s for %s", layer, scope, path, fla.file)
+			}
+		}
+		if err := checkpoints.SetVariables(r.Store, scope, values); err != nil {
+			return fmt.Errorf("layer %d: %s: %w", layer, fla.file, err)
+		}
+		fmt.Printf("layer %d: %d tensors from %s (prefix %q)\n", layer, len(values), fla.file, prefix)
+	}
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"math"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -47,7 +48,7 @@ train: {steps: 2, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := exportWeights(r, runDir, out, "float32"); err != nil {
+	if err := exportWeights(r, runDir, out, "float32", flaImport{}); err != nil {
 		t.Fatal(err)
 	}
 	imp, err := checkpoints.Import(out)
@@ -110,6 +111,125 @@ func TestPromptIDs(t *testing.T) {
 	} {
 		if _, err := promptIDs(c.text, c.ids, 32); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("prompt %q ids %q: got %v, want %q", c.text, c.ids, err, c.want)
+		}
+	}
+}
+
+// TestImportFLA: -import-fla -layer 0 with a whole-model prefix writes an export whose gated_deltanet
+// layer holds fla's weights in Engram's layouts and whose other weights are the checkpoint's; a layer
+// that is not gated_deltanet, or fla weights of other sizes, are errors naming the layer, file and tensor.
+func TestImportFLA(t *testing.T) {
+	dir := t.TempDir()
+	exp, err := configs.Parse("gdn", []byte(`
+name: gdn
+seed: 3
+runs_dir: `+dir+`
+model: {vocab: 32, d_model: 16, layers: [gated_deltanet, swa], mlp_hidden: 32, sliding_window: {heads: 2, window: 4},
+  deltanet: {heads: 2, head_dim_k: 4, expand_v: 2, chunk_size: 8}}
+data: {task: mqar, mqar: {vocab: 32, seq_len: 16, num_pairs: 2, power_a: 0.01}}
+train: {steps: 1, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := train.Options{Log: discard{}}
+	trained, err := train.NewRunner(exp, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := trained.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// fla's state_dict of a 2-layer model: key_dim 8, value_dim 16, hidden 16.
+	shapes := map[string][]int{
+		"q_proj.weight": {8, 16}, "k_proj.weight": {8, 16}, "v_proj.weight": {16, 16}, "g_proj.weight": {16, 16},
+		"a_proj.weight": {2, 16}, "b_proj.weight": {2, 16}, "A_log": {2}, "dt_bias": {2},
+		"q_conv1d.weight": {8, 1, 4}, "k_conv1d.weight": {8, 1, 4}, "v_conv1d.weight": {16, 1, 4},
+		"o_norm.weight": {8}, "o_proj.weight": {16, 16},
+	}
+	var entries []checkpoints.Entry
+	fla := map[string][]float64{}
+	for name, shape := range shapes {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		values := make([]float64, n)
+		data := make([]byte, 4*n)
+		for i := range values {
+			values[i] = float64(float32(0.01*float64(i) + 0.001*float64(len(name))))
+			binary.LittleEndian.PutUint32(data[4*i:], math.Float32bits(float32(values[i])))
+		}
+		fla[name] = values
+		entries = append(entries, checkpoints.Entry{Name: "model.layers.0.attn." + name, DType: checkpoints.F32, Shape: shape, Data: data},
+			checkpoints.Entry{Name: "model.layers.1.attn." + name, DType: checkpoints.F32, Shape: shape, Data: data})
+	}
+	file := filepath.Join(dir, "fla.safetensors")
+	var buf strings.Builder
+	if err := checkpoints.WriteSafetensors(&buf, entries, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(buf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	runDir, out := filepath.Join(dir, "gdn"), filepath.Join(dir, "export")
+	r, err := train.Open(runDir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prefix := "model.layers.{layer}.attn."
+	if err := exportWeights(r, runDir, out, "float32", flaImport{file: file, layers: "0", prefix: prefix}); err != nil {
+		t.Fatal(err)
+	}
+	imp, err := checkpoints.Import(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(name string) ([]float64, []int) {
+		e, ok := imp.Weights.Get(name)
+		if !ok {
+			t.Fatalf("export lacks %s", name)
+		}
+		return floats32(e.Data), e.Shape
+	}
+	// Linear [out, in] -> [in, out]: Engram q_proj (i, o) = fla (o, i).
+	q, qShape := get("layer_0.gated_deltanet.q_proj.weight")
+	if !reflect.DeepEqual(qShape, []int{16, 8}) || q[3*8+5] != fla["q_proj.weight"][5*16+3] {
+		t.Errorf("q_proj: shape %v, values not fla's transposed", qShape)
+	}
+	// Conv [C, 1, W] -> [W, C]: Engram (j, c) = fla (c, 0, j).
+	conv, convShape := get("layer_0.gated_deltanet.v_conv.weight")
+	if !reflect.DeepEqual(convShape, []int{4, 16}) || conv[2*16+7] != fla["v_conv1d.weight"][7*4+2] {
+		t.Errorf("v_conv: shape %v, values not fla's", convShape)
+	}
+	if aLog, _ := get("layer_0.gated_deltanet.A_log"); !reflect.DeepEqual(aLog, fla["A_log"]) {
+		t.Errorf("A_log %v, want %v", aLog, fla["A_log"])
+	}
+	for v := range trained.Store.IterVariables() {
+		name := checkpoints.TensorName(v.Path())
+		if !v.Trainable || strings.HasPrefix(name, "layer_0.gated_deltanet.") {
+			continue
+		}
+		if got, _ := get(name); !reflect.DeepEqual(got, lt.Floats(v.MustValue())) {
+			t.Errorf("%s is not the checkpoint's", name)
+		}
+	}
+
+	for _, c := range []struct {
+		layers, prefix, want string
+	}{
+		{"1", prefix, "-layer 1: the model's layers are [gated_deltanet swa]"},
+		{"0", "", `fla.safetensors: tensor "q_proj.weight" is missing`},
+		{"x", prefix, `-layer: item 1 "x"`},
+	} {
+		r, err := train.Open(runDir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = exportWeights(r, runDir, filepath.Join(dir, "bad"), "float32", flaImport{file: file, layers: c.layers, prefix: c.prefix})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("-layer %s -fla-prefix %q: error %v, want %q", c.layers, c.prefix, err, c.want)
 		}
 	}
 }
