@@ -8,7 +8,7 @@
 // Blocks:
 //   - RMSNorm (norm.go): y = x / sqrt(mean(x^2) + eps) * w  (Zhang & Sennrich, 2019).
 //   - SwiGLU MLP (mlp.go): W_down (SiLU(W_gate x) * W_up x)  (Shazeer, 2020).
-//   - Token embedding and an optionally tied output head (embed.go).
+//   - Token embedding and an optionally tied output head (mlp.go).
 //   - Rotary position embedding, RoPE (rope.go): pairs (x_i, x_{i+d/2}) rotated by angle p * base^(-2i/d)
 //     (Su et al., 2021, "RoFormer").
 //   - Causal softmax attention and sliding-window attention as Mixers (attention.go), with a KV cache

@@ -109,8 +109,11 @@ func ShortConvWithWeight(x, weight, cache *Node, batch, time, channels int) (y, 
 // Dense is x W (+ b): x [..., in] -> [..., out]; weight "weight" [in, out], bias "bias" [out] (zeros)
 // when bias is set.
 //
-// The weight is drawn U(-1/sqrt(in), 1/sqrt(in)), PyTorch's nn.Linear default that the reference
-// implementations (flash-linear-attention, titans-pytorch) train with. GoMLX's default He-normal is 2.4x wider; through the delta rule's decay projection it
+// The weight is drawn U(-1/sqrt(in), 1/sqrt(in)), PyTorch's nn.Linear default, which titans-pytorch
+// trains with. flash-linear-attention's models do not keep it: their _init_weights redraws every
+// projection N(0, 0.02^2) (initializer_range 0.02), narrower than this uniform (std 1/sqrt(3 in)) for
+// in < 833. GoMLX's
+// default He-normal is 2.4x wider than this uniform; through the delta rule's decay projection it
 // starts every head with near-total forgetting (g = -A softplus(W_a x + dt_bias) far below -1).
 func Dense(scope *model.Scope, x *Node, out int, bias bool) *Node {
 	in := x.Shape().Dimensions[x.Rank()-1]
