@@ -44,6 +44,31 @@
 // by the heads; projections without bias; the chunk length is min(chunk_size, T) so short inputs are not
 // padded to a whole chunk; A is floored at 1e-4 before its log so a draw of 0 cannot give -Inf.
 //
+// # flash-linear-attention's GatedDeltaNet
+//
+// With preset gated_deltanet and fla's sizes (heads = num_heads, head_dim_k = head_dim, expand_v,
+// conv_size, use_short_conv, allow_neg_eigval, norm_eps) the layer computes exactly fla's
+// fla/layers/gated_deltanet.py with use_gate = True, conv_bias = False, num_v_heads = num_heads:
+// golden_layer_test.go holds it to fla's float64 outputs, final state, conv caches and all 13 parameter
+// gradients to below 1e-14 relative L2 (testdata/gated_deltanet_layer). checkpoints.ReadFLAGatedDeltaNet loads fla's
+// state_dict (cmd/export -import-fla) and checkpoints.FLAGatedDeltaNetState its cache. What differs:
+//
+//   - Layouts (the import maps them): Dense weights are [in, out] (fla's Linear [out, in]); conv weights
+//     [W, channels] (fla's Conv1d [channels, 1, W]); the conv caches conv_q/k/v [B, W-1, channels] hold
+//     the W-1 newest projected inputs (fla keeps [B, channels, W]; its oldest column is never read
+//     again, so nothing is lost); S is [B, H, d_k, d_v] (fla's layer cache keeps [B, H, d_v, d_k], its
+//     kernels' state_v_first; its naive reference uses [B, H, d_k, d_v]).
+//   - norm_eps: 1e-5 by default, fla's layer default; fla's model config (GatedDeltaNetConfig) passes
+//     1e-6, so set norm_eps: 1e-6 to reproduce a layer of an fla model. It is not visible in the weights.
+//   - Sizes: DefaultConfig is a small research layer (4 heads, d_k 32, chunks of 64); fla's defaults are
+//     6 heads of 256 for hidden 2048. The chunk size and mode change only summation order.
+//   - Init: projections U(-1/sqrt(in), 1/sqrt(in)) (nn.Linear's default; see layers.Dense); fla's models
+//     redraw them N(0, 0.02^2). A_log and dt_bias are drawn as in fla's layer; conv weights use
+//     nn.Conv1d's default; the o_norm weight starts at ones.
+//   - Not expressible: use_gate = False (fla then uses a plain RMSNorm without the output gate),
+//     conv_bias = True, num_v_heads > num_heads (grouped value heads), and fla's attention_mask
+//     (padding); the import rejects such weights (a missing or extra tensor, or a shape error).
+//
 // Shape legend: B batch, T time, H heads, K = d_k key width, V = d_v value width (d_k * expand_v),
 // C chunk length, N = ceil(T / C) chunks, D = d_model.
 package deltanet
