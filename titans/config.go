@@ -30,19 +30,25 @@ type Config struct {
 	MemoryExpansion int `yaml:"memory_expansion"` // hidden width of a deep memory = MemoryExpansion * HeadDim
 
 	ChunkSize int `yaml:"chunk_size"` // b: tokens per inner mini-batch (gradients at chunk-start weights)
-	// TTTBatchSize (tp mode only): tokens per TTT mini-batch, a multiple of ChunkSize; every gradient of
-	// a TTT batch is taken at its start weights, the weights still change per chunk.
+	// TTTBatchSize (tp mode only): titans-pytorch's batch_size. 0 (its default, None) takes every inner
+	// gradient at the learned initial weights, in every call; otherwise tokens per TTT mini-batch, a
+	// multiple of ChunkSize, whose gradients are taken at the batch's start weights (the weights still
+	// change per chunk).
 	TTTBatchSize int     `yaml:"ttt_batch_size"`
-	MaxLR        float64 `yaml:"max_lr"`      // theta_t = MaxLR * sigmoid(.)
-	GradClamp    float64 `yaml:"grad_clamp"`  // per-token inner-gradient norm clamp; 0 = off
-	OutputGate   bool    `yaml:"output_gate"` // gate the memory read-out per head channel by sigmoid(x W_g)
-	ConvKernel   int     `yaml:"conv_kernel"` // short causal depthwise conv after the q, k, v projections
+	MaxLR        float64 `yaml:"max_lr"`     // theta_t = MaxLR * sigmoid(.)
+	GradClamp    float64 `yaml:"grad_clamp"` // per-token inner-gradient norm clamp; 0 = off
+	// OutputGate gates the memory read-out by sigmoid(x W_g): per head channel in the paper mode; in the tp
+	// mode per head, from the retrieve-normed input (titans-pytorch's retrieve_gate).
+	OutputGate bool `yaml:"output_gate"`
+	ConvKernel int  `yaml:"conv_kernel"` // short causal depthwise conv after the q, k, v projections (paper mode only)
 
 	PersistentTokens int `yaml:"persistent_tokens"` // N_p learned tokens visible to the attention (MAC/MAG/MAL)
 	Window           int `yaml:"window"`            // sliding-window length of MAG / MAL attention (tokens, self included)
 	SegmentSize      int `yaml:"segment_size"`      // MAC segment length; a multiple of ChunkSize
 
-	NormEps float64 `yaml:"norm_eps"` // epsilon of the RMS and L2 normalisations
+	// NormEps is the epsilon of the RMS and L2 normalisations of the paper mode. The tp mode uses
+	// titans-pytorch's: the dtype's machine epsilon for its RMSNorms, 1e-5 for the memory's LayerNorm.
+	NormEps float64 `yaml:"norm_eps"`
 }
 
 // DefaultConfig returns the defaults: a 2-layer memory over 4 heads of 32, chunks of 16, segments of 64.
@@ -77,8 +83,8 @@ func (c Config) Validate() error {
 	switch c.Mode {
 	case ModePaper:
 	case ModeTP:
-		if c.ChunkSize >= 1 && (c.TTTBatchSize < c.ChunkSize || c.TTTBatchSize%c.ChunkSize != 0) {
-			return fmt.Errorf("titans: ttt_batch_size = %d: must be a positive multiple of chunk_size %d in mode tp", c.TTTBatchSize, c.ChunkSize)
+		if c.ChunkSize >= 1 && c.TTTBatchSize != 0 && (c.TTTBatchSize < c.ChunkSize || c.TTTBatchSize%c.ChunkSize != 0) {
+			return fmt.Errorf("titans: ttt_batch_size = %d: must be 0 or a positive multiple of chunk_size %d in mode tp", c.TTTBatchSize, c.ChunkSize)
 		}
 	default:
 		return fmt.Errorf("titans: mode %q: want paper or tp", c.Mode)

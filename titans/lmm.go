@@ -55,10 +55,19 @@ func (m *LMM) Reference() *LMM {
 
 func (m *LMM) width() int { return m.Config.Heads * m.Config.HeadDim }
 
+// numConv is the number of short-conv caches at the head of the state: 3 with a conv kernel > 1 in the
+// paper mode, else 0 (the tp mode has no short convs).
+func (m *LMM) numConv() int {
+	if m.Config.ConvKernel > 1 && m.Config.Mode != ModeTP {
+		return 3
+	}
+	return 0
+}
+
 // StateSpecs implements layers.Mixer.
 func (m *LMM) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 	var specs []layers.StateSpec
-	if k := m.Config.ConvKernel; k > 1 {
+	if k := m.Config.ConvKernel; m.numConv() > 0 {
 		for _, name := range []string{"q_conv", "k_conv", "v_conv"} {
 			specs = append(specs, layers.StateSpec{Name: name, Shape: shapes.Make(dtype, batch, k-1, m.width())})
 		}
@@ -80,46 +89,23 @@ func (m *LMM) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node)
 
 // ApplyWithStats is Apply that also returns the memory's introspection scalars.
 func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
-	dims := x.Shape().Dimensions
-	batch, time := dims[0], dims[1]
+	batch := x.Shape().Dimensions[0]
 	cfg := m.Config
 	state = layers.StateOrZero(x.Graph(), "titans lmm", m.StateSpecs(batch, x.DType()), state)
-	numConv := 0
-	if cfg.ConvKernel > 1 {
-		numConv = 3
-	}
-	var nextConv []*Node
-	project := func(i int, name string) *Node {
-		p := layers.Dense(scope.In("%s", name), x, m.width(), false)
-		var cache *Node
-		if numConv > 0 {
-			cache = state[i]
-		}
-		p, cache = layers.ShortConv(scope.In("%s_conv", name), p, cfg.ConvKernel, cache)
-		if numConv > 0 {
-			nextConv = append(nextConv, cache)
-		}
-		p = Reshape(layers.SiLU(p), batch, time, cfg.Heads, cfg.HeadDim)
-		if name != "v" {
-			p = l2Normalize(p, cfg.NormEps)
-		}
-		return Transpose(p, 1, 2) // [B, H, T, Dh]
-	}
-	q, k, v := project(0, "q"), project(1, "k"), project(2, "v")
-	// Paper mode: eta and alpha per token. tp mode: per chunk, from the chunk's mean-pooled input.
-	gateInput := x
 	if cfg.Mode == ModeTP {
-		gateInput = poolChunks(x, cfg.ChunkSize)
+		return m.applyTP(scope, x, state)
 	}
+	numConv := m.numConv()
+	q, k, v, nextConv := m.projectQKV(scope, x, state)
 	gates := Gates{
 		Theta: MulScalar(m.gate(scope.In("theta"), x, thetaOffset), cfg.MaxLR),
-		Eta:   m.gate(scope.In("eta"), gateInput, etaOffset),
-		Alpha: m.gate(scope.In("alpha"), gateInput, alphaOffset),
+		Eta:   m.gate(scope.In("eta"), x, etaOffset),
+		Alpha: m.gate(scope.In("alpha"), x, alphaOffset),
 	}
 	init := m.initialWeights(scope, x)
 	numFast := len(init)
 	st := State{W: m.fullWeights(scope, x, state), S: state[numConv+numFast : numConv+2*numFast]}
-	y, final, stats := m.memoryOp(q, k, v, gates, st)
+	y, final, stats := m.memoryOp(q, k, v, gates, st, nil)
 	next := nextConv
 	for l := range final.W {
 		next = append(next, Sub(final.W[l], init[l]))
@@ -128,17 +114,44 @@ func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 	return m.readOut(scope, x, y), next, stats
 }
 
+// projectQKV is the paper mode's q, k, v [B, H, T, Dh]: projections of x, each through a short causal
+// depthwise conv (caches in state[0:3] when the kernel is > 1) and SiLU, q and k L2-normalised per head.
+// It also returns the next conv caches.
+func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *Node, nextConv []*Node) {
+	dims := x.Shape().Dimensions
+	cfg := m.Config
+	project := func(i int, name string) *Node {
+		p := layers.Dense(scope.In("%s", name), x, m.width(), false)
+		var cache *Node
+		if m.numConv() > 0 {
+			cache = state[i]
+		}
+		p, cache = layers.ShortConv(scope.In("%s_conv", name), p, cfg.ConvKernel, cache)
+		if m.numConv() > 0 {
+			nextConv = append(nextConv, cache)
+		}
+		p = Reshape(layers.SiLU(p), dims[0], dims[1], cfg.Heads, cfg.HeadDim)
+		if name != "v" {
+			p = l2Normalize(p, cfg.NormEps)
+		}
+		return Transpose(p, 1, 2) // [B, H, T, Dh]
+	}
+	q, k, v = project(0, "q"), project(1, "k"), project(2, "v")
+	return q, k, v, nextConv
+}
+
 // memoryOp runs the memory op of the layer's mode: the chunked op, or with Reference the token-by-token
-// op (whose stats are empty).
-func (m *LMM) memoryOp(q, k, v *Node, gates Gates, st State) (*Node, State, Stats) {
+// op (whose stats are empty). base (tp mode) is the learned initial weights, where the tp op takes its
+// gradients when TTTBatchSize is 0.
+func (m *LMM) memoryOp(q, k, v *Node, gates Gates, st State, base []*Node) (*Node, State, Stats) {
 	cfg := m.Config
 	if cfg.Mode == ModeTP {
-		tp := TPConfig{ChunkSize: cfg.ChunkSize, TTTBatch: cfg.TTTBatchSize, GradClamp: cfg.GradClamp, NormEps: cfg.NormEps}
+		tp := TPConfig{ChunkSize: cfg.ChunkSize, TTTBatch: cfg.TTTBatchSize, GradClamp: cfg.GradClamp, NormEps: tpLayerNormEps}
 		if m.naive {
-			y, final := NaiveTP(q, k, v, gates, st, tp)
+			y, final := NaiveTP(q, k, v, gates, st, base, tp)
 			return y, final, Stats{}
 		}
-		return ChunkedTP(q, k, v, gates, st, tp)
+		return ChunkedTP(q, k, v, gates, st, base, tp)
 	}
 	op := OpConfig{ChunkSize: cfg.ChunkSize, GradClamp: cfg.GradClamp}
 	if m.naive {
@@ -151,7 +164,7 @@ func (m *LMM) memoryOp(q, k, v *Node, gates Gates, st State) (*Node, State, Stat
 // read evaluates the memory of the layer's mode with fixed weights ws on x [B, H, n, Dh].
 func (m *LMM) read(ws []*Node, x *Node) *Node {
 	if m.Config.Mode == ModeTP {
-		return ReadTP(ws, x, m.Config.NormEps)
+		return ReadTP(ws, x, tpLayerNormEps)
 	}
 	return Read(ws, x)
 }
@@ -187,10 +200,7 @@ func (m *LMM) initialWeights(scope *model.Scope, x *Node) []*Node {
 // fullWeights returns the memory weights of state (as given to Apply, non-nil): learned initial value plus
 // the carried deviation, [B, H, in_l, out_l].
 func (m *LMM) fullWeights(scope *model.Scope, x *Node, state []*Node) []*Node {
-	numConv := 0
-	if m.Config.ConvKernel > 1 {
-		numConv = 3
-	}
+	numConv := m.numConv()
 	init := m.initialWeights(scope, x)
 	for l := range init {
 		init[l] = Add(state[numConv+l], init[l])

@@ -76,6 +76,9 @@ func (c *opCase) names() (outs, ins []string) {
 			ins = append(ins, fmt.Sprintf("initial %s%d", prefix, l))
 		}
 	}
+	for l := 0; len(ins) < len(c.inputs); l++ { // the tp op's base weights
+		ins = append(ins, fmt.Sprintf("base W%d", l))
+	}
 	return outs, ins
 }
 

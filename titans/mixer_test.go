@@ -38,17 +38,24 @@ func mixerPair(t *testing.T, cfg Config) (fast, ref *lt.MixerCase) {
 
 var variants = []string{VariantLMM, VariantMAC, VariantMAG, VariantMAL}
 
-// configFor returns the test configuration of a variant in a mode; in tp mode chunks of 2 and TTT
-// batches of 4 tokens, so that a call of 11 tokens has several batches and a short last chunk.
+// configFor returns the test configuration of a variant in a mode; in tp mode chunks of 2, so that a
+// call of 11 tokens has a short last chunk, with gradients at the learned initial weights (mode "tp",
+// titans-pytorch's batch_size None) or at the start of TTT batches of 4 tokens (mode "tp/ttt4", several
+// batches per call).
 func configFor(variant, mode string) Config {
 	cfg := testConfig(variant)
-	if mode == ModeTP {
+	switch mode {
+	case ModeTP:
+		cfg.Mode, cfg.ChunkSize, cfg.TTTBatchSize = ModeTP, 2, 0
+	case modeTPBatched:
 		cfg.Mode, cfg.ChunkSize, cfg.TTTBatchSize = ModeTP, 2, 4
 	}
 	return cfg
 }
 
-var modes = []string{ModePaper, ModeTP}
+const modeTPBatched = "tp/ttt4"
+
+var modes = []string{ModePaper, ModeTP, modeTPBatched}
 
 // Every variant in both modes: the chunked memory equals the token-by-token reference inside the full
 // layer (outputs, final state, gradients of x, of the initial state and of every variable), from a

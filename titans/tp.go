@@ -2,44 +2,96 @@ package titans
 
 import (
 	"fmt"
+	"math"
 
+	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// The tp compatibility mode (Config.Mode = "tp") reproduces the behaviour of the widely used PyTorch
-// port titans-pytorch, which differs from the paper in four ways (see the package doc). This file holds
-// its memory form and its op; the paper mode is chunk.go and naive.go.
+// The tp compatibility mode (Config.Mode = "tp") reproduces lucidrains/titans-pytorch's NeuralMemory
+// (see the package doc for the whole layer and each remaining difference). This file holds its memory
+// form and its op; the paper mode is chunk.go and naive.go.
 //
-// Memory. The MLP (same layers as the paper mode) is wrapped in a residual LayerNorm:
+// Memory. An MLP with exact (erf) GELU between layers, wrapped in a residual LayerNorm:
 //
 //	M(x) = x + LN(MLP(x)) * (1 + gamma),   LN(z) = (z - mean(z)) / sqrt(var(z) + eps)
 //
 // gamma [Dh] per head is one more fast weight: it is trained at test time with the MLP weights and
 // carried in the state as the last entry of State.W / State.S, shaped [B, H, 1, Dh] so that its
-// gradient is a rank-1 factor like the others (p = 1, r = dl/dgamma).
+// gradient is a rank-1 factor like the others (p = 1, r = dl/dgamma). The inner loss is the mean over
+// the Dh features of the squared error, l(M; k, v) = mean_d (M(k) - v)_d^2.
 //
-// Op (TTT mini-batches of Q tokens, chunks of n tokens, Q a multiple of n, both cut from the call start):
+// Op (chunks of C tokens cut from the call start; only the n = floor(T / C) complete chunks write):
 //
-//	G_j = sum_{t in chunk j} theta_t grad l(M_{W_b}; x_t)     W_b: the weights at the start of t's TTT batch
+//	G_j = sum_{t in chunk j} theta_t grad l(M_{W_g}; k_t, v_t)   W_g: the base weights (TTTBatch = 0) or the
+//	                                                            weights at the start of t's TTT batch
 //	S_j = eta_j S_{j-1} - G_j
 //	W_j = (1 - alpha_j) W_{j-1} + S_j
-//	y_t = M_{W_{j-1}}(q_t)                                   t in chunk j: the weights before its chunk's write
+//	y_t = M_{W_{floor((t+1)/C)}}(q_t)                           one-token shift: the last token of chunk j
+//	                                                            reads W_{j+1}, its own chunk's write
 //
-// eta_j, alpha_j are one value per chunk (the layer computes them from the chunk's mean-pooled input),
-// theta_t one per token. With Q = n every gradient is taken at its chunk's start weights, as in the paper
-// mode, but the read still comes before the write.
+// eta_j, alpha_j are one value per complete chunk (the layer computes them from the chunk's mean-pooled
+// input), theta_t one per token.
+
+// tpMLP evaluates the memory MLP with weights ws [B, H, in_l, out_l] on x [B, H, n, in_1], with exact GELU
+// between layers: ps[0] = x, ps[l] = GELU(zs[l-1]), zs[l] = ps[l] W_l.
+func tpMLP(ws []*Node, x *Node) (ps, zs []*Node) {
+	h := x
+	for l, w := range ws {
+		if l > 0 {
+			h = gelu(zs[l-1])
+		}
+		ps = append(ps, h)
+		zs = append(zs, Einsum("bhni,bhio->bhno", h, w))
+	}
+	return ps, zs
+}
+
+// normalCDF is Phi(z) = (1 + erf(z / sqrt 2)) / 2.
+func normalCDF(z *Node) *Node {
+	return MulScalar(OnePlus(erf(MulScalar(z, 1/math.Sqrt2))), 0.5)
+}
+
+// erf is the error function. In float64 its value comes from the series
+// erf(x) = 2/sqrt(pi) exp(-x^2) sum_n 2^n x^(2n+1) / (2n+1)!! (positive terms, no cancellation; 100 terms
+// reach 1e-18 relative at |x| = 6, beyond which erf rounds to +-1), because the Go backend's Erf is the
+// Abramowitz-Stegun 7.1.26 fit, 1.5e-7 off, on SIMD builds; its gradient is graph.Erf's exact one
+// (2/sqrt(pi) exp(-x^2)), so autodiff graphs stay small. Other dtypes use graph.Erf directly.
+func erf(x *Node) *Node {
+	fast := Erf(x)
+	if x.DType() != dtypes.Float64 {
+		return fast
+	}
+	xc := ClipScalar(x, -6, 6)
+	twoX2 := MulScalar(Square(xc), 2)
+	term, sum := xc, xc
+	for n := 1; n <= 100; n++ {
+		term = Mul(term, MulScalar(twoX2, 1/float64(2*n+1)))
+		sum = Add(sum, term)
+	}
+	series := Mul(MulScalar(Exp(Neg(Square(xc))), 2/math.Sqrt(math.Pi)), sum)
+	return Add(StopGradient(Sub(series, fast)), fast)
+}
+
+// gelu is the exact GELU z Phi(z) (PyTorch's F.gelu default).
+func gelu(z *Node) *Node { return Mul(z, normalCDF(z)) }
+
+// geluPrime is d GELU(z)/dz = Phi(z) + z phi(z), phi the standard normal density.
+func geluPrime(z *Node) *Node {
+	density := MulScalar(Exp(MulScalar(Square(z), -0.5)), 1/math.Sqrt(2*math.Pi))
+	return Add(normalCDF(z), Mul(z, density))
+}
 
 // tpForward evaluates the residual-norm memory on x [B, H, n, Dh] with ws = MLP weights then gamma
-// [B, H, 1, Dh]. It returns the MLP's layer inputs, pre-activations and hidden sigmoids (as
-// mlpForwardSig), the normalised output nhat, the normaliser sd = sqrt(var + eps) [B, H, n, 1] and
-// M(x).
-func tpForward(ws []*Node, x *Node, eps float64) (ps, zs, sigs []*Node, nhat, sd, out *Node) {
+// [B, H, 1, Dh]. It returns the MLP's layer inputs and pre-activations (as tpMLP), the normalised
+// output nhat, the normaliser sd = sqrt(var + eps) [B, H, n, 1] and M(x).
+func tpForward(ws []*Node, x *Node, eps float64) (ps, zs []*Node, nhat, sd, out *Node) {
 	mlp, gamma := ws[:len(ws)-1], ws[len(ws)-1]
-	ps, zs, sigs = mlpForwardSig(mlp, x)
+	ps, zs = tpMLP(mlp, x)
 	nhat, sd = layerNorm(zs[len(zs)-1], eps)
 	out = Add(x, Mul(nhat, OnePlus(gamma)))
-	return ps, zs, sigs, nhat, sd, out
+	return ps, zs, nhat, sd, out
 }
 
 // layerNorm is (z - mean(z)) / sd over the last axis, sd = sqrt(var(z) + eps) [..., 1] (no learned
@@ -53,16 +105,17 @@ func layerNorm(z *Node, eps float64) (nhat, sd *Node) {
 // ReadTP evaluates the residual-norm memory with fixed weights ws (MLP weights, then gamma) on x
 // [B, H, n, Dh]: M_W(x), no update.
 func ReadTP(ws []*Node, x *Node, eps float64) *Node {
-	_, _, _, _, _, out := tpForward(ws, x, eps)
+	_, _, _, _, out := tpForward(ws, x, eps)
 	return out
 }
 
 // tpGradFactors is gradFactors for the residual-norm memory: rank-1 factors p_t^T r_t of the per-token
-// gradient of ||M(k_t) - v_t||^2 for every MLP layer and, last, for gamma (p = 1 [B, H, n, 1],
-// r = 2 e * nhat), and the per-token loss.
+// gradient of l_t = mean_d (M(k_t) - v_t)_d^2 for every MLP layer and, last, for gamma (p = 1
+// [B, H, n, 1], r = (2/Dh) e * nhat), and the per-token loss l_t [B, H, n].
 //
-// With e = M(k) - v and a = 2 e (1 + gamma), the LayerNorm backward is
-// dl/dz = (a - mean(a) - nhat mean(a nhat)) / sd; from there the MLP backward is gradFactors'.
+// With e = M(k) - v and a = (2/Dh) e (1 + gamma), the LayerNorm backward is
+// dl/dz = (a - mean(a) - nhat mean(a nhat)) / sd; from there back through the MLP,
+// r_{l-1} = (r_l W_l^T) * GELU'(z_{l-1}).
 func tpGradFactors(ws []*Node, k, v *Node, eps float64, autodiff bool) (ps, rs []*Node, loss *Node) {
 	mlp, gamma := ws[:len(ws)-1], ws[len(ws)-1]
 	dims := k.Shape().Dimensions
@@ -70,85 +123,158 @@ func tpGradFactors(ws []*Node, k, v *Node, eps float64, autodiff bool) (ps, rs [
 	if autodiff {
 		perToken := BroadcastToDims(gamma, dims...) // each token's own copy of gamma
 		var zs []*Node
-		ps, zs, _ = mlpForwardSig(mlp, k)
+		ps, zs = tpMLP(mlp, k)
 		nhat, _ := layerNorm(zs[len(zs)-1], eps)
-		loss = ReduceSum(Square(Sub(Add(k, Mul(nhat, OnePlus(perToken))), v)), -1)
+		loss = ReduceMean(Square(Sub(Add(k, Mul(nhat, OnePlus(perToken))), v)), -1)
 		rs = Gradient(ReduceAllSum(loss), append(zs, perToken)...)
 		return append(ps, ones), rs, loss
 	}
-	ps, zs, sigs, nhat, sd, out := tpForward(ws, k, eps)
+	ps, zs, nhat, sd, out := tpForward(ws, k, eps)
 	residual := Sub(out, v)
-	loss = ReduceSum(Square(residual), -1)
-	twice := MulScalar(residual, 2)
-	a := Mul(twice, OnePlus(gamma))
+	loss = ReduceMean(Square(residual), -1)
+	scaled := MulScalar(residual, 2/float64(dims[3])) // d l / d M(k)
+	a := Mul(scaled, OnePlus(gamma))
 	dz := Div(Sub(Sub(a, ReduceAndKeep(a, ReduceMean, -1)), Mul(nhat, ReduceAndKeep(Mul(a, nhat), ReduceMean, -1))), sd)
 	last := len(mlp) - 1
 	rs = make([]*Node, len(ws))
 	rs[last] = dz
 	for l := last; l > 0; l-- {
 		back := Einsum("bhno,bhio->bhni", rs[l], mlp[l])
-		rs[l-1] = Mul(back, siluPrime(zs[l-1], sigs[l-1]))
+		rs[l-1] = Mul(back, geluPrime(zs[l-1]))
 	}
-	rs[len(ws)-1] = Mul(twice, nhat)
+	rs[len(ws)-1] = Mul(scaled, nhat)
 	return append(ps, ones), rs, loss
 }
 
 // TPConfig configures the tp ops.
 type TPConfig struct {
-	ChunkSize int     // n: tokens per chunk; one eta and alpha per chunk, reads before the chunk's write
-	TTTBatch  int     // Q: tokens per TTT mini-batch (a multiple of ChunkSize); gradients at its start weights
-	GradClamp float64 // per-token clamp of the inner-gradient norm, as OpConfig.GradClamp
-	NormEps   float64 // epsilon of the memory's LayerNorm
+	ChunkSize int // C: tokens per chunk; one eta and alpha per complete chunk
+	// TTTBatch: 0 takes every inner gradient at the base weights given to the op (titans-pytorch's
+	// batch_size None: the learned initial weights, in every call); Q > 0 (a multiple of ChunkSize)
+	// takes the gradients of each TTT mini-batch of Q tokens (cut from the call start) at the weights
+	// of the batch's start.
+	TTTBatch  int
+	GradClamp float64 // per-token clamp of the inner-gradient norm, as OpConfig.GradClamp; 0 = off
+	NormEps   float64 // epsilon of the memory's LayerNorm (titans-pytorch: 1e-5)
 	Autodiff  bool    // inner-gradient factors by graph.Gradient instead of the closed form
 }
 
-func checkTP(op string, q *Node, gates Gates, st State, cfg TPConfig) {
-	if cfg.ChunkSize < 1 || cfg.TTTBatch < cfg.ChunkSize || cfg.TTTBatch%cfg.ChunkSize != 0 {
-		panic(fmt.Errorf("titans.%s: ttt batch %d must be a positive multiple of chunk size %d", op, cfg.TTTBatch, cfg.ChunkSize))
+func checkTP(op string, q *Node, gates Gates, st State, base []*Node, cfg TPConfig) {
+	if cfg.ChunkSize < 1 || cfg.TTTBatch < 0 || (cfg.TTTBatch > 0 && (cfg.TTTBatch < cfg.ChunkSize || cfg.TTTBatch%cfg.ChunkSize != 0)) {
+		panic(fmt.Errorf("titans.%s: ttt batch %d must be 0 or a positive multiple of chunk size %d", op, cfg.TTTBatch, cfg.ChunkSize))
 	}
 	if len(st.W) < 2 {
 		panic(fmt.Errorf("titans.%s: want the MLP weights then gamma in the state, got %d weight tensors", op, len(st.W)))
 	}
+	if cfg.TTTBatch == 0 {
+		if len(base) != len(st.W) {
+			panic(fmt.Errorf("titans.%s: ttt batch 0 takes gradients at the base weights: want %d base tensors, got %d", op, len(st.W), len(base)))
+		}
+		for l := range base {
+			if !base[l].Shape().Equal(st.W[l].Shape()) {
+				panic(fmt.Errorf("titans.%s: base weight %d is %s, want %s", op, l, base[l].Shape(), st.W[l].Shape()))
+			}
+		}
+	}
 	dims := q.Shape().Dimensions
-	chunks := len(chunkBounds(dims[2], cfg.ChunkSize))
+	chunks := dims[2] / cfg.ChunkSize
+	if chunks == 0 {
+		return
+	}
 	for _, gate := range []*Node{gates.Eta, gates.Alpha} {
+		if gate == nil {
+			panic(fmt.Errorf("titans.%s: want eta and alpha for the %d complete chunks, got nil", op, chunks))
+		}
 		if gd := gate.Shape().Dimensions; gate.Rank() != 3 || gd[0] != dims[0] || gd[1] != dims[1] || gd[2] != chunks {
-			panic(fmt.Errorf("titans.%s: want eta and alpha per chunk [B, H, chunks] = [%d %d %d], got %s", op, dims[0], dims[1], chunks, gate.Shape()))
+			panic(fmt.Errorf("titans.%s: want eta and alpha per complete chunk [B, H, chunks] = [%d %d %d], got %s", op, dims[0], dims[1], chunks, gate.Shape()))
 		}
 	}
 }
 
+// tpReadGroups returns, for j = 0..floor(T/C), the tokens that read W_j: [max(0, jC-1), min(T, (j+1)C-1)).
+// Group 0 is empty when C = 1.
+func tpReadGroups(time, c int) [][2]int {
+	var out [][2]int
+	for j := 0; j <= time/c; j++ {
+		out = append(out, [2]int{max(0, j*c-1), min(time, (j+1)*c-1)})
+	}
+	return out
+}
+
+// tpFactorSpan reports whether chunk j starts a span of tokens whose gradients are taken at one point
+// (the whole written part [0, n C) with TTTBatch 0, else the TTT batch), and that span's end.
+func tpFactorSpan(j, n int, cfg TPConfig) (starts bool, end int) {
+	start := j * cfg.ChunkSize
+	if cfg.TTTBatch == 0 {
+		return j == 0, n * cfg.ChunkSize
+	}
+	return start%cfg.TTTBatch == 0, min(start+cfg.TTTBatch, n*cfg.ChunkSize)
+}
+
 // ChunkedTP is the tp-mode memory op. q, k, v [B, H, T, Dh]; gates.Theta [B, H, T]; gates.Eta and
-// gates.Alpha [B, H, C] with C the number of chunks; st: MLP weights then gamma, and their momenta.
-// It returns y [B, H, T, Dh], the state after the last token and introspection scalars. Per-token
-// gradients are rank-1 factors (tpGradFactors) summed per chunk with one matmul.
-func ChunkedTP(q, k, v *Node, gates Gates, st State, cfg TPConfig) (y *Node, final State, stats Stats) {
+// gates.Alpha [B, H, n] with n = floor(T / C) the complete chunks (nil when n = 0); st: MLP weights then
+// gamma, and their momenta; base: the weights the gradients are taken at when cfg.TTTBatch = 0 (ignored
+// otherwise). It returns y [B, H, T, Dh], the state after the last complete chunk (a last partial chunk
+// is read but not written) and introspection scalars. Per-token gradients are rank-1 factors
+// (tpGradFactors) summed per chunk with one matmul.
+func ChunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (y *Node, final State, stats Stats) {
 	checkInputs("ChunkedTP", q, k, v, []*Node{gates.Theta}, st)
-	checkTP("ChunkedTP", q, gates, st, cfg)
+	checkTP("ChunkedTP", q, gates, st, base, cfg)
+	time, c := q.Shape().Dimensions[2], cfg.ChunkSize
+	n := time / c
+	slice := func(x *Node, from, to int) *Node { return SliceAxis(x, 2, AxisRange(from, to)) }
 	w := append([]*Node(nil), st.W...)
 	s := append([]*Node(nil), st.S...)
+	groups := tpReadGroups(time, c)
 	var ys, losses, thetas, clamped []*Node
-	chunk := 0
-	for _, batch := range chunkBounds(q.Shape().Dimensions[2], cfg.TTTBatch) {
-		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(batch[0], batch[1])) }
-		ps, rs, loss := tpGradFactors(w, part(k), part(v), cfg.NormEps, cfg.Autodiff) // at the batch-start weights
-		theta, wasClamped := clampTheta(part(gates.Theta), ps, rs, cfg.GradClamp)
-		losses, thetas, clamped = append(losses, loss), append(thetas, theta), append(clamped, wasClamped)
-		for _, c := range chunkBounds(batch[1]-batch[0], cfg.ChunkSize) {
-			in := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(c[0], c[1])) }
-			ys = append(ys, ReadTP(w, SliceAxis(q, 2, AxisRange(batch[0]+c[0], batch[0]+c[1])), cfg.NormEps))
-			eta, keep := chunkGate(gates.Eta, chunk), OneMinus(chunkGate(gates.Alpha, chunk))
-			weighted := InsertAxes(in(theta), -1)
-			for l := range w {
-				update := Einsum("bhsi,bhso->bhio", Mul(in(ps[l]), weighted), in(rs[l]))
-				s[l] = Sub(Mul(eta, s[l]), update)
-				w[l] = Add(Mul(keep, w[l]), s[l])
-			}
-			chunk++
+	read := func(j int) {
+		if g := groups[j]; g[1] > g[0] {
+			ys = append(ys, ReadTP(w, slice(q, g[0], g[1]), cfg.NormEps))
 		}
 	}
+	read(0)
+	var ps, rs []*Node
+	var theta *Node
+	spanStart := 0
+	for j := 0; j < n; j++ {
+		start := j * c
+		if starts, end := tpFactorSpan(j, n, cfg); starts {
+			at := w // the TTT batch's start weights
+			if cfg.TTTBatch == 0 {
+				at = base
+			}
+			var loss, flags *Node
+			ps, rs, loss = tpGradFactors(at, slice(k, start, end), slice(v, start, end), cfg.NormEps, cfg.Autodiff)
+			theta, flags = clampTheta(slice(gates.Theta, start, end), ps, rs, cfg.GradClamp)
+			losses, thetas, clamped = append(losses, loss), append(thetas, theta), append(clamped, flags)
+			spanStart = start
+		}
+		in := func(x *Node) *Node { return slice(x, start-spanStart, start-spanStart+c) }
+		eta, keep := chunkGate(gates.Eta, j), OneMinus(chunkGate(gates.Alpha, j))
+		weighted := InsertAxes(in(theta), -1)
+		for l := range w {
+			update := Einsum("bhsi,bhso->bhio", Mul(in(ps[l]), weighted), in(rs[l]))
+			s[l] = Sub(Mul(eta, s[l]), update)
+			w[l] = Add(Mul(keep, w[l]), s[l])
+		}
+		read(j + 1)
+	}
 	final = State{W: w, S: s}
-	return concatTime(ys), final, opStats(losses, thetas, clamped, gates, final)
+	return concatTime(ys), final, tpStats(losses, thetas, clamped, gates, final)
+}
+
+// tpStats is opStats for the tp op, whose calls shorter than a chunk write nothing (no losses, no eta
+// or alpha): those report zeros.
+func tpStats(losses, thetas, clamped []*Node, gates Gates, final State) Stats {
+	if len(losses) > 0 {
+		return opStats(losses, thetas, clamped, gates, final)
+	}
+	zero := ScalarZero(gates.Theta.Graph(), gates.Theta.DType())
+	stats := Stats{Surprise: zero, Theta: zero, Eta: zero, Alpha: zero, ClampedFraction: zero}
+	for _, w := range final.W {
+		stats.WeightNorm = append(stats.WeightNorm, ReduceAllMean(Sqrt(ReduceSum(Square(w), -1, -2))))
+	}
+	return stats
 }
 
 // chunkGate is the gate of chunk j, [B, H, 1, 1] to scale weights [B, H, in, out].
@@ -157,48 +283,60 @@ func chunkGate(gate *Node, j int) *Node {
 }
 
 // NaiveTP is the token-by-token reference of ChunkedTP with the same semantics: each token's inner
-// gradient is a full matrix from graph.Gradient at its TTT batch's start weights (perTokenGradientsTP),
-// accumulated one token at a time, and each token reads the memory on its own.
-func NaiveTP(q, k, v *Node, gates Gates, st State, cfg TPConfig) (y *Node, final State) {
+// gradient is a full matrix from graph.Gradient (perTokenGradientsTP) at the base weights or its TTT
+// batch's start weights, summed one token at a time; the weights after every chunk are kept, and then
+// each token t reads W_{floor((t+1)/C)} on its own.
+func NaiveTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (y *Node, final State) {
 	checkInputs("NaiveTP", q, k, v, []*Node{gates.Theta}, st)
-	checkTP("NaiveTP", q, gates, st, cfg)
-	w := append([]*Node(nil), st.W...)
+	checkTP("NaiveTP", q, gates, st, base, cfg)
+	time, c := q.Shape().Dimensions[2], cfg.ChunkSize
+	n := time / c
+	weights := [][]*Node{append([]*Node(nil), st.W...)} // weights[j] = W_j
 	s := append([]*Node(nil), st.S...)
-	var ys []*Node
-	chunk := 0
-	for _, batch := range chunkBounds(q.Shape().Dimensions[2], cfg.TTTBatch) {
-		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(batch[0], batch[1])) }
-		grads := perTokenGradientsTP(w, part(k), part(v), cfg.NormEps)
-		theta := clampFullGradients(part(gates.Theta), grads, cfg.GradClamp)
-		for _, c := range chunkBounds(batch[1]-batch[0], cfg.ChunkSize) {
-			for t := batch[0] + c[0]; t < batch[0]+c[1]; t++ {
-				ys = append(ys, ReadTP(w, SliceAxis(q, 2, AxisElem(t)), cfg.NormEps))
+	var grads []*Node
+	var theta *Node
+	spanStart := 0
+	for j := 0; j < n; j++ {
+		prev := weights[j]
+		if starts, end := tpFactorSpan(j, n, cfg); starts {
+			at := prev
+			if cfg.TTTBatch == 0 {
+				at = base
 			}
-			sum := make([]*Node, len(w))
-			for t := c[0]; t < c[1]; t++ {
-				th := InsertAxes(SliceAxis(theta, 2, AxisElem(t)), -1) // [B, H, 1, 1]
-				for l := range w {
-					term := Mul(th, Squeeze(SliceAxis(grads[l], 2, AxisElem(t)), 2))
-					if sum[l] == nil {
-						sum[l] = term
-					} else {
-						sum[l] = Add(sum[l], term)
-					}
+			kk, vv := SliceAxis(k, 2, AxisRange(j*c, end)), SliceAxis(v, 2, AxisRange(j*c, end))
+			grads = perTokenGradientsTP(at, kk, vv, cfg.NormEps)
+			theta = clampFullGradients(SliceAxis(gates.Theta, 2, AxisRange(j*c, end)), grads, cfg.GradClamp)
+			spanStart = j * c
+		}
+		sum := make([]*Node, len(prev))
+		for t := j*c - spanStart; t < (j+1)*c-spanStart; t++ {
+			th := InsertAxes(SliceAxis(theta, 2, AxisElem(t)), -1) // [B, H, 1, 1]
+			for l := range prev {
+				term := Mul(th, Squeeze(SliceAxis(grads[l], 2, AxisElem(t)), 2))
+				if sum[l] == nil {
+					sum[l] = term
+				} else {
+					sum[l] = Add(sum[l], term)
 				}
 			}
-			eta, keep := chunkGate(gates.Eta, chunk), OneMinus(chunkGate(gates.Alpha, chunk))
-			for l := range w {
-				s[l] = Sub(Mul(eta, s[l]), sum[l])
-				w[l] = Add(Mul(keep, w[l]), s[l])
-			}
-			chunk++
 		}
+		eta, keep := chunkGate(gates.Eta, j), OneMinus(chunkGate(gates.Alpha, j))
+		next := make([]*Node, len(prev))
+		for l := range prev {
+			s[l] = Sub(Mul(eta, s[l]), sum[l])
+			next[l] = Add(Mul(keep, prev[l]), s[l])
+		}
+		weights = append(weights, next)
 	}
-	return concatTime(ys), State{W: w, S: s}
+	var ys []*Node
+	for t := 0; t < time; t++ {
+		ys = append(ys, ReadTP(weights[(t+1)/c], SliceAxis(q, 2, AxisElem(t)), cfg.NormEps))
+	}
+	return concatTime(ys), State{W: weights[n], S: s}
 }
 
-// perTokenGradientsTP returns grad ||M(k_t) - v_t||^2 of the residual-norm memory for every token and
-// every weight (MLP layers, then gamma) as full matrices [B, H, n, in, out], by graph.Gradient with
+// perTokenGradientsTP returns grad mean_d (M(k_t) - v_t)_d^2 of the residual-norm memory for every token
+// and every weight (MLP layers, then gamma) as full matrices [B, H, n, in, out], by graph.Gradient with
 // respect to per-token copies of the weights.
 func perTokenGradientsTP(ws []*Node, k, v *Node, eps float64) []*Node {
 	n := k.Shape().Dimensions[2]
@@ -210,32 +348,25 @@ func perTokenGradientsTP(ws []*Node, k, v *Node, eps float64) []*Node {
 	h := k
 	for l := range ws[:len(ws)-1] {
 		if l > 0 {
-			h = silu(h)
+			h = gelu(h)
 		}
 		h = Einsum("bhni,bhnio->bhno", h, perToken[l])
 	}
 	nhat, _ := layerNorm(h, eps)
 	gamma := Squeeze(perToken[len(ws)-1], 3) // [B, H, n, Dh]
-	loss := ReduceAllSum(Square(Sub(Add(k, Mul(nhat, OnePlus(gamma))), v)))
+	loss := ReduceAllSum(ReduceMean(Square(Sub(Add(k, Mul(nhat, OnePlus(gamma))), v)), -1))
 	return Gradient(loss, perToken...)
 }
 
-// poolChunks is the mean of x [B, T, D] over each chunk of n tokens from the start (the last chunk may
-// be shorter): [B, C, D].
+// poolChunks is the mean of x [B, T, D] over each complete chunk of n tokens from the start: [B, T/n, D]
+// (nil when T < n; a last partial chunk has no gates, it is not written).
 func poolChunks(x *Node, n int) *Node {
 	dims := x.Shape().Dimensions
 	batch, time, width := dims[0], dims[1], dims[2]
 	full := time / n
-	var parts []*Node
-	if full > 0 {
-		body := SliceAxis(x, 1, AxisRange(0, full*n))
-		parts = append(parts, ReduceMean(Reshape(body, batch, full, n, width), 2))
+	if full == 0 {
+		return nil
 	}
-	if time%n != 0 {
-		parts = append(parts, ReduceAndKeep(SliceAxis(x, 1, AxisRange(full*n, time)), ReduceMean, 1))
-	}
-	if len(parts) == 1 {
-		return parts[0]
-	}
-	return Concatenate(parts, 1)
+	body := SliceAxis(x, 1, AxisRange(0, full*n))
+	return ReduceMean(Reshape(body, batch, full, n, width), 2)
 }
