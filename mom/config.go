@@ -2,6 +2,7 @@ package mom
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/engramlx/engram/deltanet"
@@ -13,18 +14,30 @@ type Config struct {
 	Memories     int  `yaml:"memories"`      // M, the routed memories
 	TopK         int  `yaml:"top_k"`         // k, memories each token is routed to
 	SharedMemory bool `yaml:"shared_memory"` // one more memory that sees every token with weight 1
-	// AuxLossWeight scales the Switch-style load-balancing loss M * sum_m f_m P_m added to training
-	// graphs (0 turns it off).
+	// AuxLossWeight scales flash-linear-attention's load-balancing loss M * sum_m F_m P_m, pooled over
+	// every MoM layer of the graph (BalanceLoss, PooledBalanceLoss), added to training graphs: FLA's
+	// aux_loss_scale (0 turns it off).
 	AuxLossWeight float64 `yaml:"aux_loss_weight"`
+	// CapacityFactor sizes each routed memory's token buffer: ceil(capacity_factor * top_k * T / memories)
+	// tokens of a call of T (rounded up to whole chunks, at most T; see Capacity). A memory's routed
+	// tokens beyond it are dropped from that memory (package doc). 0 means no buffer: every memory
+	// processes every token, masked (the reference form; nothing is ever dropped).
+	CapacityFactor float64 `yaml:"capacity_factor"`
 	// Memory configures every memory (heads, widths, convs, switches, chunk size, mode) and the
 	// output norm: the same section a gated_deltanet layer takes.
 	Memory deltanet.Config `yaml:"memory"`
 }
 
 // DefaultConfig is the paper's setting: 4 memories, top-2 routing, a shared memory, each memory a
-// Gated DeltaNet with deltanet's defaults; load-balancing weight 0.01.
+// Gated DeltaNet with deltanet's defaults; load-balancing weight 0.01; capacity factor 1.25.
 func DefaultConfig() Config {
-	return Config{Memories: 4, TopK: 2, SharedMemory: true, AuxLossWeight: 0.01, Memory: deltanet.DefaultConfig()}
+	return Config{Memories: 4, TopK: 2, SharedMemory: true, AuxLossWeight: 0.01, CapacityFactor: 1.25,
+		Memory: deltanet.DefaultConfig()}
+}
+
+// capacity is the buffer length of each routed memory in a call over time tokens (time: no buffers).
+func (c Config) capacity(time int) int {
+	return Capacity(c.CapacityFactor, c.TopK, c.Memories, time, min(c.Memory.ChunkSize, time))
 }
 
 // slots is the number of memories the recurrence runs: the routed ones plus the shared one.
@@ -45,6 +58,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("mom.top_k = %d: must be in [1, memories = %d]", c.TopK, c.Memories)
 	case !(c.AuxLossWeight >= 0):
 		return fmt.Errorf("mom.aux_loss_weight = %g: must be >= 0", c.AuxLossWeight)
+	case !(c.CapacityFactor >= 0) || math.IsInf(c.CapacityFactor, 1):
+		return fmt.Errorf("mom.capacity_factor = %g: must be >= 0 and finite (0 = no capacity limit)", c.CapacityFactor)
 	}
 	if err := c.Memory.Validate(); err != nil {
 		return fmt.Errorf("mom.memory.%s", strings.TrimPrefix(err.Error(), "deltanet."))

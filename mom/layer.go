@@ -11,7 +11,6 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 	"github.com/gomlx/gomlx/ml/model/initializer"
-	mltrain "github.com/gomlx/gomlx/ml/train"
 )
 
 // keyNormEps is the eps of the L2 normalisation of q and k (deltanet's value).
@@ -105,31 +104,65 @@ func (l *Layer) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (y *N
 	r := l.route(scope, x)
 	q, k, v, caches := l.features(scope, x, state[1:])
 	beta, g := l.writeStrength(scope, x), l.logDecay(scope, x)
-	mem := l.cfg.Memory
-	scale := 1 / math.Sqrt(float64(mem.HeadDimK))
-	var o, s *Node
-	if time == 1 || mem.Mode == deltanet.ModeNaive {
-		o, s = MixNaive(q, k, v, beta, g, r.mask, r.weight, state[0], scale, mem.Options())
-	} else {
-		o, s = Mix(q, k, v, beta, g, r.mask, r.weight, state[0], scale, min(mem.ChunkSize, time), mem.Options())
+	o, s, kept := l.mix(q, k, v, beta, g, r, state[0], time)
+	var frac *Node
+	stats.BalanceLoss, frac, stats.RouterProb = BalanceLoss(r.probs, r.chosen, nil)
+	stats.Load = DivScalar(frac, float64(l.cfg.TopK))
+	stats.Dropped = ScalarZero(x.Graph(), stats.Load.DType())
+	if kept != nil {
+		routed := ReduceAllSum(r.chosen)
+		stats.Dropped = Div(Sub(routed, ConvertDType(ReduceAllSum(kept), routed.DType())), routed)
 	}
-	stats.BalanceLoss, stats.Load, stats.RouterProb = BalanceLoss(r.probs, r.chosen, l.cfg.TopK)
-	l.recordTraining(scope, x, stats)
+	l.recordTraining(scope, x, r, stats)
 	return l.output(scope, x, o), append([]*Node{s}, caches...), stats
 }
 
-// recordTraining adds the weighted load-balancing loss and stores the load, in training graphs only (an
-// eval or decode graph must not change the objective or the variables). With one memory there is no
-// router to balance.
-func (l *Layer) recordTraining(scope *model.Scope, x *Node, stats Stats) {
+// mix runs the memories over the call: the masked form (every memory sees every token) when the
+// capacity buffers would hold the whole call (capacity_factor 0, T = 1, or a capacity of T), else the
+// routed memories through capacity buffers (MixCapacity) and the shared memory over every token. kept
+// [B, T, M] marks the routed assignments that made it into a buffer (nil for the masked form).
+func (l *Layer) mix(q, k, v, beta, g *Node, r routing, h0 *Node, time int) (o, s, kept *Node) {
+	mem := l.cfg.Memory
+	scale := 1 / math.Sqrt(float64(mem.HeadDimK))
+	naive := time == 1 || mem.Mode == deltanet.ModeNaive
+	chunk := min(mem.ChunkSize, time)
+	capacity := l.cfg.capacity(time)
+	if capacity >= time {
+		if naive {
+			o, s = MixNaive(q, k, v, beta, g, r.mask, r.weight, h0, scale, mem.Options())
+		} else {
+			o, s = Mix(q, k, v, beta, g, r.mask, r.weight, h0, scale, chunk, mem.Options())
+		}
+		return o, s, nil
+	}
+	m, h := l.cfg.Memories, mem.Heads
+	routed := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(0, m)) } // memory axis of [B, T, E, ...]
+	run := func(q, k, v, beta, g, h0 *Node) (*Node, *Node) {
+		if naive {
+			return deltanet.Naive(q, k, v, beta, g, h0, scale, mem.Options())
+		}
+		return deltanet.Chunked(q, k, v, beta, g, h0, scale, min(chunk, q.Shape().Dimensions[1]), mem.Options())
+	}
+	o, s, kept = mixCapacity("mom layer", q, routed(k), routed(v), routed(beta), routed(g), routed(r.mask),
+		routed(r.weight), SliceAxis(h0, 1, AxisRange(0, m*h)), capacity, run)
+	if l.cfg.SharedMemory {
+		shared := func(x *Node) *Node { return Squeeze(SliceAxis(x, 2, AxisElem(m)), 2) }
+		oS, sS := run(q, shared(k), shared(v), shared(beta), shared(g), SliceAxis(h0, 1, AxisRange(m*h, (m+1)*h)))
+		o, s = Add(o, oS), Concatenate([]*Node{s, sS}, 1)
+	}
+	return o, s, kept
+}
+
+// recordTraining pools the router rows for the load-balancing loss (adding aux_loss_weight times its
+// increase to the regularization loss, see PooledBalanceLoss) and stores the load, in training graphs
+// only (an eval or decode graph must not change the objective or the variables). With one memory there
+// is no router to balance.
+func (l *Layer) recordTraining(scope *model.Scope, x *Node, r routing, stats Stats) {
 	g := x.Graph()
 	if !scope.IsTraining(g) || l.cfg.Memories == 1 {
 		return
 	}
-	if l.cfg.AuxLossWeight > 0 {
-		// AddRegularizationLoss is what GoMLX's (deprecated) train.AddLoss maps to in v0.28.8.
-		mltrain.AddRegularizationLoss(ConvertDType(MulScalar(stats.BalanceLoss, l.cfg.AuxLossWeight), x.DType()))
-	}
+	addPooledBalanceLoss(r.probs, r.chosen, l.cfg.AuxLossWeight, x.DType())
 	scope.VariableWithValue(LoadVariable, make([]float64, l.cfg.Memories)).SetTrainable(false).
 		SetNodeValue(ConvertDType(stats.Load, dtypes.Float64))
 }

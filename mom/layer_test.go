@@ -1,12 +1,16 @@
 package mom_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/engramlx/engram/deltanet"
 	lt "github.com/engramlx/engram/layers/layertest"
 	"github.com/engramlx/engram/mom"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 const testDModel = 8
@@ -149,4 +153,113 @@ func TestConfigErrors(t *testing.T) {
 	if err := mom.DefaultConfig().Validate(); err != nil {
 		t.Errorf("default config: %v", err)
 	}
+}
+
+// droppedFraction runs the layer (ApplyWithStats, start of sequence: routing reads x only) on x and
+// returns Stats.Dropped, the fraction of top-k assignments the capacity buffers dropped.
+func droppedFraction(t *testing.T, c *lt.MixerCase, x *tensors.Tensor) float64 {
+	t.Helper()
+	exec := model.MustNewExec(lt.Backend(), c.Store, func(scope *model.Scope, x *Node) *Node {
+		_, _, stats := c.Mixer.(mom.Introspector).ApplyWithStats(scope.In("mixer"), x, nil)
+		return stats.Dropped
+	})
+	defer exec.Finalize()
+	return lt.Floats(exec.MustCall(x)[0])[0]
+}
+
+// capacityConfig is smallConfig with chunks of 4 (capacity factor 1.25): a call of 19 tokens gives
+// each routed memory a buffer of ceil(1.25 * 2 * 19 / 3) = 16 tokens (4 whole chunks).
+func capacityConfig() mom.Config {
+	cfg := smallConfig()
+	cfg.Memory.ChunkSize = 4
+	return cfg
+}
+
+// TestLayerCapacityEqualsMasked: the layer with capacity buffers (gathered tokens) equals the masked
+// layer (capacity_factor 0) with the same weights when no token overflows: outputs, every state
+// tensor, and the gradients of x, of the initial state and of every variable, in float64, after a
+// prefix; chunk and naive mode, with and without the shared memory.
+func TestLayerCapacityEqualsMasked(t *testing.T) {
+	const time = 19
+	for _, mode := range []string{deltanet.ModeChunk, deltanet.ModeNaive} {
+		for _, shared := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/shared=%v", mode, shared), func(t *testing.T) {
+				cfg := capacityConfig()
+				cfg.Memory.Mode, cfg.SharedMemory = mode, shared
+				capacity := mom.Capacity(cfg.CapacityFactor, cfg.TopK, cfg.Memories, time, cfg.Memory.ChunkSize)
+				if capacity >= time {
+					t.Fatalf("capacity %d: the buffers are not in use at T = %d", capacity, time)
+				}
+				fast := newCase(t, cfg, 2)
+				if d := droppedFraction(t, fast, fast.RandomInput(43, time)); d != 0 {
+					t.Fatalf("%.3g of the assignments overflow: pick another seed", d)
+				}
+				cfg.CapacityFactor = 0
+				masked, err := mom.New(cfg, testDModel)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ref := &lt.MixerCase{Mixer: masked, Batch: fast.Batch, DModel: testDModel, Store: fast.Store}
+				lt.MixerFastVsReference(t, fast, ref, time, 5, 1e-10)
+				t.Logf("T = %d, capacity %d per routed memory, nothing dropped", time, capacity)
+			})
+		}
+	}
+}
+
+// TestLayerCapacityChainedEqualsSingle: with capacity buffers in use (in the whole call and in the
+// longer pieces) and no overflow in any call, one call equals the pieces with the state carried.
+func TestLayerCapacityChainedEqualsSingle(t *testing.T) {
+	const time = 30
+	splits := []int{1, 11, 12}
+	cfg := capacityConfig()
+	c := newCase(t, cfg, 7)
+	x := c.RandomInput(21, time) // ChainedEqualsSingle's input
+	bounds := append(append([]int{0}, splits...), time)
+	gathered := 0
+	for i := 0; i+1 < len(bounds); i++ {
+		n := bounds[i+1] - bounds[i]
+		if mom.Capacity(cfg.CapacityFactor, cfg.TopK, cfg.Memories, n, cfg.Memory.ChunkSize) < n {
+			gathered++
+		}
+		if d := droppedFraction(t, c, lt.SliceTime(x, bounds[i], bounds[i+1])); d != 0 {
+			t.Fatalf("piece %d: %.3g of the assignments overflow", i, d)
+		}
+	}
+	whole := mom.Capacity(cfg.CapacityFactor, cfg.TopK, cfg.Memories, time, cfg.Memory.ChunkSize)
+	if d := droppedFraction(t, c, x); d != 0 || gathered < 1 || whole >= time {
+		t.Fatalf("whole call: %.3g overflow, capacity %d of %d; %d pieces use the buffers", d, whole, time, gathered)
+	}
+	lt.ChainedEqualsSingle(t, c, time, splits, 1e-10)
+}
+
+// TestLayerOverflow: a capacity factor small enough that tokens overflow: the layer reports the
+// dropped fraction, chunk and naive mode drop the same tokens (equal outputs, states and gradients),
+// and the outputs stay causal within a call of fixed length (earlier outputs do not depend on later
+// tokens of the same call; see the package doc for calls of different lengths).
+func TestLayerOverflow(t *testing.T) {
+	const time = 19
+	cfg := capacityConfig()
+	cfg.CapacityFactor = 0.5
+	fast := newCase(t, cfg, 5)
+	d := droppedFraction(t, fast, fast.RandomInput(43, time))
+	if !(d > 0) {
+		t.Fatalf("capacity factor %g drops nothing", cfg.CapacityFactor)
+	}
+	cfg.Memory.Mode = deltanet.ModeNaive
+	naive, err := mom.New(cfg, testDModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := &lt.MixerCase{Mixer: naive, Batch: fast.Batch, DModel: testDModel, Store: fast.Store}
+	lt.MixerFastVsReference(t, fast, ref, time, 5, 1e-10)
+
+	// Causality at a fixed length: change the last 6 tokens, the first 13 outputs stay.
+	x := fast.RandomInput(43, time)
+	other := lt.ConcatTime(lt.SliceTime(x, 0, 13), lt.SliceTime(fast.RandomInput(44, time), 13, time))
+	y, _ := fast.Run(x, nil)
+	y2, _ := fast.Run(other, nil)
+	lt.AssertClose(t, "outputs before the changed tokens", lt.SliceTime(y2, 0, 13), lt.SliceTime(y, 0, 13), 1e-12)
+	t.Logf("capacity %d of T = %d: %.3g of the assignments dropped",
+		mom.Capacity(cfg.CapacityFactor, cfg.TopK, cfg.Memories, time, cfg.Memory.ChunkSize), time, d)
 }

@@ -2,6 +2,7 @@ package mom
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/engramlx/engram/layers"
 	"github.com/gomlx/compute/dtypes"
@@ -65,40 +66,52 @@ func TopKRouting(logits *Node, topK int) (probs, chosen, weight *Node) {
 	return probs, chosen, weight
 }
 
-// BalanceLoss is the Switch-Transformer load-balancing loss over a call's tokens (Fedus et al. 2022,
-// eq. 4; MoM, sec. 3): probs p and the top-k selection chosen are [..., M];
+// BalanceLoss is flash-linear-attention's MoM load-balancing loss (load_balancing_loss_func in
+// fla/models/mom/modeling_mom.py; Switch Transformer's eq. 4 with top-k) over the rows of probs p and
+// the top-k selection chosen, both [..., M] (every axis but the last indexes rows), with optional row
+// weights rowWeight [...] (nil = every row 1; FLA's attention_mask):
 //
-//	load_m = f_m = (number of tokens routed to m) / (k * number of tokens)   (sums to 1)
-//	meanProb_m = P_m = mean over tokens of p_m
-//	loss = M * sum_m f_m P_m
+//	W = sum_q w_q
+//	F_m = tokensFrac_m = (1/W) sum_q w_q chosen_qm     (fraction of rows that chose m: sums to k)
+//	P_m = meanProb_m   = (1/W) sum_q w_q p_qm
+//	loss = M sum_m F_m P_m
 //
-// loss is 1 for a uniform router and grows to M as routing collapses onto one memory; only P carries
-// a gradient (the selection is discrete).
-func BalanceLoss(probs, chosen *Node, topK int) (loss, load, meanProb *Node) {
+// loss is k for a uniform router (not 1: there is no division by k) and grows to k*M as routing
+// collapses; only P carries a gradient (the selection is discrete). FLA pools the rows of every layer
+// (PooledBalanceLoss); over one layer's rows this is that layer's term alone.
+func BalanceLoss(probs, chosen, rowWeight *Node) (loss, tokensFrac, meanProb *Node) {
 	memories := probs.Shape().Dimensions[probs.Rank()-1]
-	if !chosen.Shape().Equal(probs.Shape()) || topK < 1 || topK > memories {
-		panic(fmt.Errorf("mom.BalanceLoss: want probs and chosen of one shape [..., M] and 1 <= topK <= M; got %s, %s, topK %d",
-			probs.Shape(), chosen.Shape(), topK))
+	rowDims := probs.Shape().Dimensions[:probs.Rank()-1]
+	if !chosen.Shape().Equal(probs.Shape()) || (rowWeight != nil && !slices.Equal(rowWeight.Shape().Dimensions, rowDims)) {
+		panic(fmt.Errorf("mom.BalanceLoss: want probs and chosen of one shape [..., M] and rowWeight [...] or nil; got %s, %s, %v",
+			probs.Shape(), chosen.Shape(), rowWeight))
 	}
-	tokenAxes := make([]int, probs.Rank()-1)
-	for i := range tokenAxes {
-		tokenAxes[i] = i
+	chosen = StopGradient(chosen)
+	flat := func(x *Node) *Node { return Reshape(x, -1, memories) }
+	var total *Node
+	if rowWeight == nil {
+		total = Scalar(probs.Graph(), probs.DType(), float64(probs.Shape().Size()/memories))
+	} else {
+		w := Reshape(StopGradient(ConvertDType(rowWeight, probs.DType())), -1, 1)
+		chosen, probs = Mul(flat(chosen), w), Mul(flat(probs), w)
+		total = ReduceAllSum(w)
 	}
-	load = DivScalar(ReduceMean(StopGradient(chosen), tokenAxes...), float64(topK))
-	meanProb = ReduceMean(probs, tokenAxes...)
-	loss = MulScalar(ReduceAllSum(Mul(load, meanProb)), float64(memories))
-	return loss, load, meanProb
+	tokensFrac = Div(ReduceSum(flat(chosen), 0), total)
+	meanProb = Div(ReduceSum(flat(probs), 0), total)
+	loss = MulScalar(ReduceAllSum(Mul(tokensFrac, meanProb)), float64(memories))
+	return loss, tokensFrac, meanProb
 }
 
 // Stats are the router's statistics over one call, for a trainer's log.
 type Stats struct {
-	Load        *Node // f [M]: fraction of the top-k assignments each memory received
+	Load        *Node // [M]: fraction of the call's top-k assignments each memory received (F / k; sums to 1)
 	RouterProb  *Node // P [M]: mean router probability of each memory
-	BalanceLoss *Node // M * sum(f * P), before aux_loss_weight
+	BalanceLoss *Node // M * sum(F * P) over this call's rows alone, before aux_loss_weight
+	Dropped     *Node // scalar: fraction of the call's top-k assignments dropped by the capacity buffers
 }
 
 // Metrics returns the stats as parallel lists of names ("load_0", ..., "router_prob_0", ...,
-// "balance_loss") and scalar nodes.
+// "balance_loss", "dropped") and scalar nodes.
 func (s Stats) Metrics() (names []string, values []*Node) {
 	memories := s.Load.Shape().Dimensions[0]
 	for _, series := range []struct {
@@ -110,5 +123,5 @@ func (s Stats) Metrics() (names []string, values []*Node) {
 			values = append(values, Reshape(SliceAxis(series.x, 0, AxisElem(m))))
 		}
 	}
-	return append(names, "balance_loss"), append(values, s.BalanceLoss)
+	return append(names, "balance_loss", "dropped"), append(values, s.BalanceLoss, s.Dropped)
 }
