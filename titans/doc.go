@@ -83,28 +83,66 @@
 // chunk-start weights, mean theta/eta/alpha, fraction of clamped tokens, per-layer weight norm);
 // Stats.Metrics names them for a trainer's log.
 //
-// # The tp compatibility mode (tp.go)
+// # The tp compatibility mode (tp.go, tplmm.go, import.go)
 //
-// Config.Mode = "tp" reproduces the behaviour of the PyTorch port titans-pytorch (a behaviour reference
-// only; the official code was never released). Each difference from the paper mode:
+// Config.Mode = "tp" is lucidrains/titans-pytorch's NeuralMemory (titans_pytorch/neural_memory.py at
+// commit cc016eb) with its default options: batch_size None, momentum order 1, per-head learned
+// parameters, pre_rmsnorm, mean pooling of chunks, no q/k/v activation, max lr 1 (set MaxLR = 1), no
+// gradient clipping (GradClamp = 0), the ResidualNorm(MemoryMLP) memory. Order of operations, per batch
+// row and head, with x^s = RMSNorm_store(x) and x^r = RMSNorm_retrieve(x) (weights "store_norm",
+// "retrieve_norm"; eps = the dtype's machine epsilon, torch.finfo(dtype).eps):
 //
-//  1. Gates: eta and alpha are one value per chunk, sigmoid of a projection of the chunk's mean-pooled
-//     input, instead of one per token; theta stays per token.
-//  2. Mini-batches: every gradient of a TTT batch of TTTBatchSize tokens (several chunks) is taken at
-//     the weights of the batch's start, instead of at its chunk's start; momentum and forgetting still
-//     step once per chunk, with the chunk's gradients summed (G_j = sum_t theta_t grad_t).
-//  3. Memory: M(x) = x + LayerNorm(MLP(x)) * (1 + gamma), a residual around the MLP with a LayerNorm
-//     (no learned shift) whose scale gamma [Dh] per head is itself a fast weight, trained at test time
-//     and carried in the state ("w_gamma", "s_gamma"); its initial value is the variable "memory/gamma".
-//  4. Reads: a token reads the weights before its chunk's write (after the previous chunk's), instead
-//     of after its own write.
+//  1. k_t = (x^s_t W_k)[h], v_t = (x^s_t W_v)[h], q_t = (x^r_t W_q)[h]: no short conv, no activation, no
+//     L2 norm (ConvKernel is ignored and the state has no conv caches).
+//  2. theta_t = MaxLR * sigmoid(x^s_t w_theta + b_theta), one per token.
+//  3. Per complete chunk i of C tokens (cut from the call start; a last partial chunk is read but not
+//     written): p_i = mean of x^s over the chunk, eta_i = sigmoid(p_i w_eta + b_eta), alpha_i =
+//     sigmoid(p_i w_alpha + b_alpha).
+//  4. Memory M(z) = z + LayerNorm(MLP(z)) * (1 + gamma), the LayerNorm without affine and eps 1e-5,
+//     MLP(z) = z W_1 (L_M = 1) or GELU(z W_1) W_2 ... with exact (erf) GELU; gamma [Dh] per head is a
+//     fast weight like the W_l (state "w_gamma" / "s_gamma", initial value "memory/gamma").
+//  5. G_i = grad sum_{t in chunk i} theta_t mean_d (M(k_t) - v_t)_d^2, taken at the learned initial
+//     weights "memory/*" for every chunk and in every call (TTTBatchSize = 0, titans-pytorch's batch_size
+//     None), or, with TTTBatchSize = Q > 0, at the weights of the start of t's TTT batch of Q tokens.
+//  6. S_i = eta_i S_{i-1} - G_i;  W_i = (1 - alpha_i) W_{i-1} + S_i (W_0, S_0: the carried state).
+//  7. Reads with a one-token shift: token t reads W_{floor((t+1)/C)}. Tokens 0..C-2 of a call read the
+//     carried W_0; the last token of chunk i already reads W_{i+1}, the weights after its own chunk's
+//     write, and the other tokens of chunk i+1 read the same W_{i+1}. (An earlier version of this doc said
+//     every token read the weights before its chunk's write; the golden vectors show the shift.)
+//  8. r_t = M_{W_{floor((t+1)/C)}}(q_t) * sigmoid(x^r_t w_g)[h] (OutputGate: one gate per head,
+//     "retrieve_gate"); y_t = concat_h(r_t) W_o ("output", titans-pytorch's combine_heads).
 //
-// Not reproduced: the port's GELU between memory layers (SiLU here, as in the paper mode), its mean
-// (not sum) over the squared error (a constant factor 1/Dh on theta), attention pooling and other
-// optional extras. Inner-gradient clamping and the output gate work as in the paper mode. The golden
-// vectors of item 4 of the Titans issue (shared/golden/titans) do not exist yet, so no test holds this
-// mode to the port's numbers; the tests hold it to its own equations (TestTPChunkedEqualsNaive,
-// TestTPReadBeforeWrite, TestTPClosedFormInnerGradient).
+// ImportPyTorchState loads a NeuralMemory state_dict into these variables. TestGoldenTitansPyTorch and
+// TestGoldenTitansPyTorchStream hold the layer to titans-pytorch's own outputs, final weights and
+// momentum, and gradients of x and every parameter (testdata/titans_pytorch; memory depth 1 and 2, and
+// 12 + 12 tokens in two calls), to about 1e-15 in float64 and 1e-6 in float32.
+//
+// Differences that remain between mode tp and titans-pytorch:
+//
+//   - Partial chunks. titans-pytorch keeps a call's incomplete last chunk in its state and writes it in
+//     the next call; here it is read but never written, so chained calls equal one call only when every
+//     call but the last is a multiple of ChunkSize (of SegmentSize for MAC). A single call is the same.
+//   - TTT batches (TTTBatchSize > 0) are cut from each call's start; titans-pytorch counts batch_size
+//     across calls with its seq_index. It also steps its single-token calls through a separate path,
+//     not compared here.
+//   - Parameterisation and init. The gate logits carry fixed offsets (+0 theta, +2 eta, -4 alpha) on
+//     zero-initialised biases and weights N(0, 1/D); titans-pytorch uses nn.Linear's init and no offset
+//     (ImportPyTorchState subtracts the offsets from the biases, so imported layers compute the same).
+//     The memory weights start N(0, 1/in), gamma at 0. Linear weights are stored [in, out].
+//   - One head: titans-pytorch has no retrieve gate and no combine_heads then; here OutputGate and the
+//     output projection stay (the importer sets the projection to the identity when absent).
+//   - The state carries the memory weights minus their learned initial value (zero = start of sequence),
+//     and the momentum; titans-pytorch carries the weights themselves.
+//   - Float dtypes: in float64 erf comes from an in-graph series (the Go backend's Erf is a 1.5e-7 fit on
+//     SIMD builds); float32 uses the backend's Erf. NormEps is unused in this mode.
+//   - GradClamp > 0 (off in the reproduction) clamps each token's joint inner-gradient norm as in the paper
+//     mode; titans-pytorch's max_grad_norm clips differently. Options not reproduced: momentum_order > 1,
+//     learned_momentum_combine, per_parameter_lr_modulation, attn_pool_chunks, qk_rmsnorm, post_rmsnorm,
+//     activation, num_kv_per_token > 1, qkv_receives_diff_views, spectral_norm_surprises, gated_transition,
+//     accept_weight_residual, per_head_learned_parameters False, init_*_bias, other memory models.
+//   - MAC, MAG and MAL in mode tp are Engram's architectures (section 4 of the paper) around the tp
+//     memory, not titans-pytorch's MemoryAsContextTransformer; MAC's retrieval keeps its own L2-normalised
+//     query projection.
 //
 // Shape legend: B batch, T time, D model width, H heads, Dh head width, n chunk length, E expansion.
 package titans
