@@ -4,7 +4,7 @@
 // Paper: J. Du, W. Sun, D. Lan, J. Hu, Y. Cheng, "MoM: Linear Sequence Modeling with Mixture-of-Memories",
 // 2025 (arXiv:2502.13685). Each memory is the recurrence of package deltanet (Yang, Kautz & Hatamizadeh,
 // "Gated Delta Networks", ICLR 2025); the load-balancing loss is Switch Transformer's (Fedus, Zoph &
-// Shazeer, JMLR 2022, eq. 4).
+// Shazeer, JMLR 2022, eq. 4) as flash-linear-attention computes it for MoM.
 //
 // # The layer (layer.go, router.go)
 //
@@ -12,31 +12,74 @@
 //	q_t = shared query (projection, short conv, SiLU, L2 norm per head)
 //	memory m: k^m, v^m (own projections, shared short-conv kernels), beta^m = sigmoid(W_b^m x),
 //	          g^m = -exp(A_log) softplus(W_a^m x + dt_bias)   (A_log, dt_bias shared)
-//	          S^m advances by the gated delta rule at the tokens with m in C_t only
+//	          S^m advances by the gated delta rule at the tokens with m in C_t only (that fit its buffer)
 //	o_t = sum_{m in C_t} w_tm (S^m_t)^T q_t / sqrt(d_k)  [+ the shared memory's output, weight 1]
 //	y_t = W_o (RMSNorm(o_t) * SiLU(W_g x_t))
 //
 // # Routing with fixed shapes (mix.go)
 //
-// "A token not routed to m neither decays nor updates m, and m gives no output there" is done by
-// masking, not by sorting tokens into variable-length groups: at an unrouted token memory m takes
-// g = 0 (alpha = 1), beta = 0 and k = 0, a step that leaves S^m exactly as it was, and its output is
-// multiplied by 0. All E = M (+1 shared) memories then run as E*H heads of one deltanet.Chunked call.
-// mix_test.go holds this equal, in float64 with gradients, to gathering each memory's tokens, running
-// deltanet.Naive on that subsequence and scattering the outputs back. The price of fixed shapes is
-// compute: every memory processes every token, so the recurrence costs E times a single gated
-// DeltaNet of the same head size (bench_test.go measures the whole layer against one).
+// "A token not routed to m neither decays nor updates m, and m gives no output there" has two forms.
+//
+// Capacity buffers (MixCapacity; the default, capacity_factor > 0). Each routed memory gets a buffer of
+//
+//	capacity = ceil(capacity_factor * k * T / M)   tokens per call of T tokens and per batch row,
+//
+// rounded up to a whole number of chunks (the chunked form would pad to it anyway, so the extra room is
+// free) and at most T (Capacity). A memory's routed tokens are gathered into its buffer in time order,
+// the buffer's unused tail is padding made of steps that leave the state unchanged (g = 0, beta = 0,
+// k = 0), all M buffers run as a batch of B*M sequences of one deltanet.Chunked call, and the outputs
+// are gathered back with their routing weights. The shared memory sees every token and runs as a
+// plain deltanet call over the stream. The recurrence then costs M*capacity + T token-steps per row
+// (2.5T + T at the defaults) instead of E*T, so the layer's cost follows k, not M.
+//
+// Overflow: when more than capacity tokens of one call (one batch row) are routed to memory m, m keeps
+// the first capacity of them in time order and drops the later ones. A dropped token is, for m alone,
+// as if it had not been routed there: m neither decays nor updates at it (its state goes on from the
+// last kept token) and gives it no output; the token's other chosen memory (and the shared memory)
+// still read and write it with their usual weights, nothing is renormalised, and the router still
+// counts it in the balance loss. Stats.Dropped (metric "dropped") is the fraction of the call's top-k
+// assignments dropped. Keeping the earliest tokens keeps a call causal: whether a token is kept depends
+// only on the tokens before it in the same call. It does depend on the call's length (the capacity
+// grows with T), so a sequence processed in pieces with the state carried equals one call only where
+// no piece and not the whole call overflows (layer_test.go checks equality when nothing overflows, and
+// mix_test.go checks overflow against the gathered reference with the dropped tokens removed).
+// OpenSparseLLMs' MoM and fla's transform keep instead the last capacity tokens ("discard tokens exceed
+// capacity and is far from now"), which makes an early token's routing depend on later ones, and
+// their capacity option c gives ceil(c * T) tokens per memory (our capacity_factor = c * M / k).
+//
+// Masked (Mix; capacity_factor 0, and any call whose capacity would be T, e.g. the T = 1 decode step):
+// at an unrouted token memory m takes g = 0 (alpha = 1), beta = 0 and k = 0, a step that leaves S^m
+// exactly as it was, and its output is multiplied by 0; all E = M (+1 shared) memories run as E*H
+// heads of one deltanet.Chunked call over every token, which costs E times a gated DeltaNet's
+// recurrence. It never drops a token and is the reference the buffers are tested against: without
+// overflow both give the same outputs, states and gradients (float64, layer_test.go and mix_test.go),
+// and mix_test.go holds the masked form equal to gathering each memory's tokens, running
+// deltanet.Naive on that subsequence and scattering the outputs back. bench_test.go measures the layer
+// against a gated DeltaNet layer of the same heads and widths.
 //
 // # Load balancing and logging
 //
-// BalanceLoss gives loss = M sum_m f_m P_m with f_m the fraction of the call's k*N assignments that
-// went to m and P_m the mean router probability (1 when uniform, M when collapsed). In training graphs
-// (GoMLX's Store.IsTraining) the layer adds aux_loss_weight * loss with GoMLX's
-// train.AddRegularizationLoss (what the deprecated train.AddLoss maps to), so the trainer's loss metric
-// includes it, and writes f into the non-trainable variable LoadVariable ("router_load", [M] float64)
+// BalanceLoss is flash-linear-attention's load_balancing_loss_func (fla/models/mom/modeling_mom.py):
+// over the router rows q, with p_q the router probabilities and S_q the top-k memories,
+// F_m = mean_q [m in S_q] (sums to k), P_m = mean_q p_qm and loss = M sum_m F_m P_m (k for a uniform
+// router; no division by k). As in FLA the rows of all layers are pooled into one population, not one
+// term per layer: in a training graph (GoMLX's Store.IsTraining) every MoM layer adds its router's
+// column sums to a graph-scoped pool (a GoMLX graph parameter) and adds aux_loss_weight times the
+// increase of the pooled loss to GoMLX's regularization loss (train.AddRegularizationLoss). The terms
+// telescope, so after the last layer the graph's regularization loss holds exactly aux_loss_weight *
+// the pooled loss, with its gradient, and no trainer or model code collects logits; PooledBalanceLoss(g)
+// returns the pooled loss for logging. aux_loss_weight is FLA's aux_loss_scale. It also writes the
+// call's load F/k (sums to 1) into the non-trainable variable LoadVariable ("router_load", [M] float64)
 // under its scope, for a trainer to read after each step. ApplyWithStats (the Introspector interface,
-// like titans.Introspector) returns the same statistics as graph nodes with Stats.Metrics naming them
-// "load_m", "router_prob_m" and "balance_loss".
+// like titans.Introspector) returns the call's statistics as graph nodes with Stats.Metrics naming them
+// "load_m", "router_prob_m", "balance_loss" (this call's rows alone) and "dropped".
+//
+// Where it differs from FLA: the mixer sees no attention mask, so every row has weight 1 (FLA with
+// attention_mask = None; BalanceLoss takes row weights, and the golden test uses FLA's masked cases);
+// the pool is per graph, so a graph that applies the layers to several segments (streamed or truncated
+// BPTT) pools all their rows, which is FLA's loss over the concatenated segments; layers with different
+// numbers of memories or weights form separate pools whose losses add; and FLA adds the loss only when
+// labels are given, ours in every training graph.
 //
 // # Choices where the paper is silent or that fixed shapes force
 //
@@ -49,8 +92,6 @@
 //   - With M = 1 there is nothing to route: no router variable is made and, without the shared memory,
 //     the layer is exactly a gated_deltanet layer with the same variable names and state
 //     (layer_test.go checks outputs, states and every gradient).
-//   - The balance loss averages over every token of the call (padding included: the mixer sees no loss
-//     mask), and a graph that applies the layer several times (streamed segments) adds one term per call.
 //   - Ties in the router's top-k go to the lower memory index (GoMLX's TopKMask sorts stably).
 //
 // The carried state is "S" [B, E*H, d_k, d_v] (head e*H + h is head h of memory e; the shared memory is

@@ -141,7 +141,7 @@ func (l *Layer) mix(q, k, v, beta, g *Node, r routing, h0 *Node, time int) (o, s
 		if naive {
 			return deltanet.Naive(q, k, v, beta, g, h0, scale, mem.Options())
 		}
-		return deltanet.Chunked(q, k, v, beta, g, h0, scale, min(chunk, q.Shape().Dimensions[1]), mem.Options())
+		return deltanet.Chunked(q, k, v, beta, g, h0, scale, BufferChunk(q.Shape().Dimensions[1], chunk), mem.Options())
 	}
 	o, s, kept = mixCapacity("mom layer", q, routed(k), routed(v), routed(beta), routed(g), routed(r.mask),
 		routed(r.weight), SliceAxis(h0, 1, AxisRange(0, m*h)), capacity, run)

@@ -81,18 +81,35 @@ func checkMixInputs(op string, q, k, v, beta, g, mask, weight *Node) {
 }
 
 // Capacity is the number of tokens each routed memory's buffer holds in a call over time tokens:
-// ceil(factor * topK * time / memories), at least 1, rounded up to a whole number of chunks when it is
-// longer than one (chunk > 0: the chunked form pads the buffer to whole chunks anyway, so the extra room
-// costs nothing), and at most time. factor 0 means time: no token can be dropped.
+// ceil(factor * topK * time / memories), at least 1, at most time, and, with chunk > 0, rounded up to
+// the whole chunks the buffer is processed in (BufferChunk: the chunked form would pad to them anyway,
+// so the extra room costs nothing). factor 0 means time: no token can be dropped.
 func Capacity(factor float64, topK, memories, time, chunk int) int {
 	if factor <= 0 || time < 1 {
 		return time
 	}
 	c := max(1, int(math.Ceil(factor*float64(topK*time)/float64(memories)-1e-9)))
-	if chunk > 0 && c > chunk {
-		c = (c + chunk - 1) / chunk * chunk
+	if chunk > 0 {
+		b := BufferChunk(c, chunk)
+		c = (c + b - 1) / b * b
 	}
 	return min(c, time)
+}
+
+// BufferChunk is the chunk length the layer processes a buffer of capacity tokens in: the fewest chunks
+// of at most chunk tokens, made as even as possible (rounded up to a multiple of 8 when chunk >= 8, which
+// deltanet.InvertUnitLower halves into small blocks), so a buffer of 160 tokens with chunk 64 runs as
+// 3 chunks of 56, not 3 of 64 with 32 tokens of padding.
+func BufferChunk(capacity, chunk int) int {
+	if chunk < 1 || capacity <= chunk {
+		return capacity
+	}
+	n := (capacity + chunk - 1) / chunk
+	b := (capacity + n - 1) / n
+	if chunk >= 8 {
+		b = min(chunk, (b+7)/8*8)
+	}
+	return b
 }
 
 // MixCapacity is Mix with fixed-capacity buffers: each memory's routed tokens are gathered, in time

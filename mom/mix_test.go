@@ -299,3 +299,28 @@ func TestMixCapacity(t *testing.T) {
 	}
 	t.Logf("T = %d, busiest memory %d tokens; overflow capacity %d drops %d assignments", s.time, most, overflowCap, dropped)
 }
+
+// TestCapacity: the buffer length of the benchmark's sizes and the edge cases.
+func TestCapacity(t *testing.T) {
+	for _, c := range []struct {
+		factor                                          float64
+		topK, memories, time, chunk, capacity, bufChunk int
+	}{
+		{1.25, 2, 4, 256, 64, 168, 56}, // ceil(160) -> 3 chunks of 56
+		{1.25, 2, 4, 1024, 64, 640, 64},
+		{1.25, 2, 4, 1, 1, 1, 1},    // the decode step: masked
+		{0, 2, 4, 256, 64, 256, 64}, // factor 0: no buffers
+		{1.25, 2, 3, 19, 4, 16, 4},  // ceil(15.83)
+		{1.25, 2, 3, 19, 8, 16, 8},  // 2 chunks of 8
+		{4, 2, 4, 100, 64, 100, 56}, // more than T: T
+		{1.25, 1, 8, 10, 64, 2, 2},  // ceil(1.5625)
+		{0.01, 1, 8, 10, 64, 1, 1},  // at least 1
+	} {
+		got := mom.Capacity(c.factor, c.topK, c.memories, c.time, c.chunk)
+		chunk := mom.BufferChunk(got, c.chunk)
+		if got != c.capacity || chunk != c.bufChunk {
+			t.Errorf("Capacity(%g, k %d, M %d, T %d, chunk %d) = %d in chunks of %d, want %d in chunks of %d",
+				c.factor, c.topK, c.memories, c.time, c.chunk, got, chunk, c.capacity, c.bufChunk)
+		}
+	}
+}
