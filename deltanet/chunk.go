@@ -3,7 +3,7 @@ package deltanet
 import (
 	"fmt"
 
-	"github.com/engramlx/engram/layers"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -18,88 +18,201 @@ import (
 //	O = scale (Q .* exp(G)) S + (scale Q K^T .* Gamma) V'
 //	S <- exp(G_C) S + (K .* exp(G_C - G))^T V'
 //
-// (the WY form of the delta rule, Yang et al. 2025, sec. 3.3). The decay factors are products of
-// alpha_t = exp(g_t) <= 1 (decay.go), so strong decay underflows to zero instead of overflowing and no
-// exp of a positive number is ever formed. Without the delta rule V' = V. T is padded to a multiple of
-// C with g = beta = k = v = q = 0, steps that leave S unchanged.
+// (the WY form of the delta rule, Yang et al. 2025, sec. 3.3). Without the delta rule V' = V.
 //
-// Everything but the state recurrence is batched over all chunks; the recurrence over chunks is
-// unrolled at graph-build time (GoMLX has no differentiable loop), ceil(T/C) steps.
+// Chunked converts to the head-major layout once and runs ChunkedHeadMajor; callers that already hold
+// head-major tensors (the layer) call ChunkedHeadMajor directly and skip both transposes.
 func Chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Options) (o, ht *Node) {
 	h0 = checkInputs("deltanet.Chunked", q, k, v, beta, g, h0)
-	if chunkSize < 1 {
-		panic(fmt.Errorf("deltanet.Chunked: chunkSize must be >= 1, got %d", chunkSize))
-	}
-	time := q.Shape().Dimensions[1]
-	if !opts.Gate {
-		g = ZerosLike(g)
-	}
-	// Chunk-major layout [N, B, H, C, ...] so the unrolled recurrence slices a leading axis.
-	qc, kc, vc := chunkVectors(q, chunkSize), chunkVectors(k, chunkSize), chunkVectors(v, chunkSize)
-	betac, gc := chunkScalars(beta, chunkSize), chunkScalars(g, chunkSize)
+	o, ht = chunked(headMajor(q), headMajor(k), headMajor(v), headMajorScalars(beta), headMajorScalars(g),
+		h0, scale, chunkSize, opts, "deltanet.Chunked")
+	return headMajor(o), ht
+}
 
-	decay := newChunkDecay(gc) // Gamma [N, B, H, C, C], exp(G) [N, B, H, C], ...
+// ChunkedHeadMajor is Chunked on head-major tensors: q, k [B, H, T, K], v [B, H, T, V], beta, g [B, H, T],
+// h0 [B, H, K, V] (nil = zeros) -> o [B, H, T, V], ht [B, H, K, V].
+//
+// Layout: every tensor is [B, H, N, C, ...] (a free reshape of [B, H, T, ...] when C divides T; else one
+// zero pad of time at entry, g = beta = k = v = q = 0 steps that leave S unchanged), so every product
+// is a batched matmul over the leading [B, H, N] axes with its contracting axis where the Go backend's
+// kernels read it, and nothing is transposed inside the recurrence. Everything but the state recurrence
+// (decays, the WY factors with their (I + A)^-1, the q k^T scores) is computed for all chunks at once;
+// only the ceil(T/C) state updates are unrolled at graph-build time (GoMLX has no differentiable loop).
+func ChunkedHeadMajor(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Options) (o, ht *Node) {
+	h0 = checkHeadMajorInputs("deltanet.ChunkedHeadMajor", q, k, v, beta, g, h0)
+	return chunked(q, k, v, beta, g, h0, scale, chunkSize, opts, "deltanet.ChunkedHeadMajor")
+}
+
+func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Options, op string) (o, ht *Node) {
+	if chunkSize < 1 {
+		panic(fmt.Errorf("%s: chunkSize must be >= 1, got %d", op, chunkSize))
+	}
+	dims := q.Shape().Dimensions
+	batch, heads, time := dims[0], dims[1], dims[2]
+	numChunks := (time + chunkSize - 1) / chunkSize
+	chunks := func(x *Node) *Node { // [B, H, T, ...] -> [B, H, N, C, ...]
+		if pad := numChunks*chunkSize - time; pad > 0 {
+			padding := make([]PadAxis, x.Rank())
+			padding[2] = PadAxis{End: pad}
+			x = Pad(x, ScalarZero(x.Graph(), x.DType()), padding...)
+		}
+		return Reshape(x, append([]int{batch, heads, numChunks, chunkSize}, x.Shape().Dimensions[3:]...)...)
+	}
+	qc, kc, vc, betac := chunks(q), chunks(k), chunks(v), chunks(beta)
+	var gc *Node
+	if opts.Gate {
+		gc = chunks(g)
+	}
+	decay := newChunkDecay(qc, gc) // Gamma [B, H, N, C, C], exp(G) [B, H, N, C], ...
 
 	u, w := vc, (*Node)(nil)
 	if opts.Delta {
 		u, w = wyFactors(kc, vc, betac, decay)
 	}
-	// K .* exp(G_C - G): how much each key's write has decayed by the end of its chunk.
-	kDecayed := Mul(kc, InsertAxes(decay.tail, -1))
-	chunkDecay := InsertAxes(decay.total, -1) // exp(G_C): [N, B, H, 1, 1]
+	// (K .* exp(G_C - G))^T [B, H, N, K, C]: how much each key's write has decayed by the end of its
+	// chunk, transposed once here so the state update contracts C where the matmul kernel wants it.
+	kDecayedT := TransposeAllAxes(decay.scaleRows(kc, decay.tail), 0, 1, 2, 4, 3)
 
-	numChunks := qc.Shape().Dimensions[0]
-	states := make([]*Node, numChunks)    // S entering each chunk
-	corrected := make([]*Node, numChunks) // V' of each chunk
+	var uParts, wParts, kParts, totalParts []*Node
+	uParts, kParts = splitAxis(u, 2), splitAxis(kDecayedT, 2)
+	if opts.Delta {
+		wParts = splitAxis(w, 2)
+	}
+	if decay.total != nil {
+		totalParts = splitAxis(decay.total, 2) // [B, H, 1, 1] each
+	}
+	states := make([]*Node, numChunks)    // S entering each chunk: [B, H, K, V]
+	corrected := make([]*Node, numChunks) // V' of each chunk: [B, H, C, V]
 	state := h0
-	for n := 0; n < numChunks; n++ {
-		at := func(x *Node) *Node { return Squeeze(SliceAxis(x, 0, AxisElem(n)), 0) }
+	for n := range numChunks {
 		states[n] = state
-		vn := at(u)
+		vn := uParts[n]
 		if opts.Delta {
-			vn = Sub(vn, Einsum("bhck,bhkv->bhcv", at(w), state))
+			vn = Sub(vn, matmul(wParts[n], state, 2)) // [B,H,C,K] x [B,H,K,V]
 		}
 		corrected[n] = vn
-		state = Add(Mul(at(chunkDecay), state), Einsum("bhck,bhcv->bhkv", at(kDecayed), vn))
+		if totalParts != nil {
+			state = Mul(state, totalParts[n])
+		}
+		state = Add(state, matmul(kParts[n], vn, 2)) // [B,H,K,C] x [B,H,C,V]
 	}
-	stateStack, vStack := Stack(states, 0), Stack(corrected, 0)
+	stateStack, vStack := Stack(states, 2), Stack(corrected, 2) // [B, H, N, K, V], [B, H, N, C, V]
 
 	// Outputs of all chunks at once: the inter-chunk part from the incoming state, the intra-chunk part
 	// from the corrected values.
 	qScaled := MulScalar(qc, scale)
-	inter := Einsum("nbhck,nbhkv->nbhcv", Mul(qScaled, InsertAxes(decay.head, -1)), stateStack)
-	scores := Mul(Einsum("nbhck,nbhdk->nbhcd", qScaled, kc), decay.gamma)
-	intra := Einsum("nbhcd,nbhdv->nbhcv", scores, vStack)
-	o = unchunk(Add(inter, intra), time)
-	return o, state
+	out := matmul(decay.scaleRows(qScaled, decay.head), stateStack, 3)
+	scores := decay.mask(matmulT(qScaled, kc, 3)) // [B, H, N, C, C]
+	out = Add(out, matmul(scores, vStack, 3))
+	out = Reshape(out, batch, heads, numChunks*chunkSize, out.Shape().Dimensions[4])
+	if numChunks*chunkSize != time {
+		out = SliceAxis(out, 2, AxisRange(0, time))
+	}
+	return out, state
 }
 
 // wyFactors returns U = T diag(beta) V and W = T diag(beta) (K .* exp(G)), T = (I + A)^-1 with
-// A = strictly-lower(diag(beta) (Gamma .* K K^T)), for every chunk: the WY representation of the product
-// of the chunk's Householder-like transitions (I - beta_t k_t k_t^T).
+// A = strictly-lower(diag(beta) (Gamma .* K K^T)), for every chunk at once: the WY representation of
+// the product of the chunk's Householder-like transitions (I - beta_t k_t k_t^T).
 func wyFactors(k, v, beta *Node, decay chunkDecay) (u, w *Node) {
-	chunk := k.Shape().Dimensions[3]
 	betaCol := InsertAxes(beta, -1)
-	gram := Einsum("nbhck,nbhdk->nbhcd", k, k)
-	a := Mul(Mul(betaCol, decay.gamma), gram)
-	a = Where(strictlyLowerMask(a.Graph(), a.Shape(), chunk), a, ZerosLike(a))
+	gram := matmulT(k, k, 3) // [B, H, N, C, C]
+	a := Mul(betaCol, decay.strictMask(gram))
 	t := InvertUnitLower(a)
-	u = Einsum("nbhcd,nbhdv->nbhcv", t, Mul(betaCol, v))
-	w = Einsum("nbhcd,nbhdk->nbhck", t, Mul(Mul(betaCol, k), InsertAxes(decay.head, -1)))
+	betaK := Mul(betaCol, k)
+	u = matmul(t, Mul(betaCol, v), 3)
+	w = matmul(t, decay.scaleRows(betaK, decay.head), 3)
 	return u, w
 }
 
-// chunkVectors maps [B, T, H, D] to [N, B, H, C, D], zero-padding time to N*C.
-func chunkVectors(x *Node, chunk int) *Node {
-	return TransposeAllDims(layers.Chunk(x, chunk), 1, 0, 3, 2, 4)
+// matmul is the batched product x y of x [b..., n, k] and y [b..., k, m] over the leading batch axes:
+// the Go backend's "non-transposed" kernel layout, no copies.
+func matmul(x, y *Node, batchAxes int) *Node {
+	batch := iota(batchAxes)
+	return DotGeneral(x, []int{x.Rank() - 1}, batch, y, []int{batchAxes}, batch)
 }
 
-// chunkScalars maps [B, T, H] to [N, B, H, C], zero-padding time to N*C.
-func chunkScalars(x *Node, chunk int) *Node {
-	return TransposeAllDims(layers.Chunk(x, chunk), 1, 0, 3, 2)
+// matmulT is the batched product x y^T of x [b..., n, k] and y [b..., m, k]: the "transposed" kernel
+// layout, no copies.
+func matmulT(x, y *Node, batchAxes int) *Node {
+	batch := iota(batchAxes)
+	return DotGeneral(x, []int{x.Rank() - 1}, batch, y, []int{y.Rank() - 1}, batch)
 }
 
-// unchunk maps [N, B, H, C, D] back to [B, T, H, D], dropping the padding.
-func unchunk(x *Node, time int) *Node {
-	return layers.Unchunk(TransposeAllDims(x, 1, 0, 3, 2, 4), time)
+func iota(n int) []int {
+	axes := make([]int, n)
+	for i := range axes {
+		axes[i] = i
+	}
+	return axes
+}
+
+// splitAxis returns the dim(axis) pieces of x along axis (the axis kept, size 1, then squeezed away),
+// like Squeeze(SliceAxis(x, axis, AxisElem(i)), axis) for every i, but with the gradient of x assembled
+// by one Concatenate of the pieces' gradients. (Autodiff of N separate slices pads each piece's
+// gradient back to the full shape and sums N full-size tensors: O(N^2) in the number of chunks.)
+//
+// The pieces' custom gradients record their adjoints; x's custom gradient concatenates them (zeros for
+// pieces the loss does not reach) and ignores the padded sum autodiff built, which is then dead code
+// that no backend executes. Autodiff visits the pieces before x (they are built after it).
+func splitAxis(x *Node, axis int) []*Node {
+	num := x.Shape().Dimensions[axis]
+	pieceShape := x.Shape().Clone()
+	pieceShape.Dimensions[axis] = 1
+	adjoints := make([]*Node, num)
+	whole := IdentityWithCustomGradient(x, func(x, _ *Node) *Node {
+		parts := make([]*Node, num)
+		for i, adj := range adjoints {
+			if adj == nil {
+				parts[i] = Zeros(x.Graph(), pieceShape)
+			} else {
+				parts[i] = Reshape(adj, pieceShape.Dimensions...)
+			}
+		}
+		clear(adjoints)
+		return Concatenate(parts, axis)
+	})
+	pieces := make([]*Node, num)
+	for i := range pieces {
+		piece := Squeeze(SliceAxis(whole, axis, AxisElem(i)), axis)
+		pieces[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
+			adjoints[i] = v
+			return v
+		})
+	}
+	return pieces
+}
+
+// headMajor swaps the time and head axes of [B, T, H, D] (or back): the Go backend's fast transpose,
+// which moves whole rows of D.
+func headMajor(x *Node) *Node { return TransposeAllAxes(x, 0, 2, 1, 3) }
+
+// headMajorScalars maps [B, T, H] to [B, H, T].
+func headMajorScalars(x *Node) *Node {
+	d := x.Shape().Dimensions
+	return Reshape(headMajor(Reshape(x, d[0], d[1], d[2], 1)), d[0], d[2], d[1])
+}
+
+// checkHeadMajorInputs is checkInputs for the head-major layout.
+func checkHeadMajorInputs(op string, q, k, v, beta, g, h0 *Node) *Node {
+	qd, vd := q.Shape().Dimensions, v.Shape().Dimensions
+	bad := len(qd) != 4 || len(vd) != 4 || !k.Shape().Equal(q.Shape()) ||
+		vd[0] != qd[0] || vd[1] != qd[1] || vd[2] != qd[2] ||
+		!beta.Shape().Equal(g.Shape()) || beta.Rank() != 3 ||
+		beta.Shape().Dimensions[0] != qd[0] || beta.Shape().Dimensions[1] != qd[1] || beta.Shape().Dimensions[2] != qd[2]
+	for _, x := range []*Node{k, v, beta, g} {
+		bad = bad || x.DType() != q.DType()
+	}
+	if bad {
+		panic(fmt.Errorf("%s: want q, k [B, H, T, K], v [B, H, T, V], beta, g [B, H, T] of one dtype; got q %s, k %s, v %s, beta %s, g %s",
+			op, q.Shape(), k.Shape(), v.Shape(), beta.Shape(), g.Shape()))
+	}
+	if h0 == nil {
+		return Zeros(q.Graph(), shapes.Make(q.DType(), qd[0], qd[1], qd[3], vd[3]))
+	}
+	hd := h0.Shape().Dimensions
+	if len(hd) != 4 || hd[0] != qd[0] || hd[1] != qd[1] || hd[2] != qd[3] || hd[3] != vd[3] || h0.DType() != q.DType() {
+		panic(fmt.Errorf("%s: want h0 [B, H, K, V] = [%d, %d, %d, %d] %s, got %s", op, qd[0], qd[1], qd[3], vd[3], q.DType(), h0.Shape()))
+	}
+	return h0
 }

@@ -6,62 +6,66 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// chunkDecay holds the decay factors of every chunk, all exp of (sums of) g but computed as products
-// of the per-step alpha_t = exp(g_t).
+// chunkDecay holds the decay factors of every chunk and the causal masks, for tensors laid out
+// [B, H, N, C, ...]. Without the gate (g = 0) every decay factor is 1 and the factors are nil.
 type chunkDecay struct {
-	gamma *Node // Gamma_ri = exp(G_r - G_i) = prod_{i<j<=r} alpha_j for i <= r, 0 above: [..., C, C]
-	head  *Node // exp(G_r) = prod_{j<=r} alpha_j: [..., C]
-	tail  *Node // exp(G_C - G_r) = prod_{r<j<=C} alpha_j: [..., C]
-	total *Node // exp(G_C): [..., 1]
+	lower  *Node // i <= r: bool [1, 1, 1, C, C], broadcast by Where
+	strict *Node // i < r: bool [1, 1, 1, C, C]
+	gamma  *Node // Gamma_ri = exp(G_r - G_i) for i <= r, 0 above: [B, H, N, C, C]; nil without gate
+	head   *Node // exp(G_r): [B, H, N, C]
+	tail   *Node // exp(G_C - G_r): [B, H, N, C]
+	total  *Node // exp(G_C): [B, H, N, 1, 1]
 }
 
-// newChunkDecay computes the decay factors from the log-decays g [..., C].
+// newChunkDecay computes the decay factors from the log-decays g [B, H, N, C] (nil: no gate) of the
+// chunked x [B, H, N, C, ...] (which gives the graph, dtype and chunk length).
 //
-// Why products and not exp(G_r - G_i): exp is by far the most expensive element-wise op of the Go
-// backend (math.Exp per element, and much slower still in GOEXPERIMENT=simd builds), and the C*C
-// exponentials dominated the chunk op's profile. Here only the C alphas take an exp; Gamma is built by
-// doubling the band of lengths it covers,
-//
-//	Gamma^(2s)[r, i] = Gamma^(s)[r, i] + P_s[r] Gamma^(s)[r-s, i],   P_s[r] = prod_{r-s<j<=r} alpha_j,
-//
-// where Gamma^(s) holds the entries with r - i < s and P_2s[r] = P_s[r] P_s[r-s]: log2(C) steps of
-// shifts and multiplies. Every factor is alpha_j <= 1 for a decay, so strong decay underflows to 0 and
-// nothing overflows; a product of L factors carries L roundings, against the cancellation in G_r - G_i of
-// the log-space form.
-func newChunkDecay(g *Node) chunkDecay {
-	chunk := g.Shape().Dimensions[g.Rank()-1]
-	alpha := Exp(g)
-	// Gamma^(1) is the identity: only r = i, the empty product.
-	dims := append(append([]int{}, g.Shape().Dimensions...), chunk)
-	identity := ConvertDType(Diagonal(g.Graph(), chunk), g.DType())
-	gamma := BroadcastToDims(ExpandLeftToRank(identity, len(dims)), dims...)
-	window := alpha // P_1
-	for span := 1; span < chunk; span *= 2 {
-		gamma = Add(gamma, Mul(InsertAxes(window, -1), shiftDown(gamma, g.Rank()-1, span)))
-		window = Mul(window, shiftDown(window, g.Rank()-1, span))
+// G = cumsum(g) within each chunk; every factor is the exp of a difference G_r - G_i with i <= r, a sum
+// of log-decays over (i, r], so for decays (g <= 0) nothing overflows and strong decay underflows to 0.
+// The arguments above the diagonal (i > r, positive) are replaced by 0 before the exp, so they neither
+// overflow nor leak NaN into the gradient. The Go backend's Exp is a SIMD kernel since compute v0.1.14,
+// so the C*C exponentials per chunk cost less than building Gamma from products of alpha_t by
+// log2(C) shift-and-multiply steps, whose shifts (slice + pad, and their gradients) were copies.
+func newChunkDecay(x, g *Node) chunkDecay {
+	graph := x.Graph()
+	chunk := x.Shape().Dimensions[3]
+	dims := shapes.Make(dtypes.Int32, 1, 1, 1, chunk, chunk)
+	row, col := Iota(graph, dims, 3), Iota(graph, dims, 4)
+	d := chunkDecay{lower: GreaterOrEqual(row, col), strict: GreaterThan(row, col)}
+	if g == nil {
+		return d
 	}
-	first := SliceAxis(alpha, -1, AxisRange(0, 1))
-	head := Mul(Squeeze(SliceAxis(gamma, -1, AxisRange(0, 1)), -1), first)
-	tail := Squeeze(SliceAxis(gamma, -2, AxisElem(-1)), -2)
-	total := SliceAxis(head, -1, AxisElem(-1))
-	return chunkDecay{gamma: gamma, head: head, tail: tail, total: total}
+	cum := CumSum(g, -1)                                  // G: [B, H, N, C]
+	last := SliceAxis(cum, -1, AxisElem(chunk-1))         // G_C: [B, H, N, 1]
+	diff := Sub(InsertAxes(cum, -1), InsertAxes(cum, -2)) // G_r - G_i: [B, H, N, C, C]
+	zero := ScalarZero(graph, x.DType())
+	d.gamma = Where(d.lower, Exp(Where(d.lower, diff, zero)), zero)
+	d.head = Exp(cum)
+	d.tail = Exp(Sub(last, cum))
+	d.total = InsertAxes(Exp(last), -1)
+	return d
 }
 
-// shiftDown returns y with y[..., r, ...] = x[..., r - n, ...] along axis, zeros for r < n.
-func shiftDown(x *Node, axis, n int) *Node {
-	size := x.Shape().Dimensions[axis]
-	if n >= size {
-		return ZerosLike(x)
+// scaleRows returns x [..., C, D] with row r multiplied by f [..., C] (x itself when f is nil).
+func (d chunkDecay) scaleRows(x, f *Node) *Node {
+	if f == nil {
+		return x
 	}
-	padding := make([]PadAxis, x.Rank())
-	padding[axis] = PadAxis{Start: n}
-	return Pad(SliceAxis(x, axis, AxisRange(0, size-n)), ScalarZero(x.Graph(), x.DType()), padding...)
+	return Mul(x, InsertAxes(f, -1))
 }
 
-// strictlyLowerMask is a boolean mask of shape's dimensions (last two [C, C]) true strictly below the
-// diagonal.
-func strictlyLowerMask(g *Graph, shape shapes.Shape, chunk int) *Node {
-	dims := shapes.Make(dtypes.Int32, chunk, chunk)
-	mask := LessThan(Iota(g, dims, 1), Iota(g, dims, 0))
-	return BroadcastToDims(ExpandLeftToRank(mask, shape.Rank()), shape.Dimensions...)
+// mask returns scores [B, H, N, C, C] .* Gamma: causal (i <= r) and decayed.
+func (d chunkDecay) mask(scores *Node) *Node {
+	if d.gamma != nil {
+		return Mul(scores, d.gamma)
+	}
+	return Where(d.lower, scores, ScalarZero(scores.Graph(), scores.DType()))
+}
+
+// strictMask returns x [B, H, N, C, C] .* Gamma strictly below the diagonal, 0 elsewhere.
+func (d chunkDecay) strictMask(x *Node) *Node {
+	if d.gamma != nil {
+		x = Mul(x, d.gamma)
+	}
+	return Where(d.strict, x, ScalarZero(x.Graph(), x.DType()))
 }

@@ -21,11 +21,18 @@
 // needs (I + A)^-1 for strictly lower-triangular A; InvertUnitLower (invert.go) computes it by forward
 // substitution on 16x16 diagonal blocks and block doubling, which stays accurate in float32 where the
 // power product (I - A)(I + A^2)(I + A^4)... does not (invert_test.go measures both). The decay
-// factors exp(G_r - G_i) are formed as products of alpha_t <= 1 (decay.go): strong decay underflows to
-// 0 rather than overflowing, and only T exponentials are taken instead of T*C (exp is the Go backend's
-// most expensive element-wise op).
-// Both ops: q, k [B, T, H, K], v [B, T, H, V], beta, g [B, T, H], h0 [B, H, K, V] (nil = zeros) ->
-// o [B, T, H, V], ht [B, H, K, V].
+// factors are exp(G_r - G_i) of within-chunk cumulative log-decays, with the arguments above the
+// diagonal zeroed before the exp (decay.go): for decays (g <= 0) they are exps of non-positive numbers,
+// so strong decay underflows to 0 rather than overflowing.
+//
+// Layout: ChunkedHeadMajor works on [B, H, T, ...] tensors seen as [B, H, N, C, ...], so every product is
+// a batched matmul over leading [B, H, N] axes in the layout the Go backend's kernels read without
+// copies; Chunked is the same op on [B, T, H, ...] tensors (one transpose in, one out). The unrolled
+// recurrence takes its per-chunk operands through splitAxis, whose gradient is one concatenation
+// (autodiff of per-chunk slices would pad every chunk's gradient to full size: quadratic in T).
+//
+// Naive and Chunked: q, k [B, T, H, K], v [B, T, H, V], beta, g [B, T, H], h0 [B, H, K, V] (nil = zeros)
+// -> o [B, T, H, V], ht [B, H, K, V]; ChunkedHeadMajor: the same with T and H swapped.
 //
 // # The layer (layer.go)
 //
