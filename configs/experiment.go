@@ -14,7 +14,6 @@ import (
 
 	"github.com/engramlx/engram/data"
 	"github.com/engramlx/engram/model"
-	"github.com/engramlx/engram/rmt"
 )
 
 // Experiment is one training run: what to build, on what data, how to train and where to write.
@@ -27,7 +26,7 @@ type Experiment struct {
 	// RunsDir is where runs/<name>/ is created (default "runs").
 	RunsDir string       `yaml:"runs_dir"`
 	Model   model.Config `yaml:"model"`
-	RMT     rmt.Config   `yaml:"rmt"`
+	RMT     model.RMTConfig `yaml:"rmt"`
 	Data    Data         `yaml:"data"`
 	Train   Train        `yaml:"train"`
 	Eval    Eval         `yaml:"eval"`
@@ -93,7 +92,7 @@ func Default() Experiment {
 	return Experiment{
 		Name: "run", Seed: 1, Backend: "auto", RunsDir: "runs",
 		Model: model.DefaultConfig(),
-		RMT:   rmt.DefaultConfig(),
+		RMT:   model.DefaultRMTConfig(),
 		Data: Data{Task: "mqar", MQAR: data.MQAR{Vocab: 256, SeqLen: 64, NumPairs: 4, PowerA: 0.01},
 			Passkey: data.Passkey{SeqLen: 512, RandomDepth: true}},
 		Train: Train{

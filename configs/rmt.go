@@ -20,6 +20,9 @@ func (e Experiment) validateRMT() error {
 		return nil
 	}
 	for i, t := range e.Model.Layers {
+		if t == "attention" && c.CarryState {
+			return fmt.Errorf("rmt.carry_state = true with an attention layer (layer %d): its KV cache would grow with every segment; carry only recurrent backbones' state", i)
+		}
 		if t == "attention" && e.Model.Attention.MaxContext < c.Positions() {
 			return fmt.Errorf("model.attention.max_context = %d: layer %d sees rmt segments of %d positions (segment_len %d + memory copies)",
 				e.Model.Attention.MaxContext, i, c.Positions(), c.SegmentLen)

@@ -66,7 +66,7 @@ func TestPerplexityMatchesSingleGraph(t *testing.T) {
 		copy(labels, ids[1:])
 		labels[length-1] = data.Ignore
 	}
-	s, err := NewStreamer(m, store, lt.Backend(), 40)
+	s, err := NewStreamer(m, m.Config.Vocab, store, lt.Backend(), 40)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestPerplexityMatchesSingleGraph(t *testing.T) {
 // the same rows generated in memory.
 func TestMQARFromFileEqualsGenerated(t *testing.T) {
 	m := tinyModel(t, "swa")
-	s, err := NewStreamer(m, newStore(2), lt.Backend(), 32)
+	s, err := NewStreamer(m, m.Config.Vocab, newStore(2), lt.Backend(), 32)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,15 +122,21 @@ func evalRun(dir, name, out string, e configs.Eval, logf func(string, ...any)) (
 	if err != nil {
 		return nil, err
 	}
-	s, err := NewStreamer(r.Model, r.Store, r.Backend, e.Segment)
+	s, err := NewStreamer(r.Seq, r.Model.Config.Vocab, r.Store, r.Backend, e.Segment)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	if limit := r.Model.MaxContext(); limit > 0 {
-		logf("%s: full attention keeps a KV cache of %d tokens: longer contexts are marked \"exceeds cache\"", name, limit)
+	if line := r.Seq.Describe(); line != "" {
+		logf("%s: %s", name, line)
+	}
+	if s.Segment != e.Segment {
+		logf("%s: streams segments of %d tokens (eval.segment %d rounded to whole model segments)", name, s.Segment, e.Segment)
 	}
 	opts := Options{Vocab: r.Model.Config.Vocab, MQAR: r.Exp.Data.MQAR, Pairs: e.Pairs, File: e.File, TextColumn: e.TextColumn}
+	if r.Exp.Data.Task == "copy" {
+		opts.CopyLength = r.Exp.Data.Copy.Length
+	}
 	results := map[string][]Cell{}
 	for _, taskName := range e.Tasks {
 		task, err := NewTask(taskName, opts)

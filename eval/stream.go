@@ -6,9 +6,10 @@ import (
 	"github.com/engramlx/engram/internal/tensorutil"
 
 	"github.com/engramlx/engram/data"
-	"github.com/engramlx/engram/layers"
 	"github.com/engramlx/engram/model"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
@@ -38,39 +39,65 @@ func IsExceedsCache(err error) bool {
 	return errors.As(err, &e)
 }
 
-// Streamer runs a model over inputs of any length with one compiled segment step:
+// Streamer runs a sequence model over inputs of any length with one compiled segment step:
 //
 //	(ids [B, S], positions [B, P], state...) -> (logits [B, P, V] at those positions, next state...)
 //
 // executed once per segment of S tokens with the state carried between executions, so memory holds
 // one segment's activations and the model's fixed-size state whatever the context length. The state
-// is always passed explicitly (zeros at the start), which keeps one graph per (B, S, P). A last,
-// shorter segment is padded with id 0 after the real tokens: the model is causal, so padding changes
-// no scored position.
+// is always passed explicitly (the model's initial state, computed once, at the start), which keeps one
+// graph per (B, S, P). A last, shorter segment is padded with id 0 after the real tokens: the model is
+// causal, so padding changes no scored position. S is a multiple of the model's SegmentLen (rmt's
+// segments), so streamed segment boundaries are the ones the model was trained with.
 type Streamer struct {
-	Model   *model.Model
+	Model   model.Sequence
+	Vocab   int
 	Segment int
 	exec    *mlmodel.Exec
+	initial *mlmodel.Exec
 }
 
 // NewStreamer builds the segment step over store's variables (loaded from a checkpoint by train.Open).
-func NewStreamer(m *model.Model, store *mlmodel.Store, backend compute.Backend, segment int) (*Streamer, error) {
+// segment is rounded down to a multiple of m.SegmentLen() (at least one).
+func NewStreamer(m model.Sequence, vocab int, store *mlmodel.Store, backend compute.Backend, segment int) (*Streamer, error) {
 	if segment < 1 {
 		return nil, fmt.Errorf("eval: segment = %d: must be >= 1", segment)
 	}
+	if unit := m.SegmentLen(); unit > 1 {
+		segment = max(unit, segment/unit*unit)
+	}
 	exec, err := mlmodel.NewExec(backend, store, func(scope *mlmodel.Scope, in []*Node) []*Node {
 		hidden, next := m.Hidden(scope, in[0], in[2:])
-		logits := m.Logits(scope, model.GatherPositions(hidden, in[1]))
+		logits := m.Logits(scope.ResetVisited(), model.GatherPositions(hidden, in[1]))
 		return append([]*Node{logits}, next...)
 	})
 	if err != nil {
 		return nil, err
 	}
-	return &Streamer{Model: m, Segment: segment, exec: exec}, nil
+	initial, err := mlmodel.NewExec(backend, store, func(scope *mlmodel.Scope, batch *Node) []*Node {
+		return append([]*Node{batch}, m.InitialState(scope, batch.Graph(), batch.Shape().Dimensions[0])...)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Streamer{Model: m, Vocab: vocab, Segment: segment, exec: exec, initial: initial}, nil
 }
 
 // Close frees the compiled graphs.
-func (s *Streamer) Close() { s.exec.Finalize() }
+func (s *Streamer) Close() {
+	s.exec.Finalize()
+	s.initial.Finalize()
+}
+
+// initialState is the model's start-of-sequence state at batch as tensors.
+func (s *Streamer) initialState(batch int) ([]*tensors.Tensor, error) {
+	outs, err := s.initial.Call(tensors.FromShape(shapes.Make(dtypes.Int32, batch)))
+	if err != nil {
+		return nil, fmt.Errorf("eval: the model's initial state: %w", err)
+	}
+	outs[0].FinalizeAll()
+	return outs[1:], nil
+}
 
 // Visit receives the logits (length vocab, valid only during the call) at labelled position pos of row.
 type Visit func(row, pos int, target int32, logits []float64)
@@ -88,10 +115,13 @@ func (s *Streamer) Stream(in Input, batch, slots int, visit Visit) error {
 		return fmt.Errorf("eval: %d rows in a batch of %d with %d slots: need 1 <= rows <= batch and slots >= 1", rows, batch, slots)
 	}
 	seg := s.Segment
-	state := zeroState(s.Model.StateSpecs(batch))
+	state, err := s.initialState(batch)
+	if err != nil {
+		return err
+	}
 	defer func() { finalize(state) }()
 	ids, labels := make([]int32, rows*seg), make([]int32, rows*seg)
-	vocab := s.Model.Config.Vocab
+	vocab := s.Vocab
 	for from := 0; from < length; from += seg {
 		n := min(seg, length-from)
 		if err := in.Read(from, n, ids[:rows*n], labels[:rows*n]); err != nil {
@@ -156,15 +186,6 @@ func (s *Streamer) step(ids, positions []int32, batch, seg, slots int, state []*
 		args = append(args, t)
 	}
 	return s.exec.Call(args...)
-}
-
-// zeroState is the start-of-sequence state as host tensors.
-func zeroState(specs []layers.StateSpec) []*tensors.Tensor {
-	state := make([]*tensors.Tensor, len(specs))
-	for i, spec := range specs {
-		state[i] = tensors.FromShape(spec.Shape)
-	}
-	return state
 }
 
 func finalize(ts []*tensors.Tensor) {

@@ -85,7 +85,7 @@ func TestStreamedEqualsSingleGraph(t *testing.T) {
 			defer single.Finalize()
 			want := single.MustCall(tensors.FromFlatDataAndDimensions(b.InputIDs, 1, length))[0]
 
-			s, err := NewStreamer(m, store, lt.Backend(), segment)
+			s, err := NewStreamer(m, m.Config.Vocab, store, lt.Backend(), segment)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -114,7 +114,7 @@ func TestStreamedEqualsSingleGraph(t *testing.T) {
 // window streams it.
 func TestStreamReportsExceededCache(t *testing.T) {
 	m := tinyModel(t, "attention")
-	s, err := NewStreamer(m, newStore(1), lt.Backend(), 64)
+	s, err := NewStreamer(m, m.Config.Vocab, newStore(1), lt.Backend(), 64)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,5 +122,65 @@ func TestStreamReportsExceededCache(t *testing.T) {
 	err = s.Stream(BatchInput{randomBatch(1, streamLen+1, 32, 1)}, 1, 1, func(int, int, int32, []float64) {})
 	if !IsExceedsCache(err) || err.Error() != "context of 4097 tokens exceeds the model's KV cache (attention.max_context = 4096)" {
 		t.Fatalf("got %v, want an ExceedsCacheError for 4097 > 4096", err)
+	}
+}
+
+// An RMT model is evaluated with its memory: the streamed logits equal one graph of the whole RMT
+// (memory carried through every segment), and differ from the same weights with the memory zeroed and
+// from the bare backbone. Evaluating the backbone alone (the earlier behaviour) fails this test.
+func TestStreamedRMTUsesItsMemory(t *testing.T) {
+	const length, segLen = 40, 8
+	cfg := tinyModel(t, "attention").Config
+	wrap := model.DefaultRMTConfig()
+	wrap.Enabled, wrap.MemorySize, wrap.SegmentLen = true, 3, segLen
+	seq, stack, err := model.NewSequence(cfg, wrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newStore(9)
+	b := randomBatch(1, length, cfg.Vocab, 13)
+	ids := tensors.FromFlatDataAndDimensions(b.InputIDs, 1, length)
+	whole := func(s model.Sequence) *tensors.Tensor {
+		exec := mlmodel.MustNewExec(lt.Backend(), store, func(scope *mlmodel.Scope, ids *Node) *Node {
+			h, _ := s.Hidden(scope, ids, nil)
+			return s.Logits(scope.ResetVisited(), h)
+		})
+		defer exec.Finalize()
+		return exec.MustCall(ids)[0]
+	}
+	want := whole(seq)
+	streamed := func() []float64 {
+		s, err := NewStreamer(seq, cfg.Vocab, store, lt.Backend(), 20) // rounded down to 16: two segments a call
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.Segment != 2*segLen {
+			t.Fatalf("streamer segment %d, want %d (20 rounded down to whole rmt segments)", s.Segment, 2*segLen)
+		}
+		got := make([]float64, length*cfg.Vocab)
+		err = s.Stream(BatchInput{b}, 1, s.Segment, func(_, pos int, _ int32, logits []float64) {
+			copy(got[pos*cfg.Vocab:(pos+1)*cfg.Vocab], logits)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	got := streamed()
+	lt.AssertClose(t, "streamed RMT logits", tensors.FromFlatDataAndDimensions(got, 1, length, cfg.Vocab), want, 1e-9)
+	if d := lt.RelRMS(got, lt.Floats(whole(stack))); d < 1e-3 {
+		t.Errorf("streamed RMT logits equal the bare backbone's (rel RMS %g)", d)
+	}
+	memory := store.GetVariable("/rmt/memory")
+	if memory == nil {
+		t.Fatal("no /rmt/memory variable")
+	}
+	zeros := tensors.FromShape(memory.Shape())
+	if err := memory.SetValue(zeros); err != nil {
+		t.Fatal(err)
+	}
+	if d := lt.RelRMS(streamed(), got); d < 1e-3 {
+		t.Errorf("zeroing the learned memory did not change the streamed logits (rel RMS %g): eval ignores the memory", d)
 	}
 }

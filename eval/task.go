@@ -41,6 +41,9 @@ type Options struct {
 	Vocab int       // the model's vocabulary
 	MQAR  data.MQAR // MQAR template (vocab, power_a); SeqLen and NumPairs come from the grid
 	Pairs []int     // MQAR pair counts (the grid's axis for mqar)
+	// CopyLength is how many tokens the copy task asks to reproduce: the run's data.copy.length when it
+	// trained on the copy task, so its own rows are scored as in training; 0 = 16.
+	CopyLength int
 	// File is an Arrow / Parquet file (or glob, or directory) of test rows: MQAR reads (input_ids,
 	// labels) rows from it, perplexity reads its tokens (TextColumn: a string column, byte-tokenized).
 	File       string

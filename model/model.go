@@ -133,12 +133,6 @@ func GatherPositions(hidden, positions *Node) *Node {
 	return Gather(hidden, indices)
 }
 
-// LabelledLogits runs the stack on ids [B, T] and returns logits [B, P, vocab] at positions [B, P].
-func (m *Model) LabelledLogits(scope *mlmodel.Scope, ids, positions *Node) *Node {
-	hidden, _ := m.Hidden(scope, ids, nil)
-	return m.Logits(scope, GatherPositions(hidden, positions))
-}
-
 // CrossEntropy returns the mean cross-entropy of logits [B, P, V] against targets [B, P] (int32)
 // over the positions with weight [B, P] > 0 (weights are 0 or 1), and the accuracy of the argmax there.
 //

@@ -16,8 +16,13 @@ type Config struct {
 	// BPTTDepth is how many segments, the current one included, gradients flow through; 0 = all.
 	BPTTDepth int `yaml:"bptt_depth"`
 	// Curriculum draws the segment count of each training batch uniformly from 1..n, n being the
-	// task's row length over SegmentLen.
+	// task's row length over SegmentLen (data.Curriculum).
 	Curriculum bool `yaml:"curriculum"`
+	// CarryState carries the backbone's own state (a recurrent mixer's S, say) from one segment to the
+	// next, besides the memory tokens. Off, every segment starts the backbone from its zero state and
+	// the memory is the only path between segments (the paper's setting). Not for backbones with full
+	// attention, whose KV cache would grow with every segment.
+	CarryState bool `yaml:"carry_state"`
 }
 
 // DefaultConfig is disabled, with 8 memory vectors over 64-token segments and full BPTT.

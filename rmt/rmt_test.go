@@ -15,10 +15,17 @@ const vocab = 12
 
 // tinyCase is a float64 two-layer attention backbone wrapped with cfg, and a seeded store.
 func tinyCase(t *testing.T, cfg rmt.Config) (*rmt.RMT, *model.Model, *mlmodel.Store) {
+	return tinyBackbone(t, cfg, "attention")
+}
+
+// tinyBackbone is a float64 two-layer backbone of mixer type layer wrapped with cfg, and a seeded store.
+func tinyBackbone(t *testing.T, cfg rmt.Config, layer string) (*rmt.RMT, *model.Model, *mlmodel.Store) {
 	t.Helper()
 	mc := model.DefaultConfig()
-	mc.Vocab, mc.DModel, mc.DType, mc.MLPHidden = vocab, 8, "float64", 16
+	mc.Vocab, mc.DModel, mc.DType, mc.MLPHidden, mc.Layers = vocab, 8, "float64", 16, []string{layer, layer}
 	mc.Attention.Heads, mc.Attention.MaxContext = 2, 64
+	mc.DeltaNet.Heads, mc.DeltaNet.HeadDimK, mc.DeltaNet.ChunkSize = 2, 4, 4
+	mc.Titans.Heads, mc.Titans.HeadDim, mc.Titans.ChunkSize = 2, 4, 4
 	m, err := model.New(mc)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +69,8 @@ func TestMemoryZeroIsIndependentSegments(t *testing.T) {
 			parts = append(parts, h)
 		}
 		whole, _ := m.Hidden(scope.ResetVisited(), in[0], nil)
-		return []*Node{r.Hidden(scope.ResetVisited(), in[0]), Concatenate(parts, 1), whole}
+		hidden, _ := r.Hidden(scope.ResetVisited(), in[0], nil)
+		return []*Node{hidden, Concatenate(parts, 1), whole}
 	}, randomIDs(1, 2, time))
 	lt.AssertClose(t, "m=0 vs independent segments", outs[0], outs[1], 1e-14)
 	if e := lt.RelRMS(lt.Floats(outs[0]), lt.Floats(outs[2])); e < 1e-3 {
@@ -70,45 +78,102 @@ func TestMemoryZeroIsIndependentSegments(t *testing.T) {
 	}
 }
 
-// K segments unrolled in one graph equal K executions of the compiled segment step with the memory
-// carried, for both variants, with a shorter last segment too.
+// streamSegments runs seq over ids one call per segment of seg tokens through the model.Sequence
+// interface (the state from InitialState, then carried), and returns every call's hidden states and the
+// final state.
+func streamSegments(t *testing.T, seq model.Sequence, store *mlmodel.Store, ids *tensors.Tensor, seg int) ([]*tensors.Tensor, []*tensors.Tensor) {
+	t.Helper()
+	batch, time := ids.Shape().Dimensions[0], ids.Shape().Dimensions[1]
+	initial := mlmodel.MustNewExec(lt.Backend(), store, func(scope *mlmodel.Scope, g *Graph) []*Node {
+		return seq.InitialState(scope, g, batch)
+	})
+	defer initial.Finalize()
+	state := initial.MustCall()
+	step := mlmodel.MustNewExec(lt.Backend(), store, func(scope *mlmodel.Scope, in []*Node) []*Node {
+		hidden, next := seq.Hidden(scope, in[0], in[1:])
+		return append([]*Node{hidden}, next...)
+	})
+	defer step.Finalize()
+	var parts []*tensors.Tensor
+	for from := 0; from < time; from += seg {
+		args := []any{sliceIDs(ids, from, min(from+seg, time))}
+		for _, s := range state {
+			args = append(args, s)
+		}
+		outs := step.MustCall(args...)
+		parts, state = append(parts, outs[0]), outs[1:]
+	}
+	return parts, state
+}
+
+// K segments unrolled in one graph (one Hidden call) equal K calls of one segment each with the state
+// carried, through the model.Sequence interface: outputs and the carried state, for attention, gated
+// DeltaNet (with and without carrying its state) and Titans LMM backbones, with a shorter last segment
+// and the read-only variant.
 func TestUnrolledEqualsStreamed(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
+		layer    string
 		readOnly bool
+		carry    bool
 		time     int
-	}{{"read_write", false, 24}, {"read_write_short_last", false, 22}, {"read_only", true, 24}} {
+	}{
+		{"attention/read_write", "attention", false, false, 24},
+		{"attention/read_write_short_last", "attention", false, false, 22},
+		{"attention/read_only", "attention", true, false, 24},
+		{"gated_deltanet/read_write", "gated_deltanet", false, false, 22},
+		{"gated_deltanet/carry_state", "gated_deltanet", false, true, 22},
+		{"titans_lmm/read_write", "titans_lmm", false, false, 22},
+		{"titans_lmm/carry_state", "titans_lmm", false, true, 22},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r, _, store := tinyCase(t, rmt.Config{MemorySize: 3, SegmentLen: 6, ReadOnly: tc.readOnly})
+			r, _, store := tinyBackbone(t, rmt.Config{MemorySize: 3, SegmentLen: 6, ReadOnly: tc.readOnly, CarryState: tc.carry}, tc.layer)
 			ids := randomIDs(2, 2, tc.time)
 			unrolled := run(store, func(scope *mlmodel.Scope, in []*Node) []*Node {
-				return []*Node{r.Hidden(scope, in[0])}
-			}, ids)[0]
-			stream, err := rmt.NewStream(lt.Backend(), store, r, nil)
-			if err != nil {
-				t.Fatal(err)
+				hidden, next := r.Hidden(scope, in[0], nil)
+				return append([]*Node{hidden}, next...)
+			}, ids)
+			if want := len(r.StateSpecs(2)); len(unrolled)-1 != want {
+				t.Fatalf("Hidden returned %d state tensors, StateSpecs names %d", len(unrolled)-1, want)
 			}
-			defer stream.Finalize()
-			var parts []*tensors.Tensor
-			for from := 0; from < tc.time; from += 6 {
-				out, err := stream.Next(sliceIDs(ids, from, min(from+6, tc.time)))
-				if err != nil {
-					t.Fatal(err)
-				}
-				parts = append(parts, out)
+			parts, state := streamSegments(t, r, store, ids, 6)
+			e := lt.AssertClose(t, "unrolled vs streamed outputs", unrolled[0], lt.ConcatTime(parts...), 1e-10)
+			for i, s := range state {
+				e = max(e, lt.AssertClose(t, "unrolled vs streamed state "+r.StateSpecs(2)[i].Name, unrolled[1+i], s, 1e-10))
 			}
-			e := lt.AssertClose(t, "unrolled vs streamed", unrolled, lt.ConcatTime(parts...), 1e-10)
-			t.Logf("%s: rel RMS %.3g over %d segments", tc.name, e, len(parts))
-			// The carried memory matters: the second segment from the learned initial memory differs.
-			stream.Reset()
-			fresh, err := stream.Next(sliceIDs(ids, 6, 12))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if d := lt.RelRMS(lt.Floats(fresh), lt.Floats(parts[1])); d < 1e-3 {
-				t.Errorf("segment 2 with a reset memory equals the carried one (rel RMS %g): no memory is carried", d)
+			t.Logf("%s: worst rel RMS %.3g over %d segments and %d state tensors", tc.name, e, len(parts), len(state))
+			// The carried state matters: the second segment from the initial state differs.
+			fresh, _ := streamSegments(t, r, store, sliceIDs(ids, 6, 12), 6)
+			if d := lt.RelRMS(lt.Floats(fresh[0]), lt.Floats(parts[1])); d < 1e-3 {
+				t.Errorf("segment 2 from the initial state equals the carried one (rel RMS %g): nothing is carried", d)
 			}
 		})
+	}
+}
+
+// Carrying the backbone's state changes what a segment computes (the memory is then not the only path
+// between segments), and the state holds the memory first, then the backbone's state.
+func TestCarryStateCarriesTheBackbone(t *testing.T) {
+	ids := randomIDs(5, 2, 12)
+	var hidden [2]*tensors.Tensor
+	for i, carry := range []bool{false, true} {
+		r, m, store := tinyBackbone(t, rmt.Config{MemorySize: 2, SegmentLen: 6, CarryState: carry}, "gated_deltanet")
+		specs := r.StateSpecs(2)
+		want := 1
+		if carry {
+			want += len(m.StateSpecs(2))
+		}
+		if len(specs) != want || specs[0].Name != "rmt/memory" {
+			t.Fatalf("carry %v: state %v, want rmt/memory then %d backbone tensors", carry, specs, want-1)
+		}
+		hidden[i] = run(store, func(scope *mlmodel.Scope, in []*Node) []*Node {
+			h, _ := r.Hidden(scope, in[0], nil)
+			return []*Node{h}
+		}, ids)[0]
+	}
+	first, second := lt.Floats(hidden[0]), lt.Floats(hidden[1])
+	if d := lt.RelRMS(second, first); d < 1e-3 {
+		t.Errorf("carry_state made no difference to the outputs (rel RMS %g)", d)
 	}
 }
 
@@ -132,7 +197,7 @@ func segmentGradients(t *testing.T, cfg rmt.Config, segments int) []float64 {
 	upstream := lt.RandNormal(lt.NewRand(3), 1, 2, seg, m.Config.DModel)
 	outs := run(store, func(scope *mlmodel.Scope, in []*Node) []*Node {
 		embeds := r.Split(m.Embed(scope.ResetVisited(), in[0]))
-		hidden, _ := r.Unroll(scope, embeds, nil)
+		hidden, _, _ := r.Unroll(scope, embeds, nil, nil)
 		loss := ReduceAllSum(Mul(hidden[len(hidden)-1], in[1]))
 		var maxAbs []*Node
 		for _, g := range Gradient(loss, embeds...) {

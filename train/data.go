@@ -19,17 +19,28 @@ const (
 
 // Sources returns the training and held-apart evaluation sources of an experiment.
 func Sources(exp configs.Experiment) (trainSrc, evalSrc data.Source, err error) {
-	if tr, ev, ok, err := rmtSources(exp); ok || err != nil {
-		return tr, ev, err
-	}
 	if exp.Data.Task == "files" {
 		return fileSources(exp)
 	}
 	var task data.Task = exp.Data.MQAR
-	if exp.Data.Task == "passkey" {
+	switch exp.Data.Task {
+	case "passkey":
 		task = exp.Data.Passkey
+	case "copy":
+		task = exp.Data.Copy
 	}
 	batch := exp.Train.BatchSize
+	if exp.RMT.Enabled && exp.RMT.Curriculum {
+		// Training rows of 1..n segments (the evaluation split keeps full rows).
+		n := exp.CurriculumSegments()
+		task = exp.CurriculumTask(n)
+		tr, err := data.NewCurriculum(n, exp.CurriculumTask, batch, exp.Seed, SplitTrain)
+		if err != nil {
+			return nil, nil, err
+		}
+		ev, err := data.NewTaskSource(task, batch, exp.Seed, SplitEval)
+		return tr, ev, err
+	}
 	tr, err := data.NewTaskSource(task, batch, exp.Seed, SplitTrain)
 	if err != nil {
 		return nil, nil, err

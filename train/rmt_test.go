@@ -27,8 +27,8 @@ train: {steps: 4, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batc
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.RMT == nil {
-		t.Fatal("rmt.enabled = true but the runner has no RMT wrapper")
+	if r.Seq.SegmentLen() != 4 || len(r.Seq.StateSpecs(1)) != 1 {
+		t.Fatalf("rmt.enabled = true but the runner trains a %T (segment length %d, state %v)", r.Seq, r.Seq.SegmentLen(), r.Seq.StateSpecs(1))
 	}
 	summary, err := r.Train(context.Background())
 	if err != nil {

@@ -20,7 +20,6 @@ import (
 	"github.com/engramlx/engram/configs"
 	"github.com/engramlx/engram/internal/backend"
 	"github.com/engramlx/engram/model"
-	"github.com/engramlx/engram/rmt"
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -47,8 +46,8 @@ type Options struct {
 type Runner struct {
 	Exp     configs.Experiment
 	Dir     string
-	Model   *model.Model
-	RMT     *rmt.RMT // recurrent memory tokens around Model; nil unless the experiment enables rmt
+	Model   *model.Model   // the decoder stack
+	Seq     model.Sequence // what is trained and evaluated: Model, or Model inside recurrent memory tokens
 	Store   *mlmodel.Store
 	Backend compute.Backend
 	Choice  backend.Choice
@@ -80,14 +79,11 @@ func NewRunner(exp configs.Experiment, opts Options) (*Runner, error) {
 	if err := exp.Validate(); err != nil {
 		return nil, err
 	}
-	m, err := model.New(exp.Model)
+	seq, m, err := model.NewSequence(exp.Model, exp.RMT)
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{Exp: exp, Model: m, opts: opts, Dir: filepath.Join(exp.RunsDir, exp.Name)}
-	if r.RMT, err = newRMT(exp, m); err != nil {
-		return nil, err
-	}
+	r := &Runner{Exp: exp, Model: m, Seq: seq, opts: opts, Dir: filepath.Join(exp.RunsDir, exp.Name)}
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
@@ -112,7 +108,7 @@ func (r *Runner) logf(format string, args ...any) { fmt.Fprintf(r.opts.Log, form
 func (r *Runner) graphs() {
 	modelFn := func(scope *mlmodel.Scope, inputs []*Node) []*Node {
 		readVariablesAsParameters(scope.Store(), inputs[0].Graph())
-		return []*Node{r.labelledLogits(scope, inputs[0], inputs[1])}
+		return []*Node{model.LabelledLogits(r.Seq, scope, inputs[0], inputs[1])}
 	}
 	lossFn := func(labels, predictions []*Node) *Node {
 		loss, _ := model.CrossEntropy(predictions[0], labels[0], labels[1])

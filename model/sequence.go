@@ -1,0 +1,84 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/engramlx/engram/layers"
+	"github.com/engramlx/engram/rmt"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// Sequence is a trainable sequence model with a carried state: token ids in, hidden states and logits
+// out, a flat state carried from one call to the next. The decoder stack (*Model) is one; the stack
+// wrapped in recurrent memory tokens (rmt.RMT) is another. Training, evaluation (every task and the
+// streaming path to millions of tokens), checkpoint export and state export use only this interface, so
+// a wrapper is trained, evaluated and exported with its memory, never as its bare backbone.
+type Sequence interface {
+	// Hidden runs ids [B, T] (int32) from state (nil: InitialState) and returns the final normalised
+	// hidden states [B, T, D] and the next state. One call on a sequence equals any split of it into
+	// calls of multiples of SegmentLen tokens with the state carried.
+	Hidden(scope *mlmodel.Scope, ids *Node, state []*Node) (*Node, []*Node)
+	// Logits maps hidden states [..., D] to logits [..., vocab].
+	Logits(scope *mlmodel.Scope, hidden *Node) *Node
+	// StateSpecs names and shapes the flat carried state at a batch size.
+	StateSpecs(batch int) []layers.StateSpec
+	// InitialState is the state at the start of a sequence: zeros, or learned values (rmt's memory).
+	InitialState(scope *mlmodel.Scope, g *Graph, batch int) []*Node
+	// MaxContext is the most tokens one stream may hold (full attention's KV cache), 0 if unlimited.
+	MaxContext() int
+	// SegmentLen is the granularity of streaming: a streamed call holds a multiple of it (1: any length).
+	SegmentLen() int
+	// Describe says in one line how the model streams (empty when there is nothing to say).
+	Describe() string
+}
+
+// RMTConfig is the `rmt:` section of an experiment: recurrent memory tokens around the stack.
+type RMTConfig = rmt.Config
+
+// DefaultRMTConfig is rmt's default, disabled.
+func DefaultRMTConfig() RMTConfig { return rmt.DefaultConfig() }
+
+// NewSequence builds the stack of cfg and, when wrap is enabled, wraps it in recurrent memory tokens.
+// It returns the sequence model and the stack (the same value without a wrapper).
+func NewSequence(cfg Config, wrap RMTConfig) (Sequence, *Model, error) {
+	m, err := New(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !wrap.Enabled {
+		return m, m, nil
+	}
+	r, err := rmt.New(wrap, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	return r, m, nil
+}
+
+// LabelledLogits runs seq on ids [B, T] from its initial state and returns logits [B, P, vocab] at
+// positions [B, P] (int32): the training graph's model.
+func LabelledLogits(seq Sequence, scope *mlmodel.Scope, ids, positions *Node) *Node {
+	hidden, _ := seq.Hidden(scope, ids, nil)
+	return seq.Logits(scope.ResetVisited(), GatherPositions(hidden, positions))
+}
+
+// InitialState is the stack's start-of-sequence state: zeros.
+func (m *Model) InitialState(_ *mlmodel.Scope, g *Graph, batch int) []*Node {
+	return layers.ZeroState(g, m.StateSpecs(batch))
+}
+
+// SegmentLen is 1: the stack streams in calls of any length.
+func (m *Model) SegmentLen() int { return 1 }
+
+// Describe says how much context full attention's KV cache holds, if the stack has one.
+func (m *Model) Describe() string {
+	if limit := m.MaxContext(); limit > 0 {
+		return fmt.Sprintf("full attention keeps a KV cache of %d tokens: longer contexts are marked \"exceeds cache\"", limit)
+	}
+	return ""
+}
+
+// Width is the hidden width and dtype of the stack (rmt's memory vectors have it).
+func (m *Model) Width() (int, dtypes.DType) { return m.Config.DModel, m.DType }
