@@ -24,12 +24,12 @@ type Experiment struct {
 	// Backend: auto (default), go, go:<options>, xla or xla:<plugin>.
 	Backend string `yaml:"backend"`
 	// RunsDir is where runs/<name>/ is created (default "runs").
-	RunsDir string       `yaml:"runs_dir"`
-	Model   model.Config `yaml:"model"`
+	RunsDir string          `yaml:"runs_dir"`
+	Model   model.Config    `yaml:"model"`
 	RMT     model.RMTConfig `yaml:"rmt"`
-	Data    Data         `yaml:"data"`
-	Train   Train        `yaml:"train"`
-	Eval    Eval         `yaml:"eval"`
+	Data    Data            `yaml:"data"`
+	Train   Train           `yaml:"train"`
+	Eval    Eval            `yaml:"eval"`
 }
 
 // Data chooses the training data.

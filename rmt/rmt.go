@@ -108,7 +108,9 @@ func (r *RMT) Describe() string {
 }
 
 // Logits are the backbone's output head.
-func (r *RMT) Logits(scope *mlmodel.Scope, hidden *Node) *Node { return r.Backbone.Logits(scope, hidden) }
+func (r *RMT) Logits(scope *mlmodel.Scope, hidden *Node) *Node {
+	return r.Backbone.Logits(scope, hidden)
+}
 
 // Step runs one segment: embeddings x [B, S, D] with memory [B, m, D] (nil when m = 0) and the
 // backbone's state (nil: its start-of-sequence state) to the tokens' hidden states [B, S, D], the next
