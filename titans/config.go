@@ -34,9 +34,13 @@ type Config struct {
 	// gradient at the learned initial weights, in every call; otherwise tokens per TTT mini-batch, a
 	// multiple of ChunkSize, whose gradients are taken at the batch's start weights (the weights still
 	// change per chunk).
-	TTTBatchSize int     `yaml:"ttt_batch_size"`
-	MaxLR        float64 `yaml:"max_lr"`     // theta_t = MaxLR * sigmoid(.)
-	GradClamp    float64 `yaml:"grad_clamp"` // per-token inner-gradient norm clamp; 0 = off
+	TTTBatchSize int `yaml:"ttt_batch_size"`
+	// CarryPartialChunk (tp mode only, with TTTBatchSize 0): carry a call's unwritten last partial chunk in
+	// the state, as titans-pytorch does, so that one call equals any split into chained calls. It costs
+	// ChunkSize-1 extra tokens of compute per call.
+	CarryPartialChunk bool    `yaml:"carry_partial_chunk"`
+	MaxLR             float64 `yaml:"max_lr"`     // theta_t = MaxLR * sigmoid(.)
+	GradClamp         float64 `yaml:"grad_clamp"` // per-token inner-gradient norm clamp; 0 = off
 	// OutputGate gates the memory read-out by sigmoid(x W_g): per head channel in the paper mode; in the tp
 	// mode per head, from the retrieve-normed input (titans-pytorch's retrieve_gate).
 	OutputGate bool `yaml:"output_gate"`
@@ -82,9 +86,15 @@ func (c Config) Validate() error {
 	}
 	switch c.Mode {
 	case ModePaper:
+		if c.CarryPartialChunk {
+			return fmt.Errorf("titans: carry_partial_chunk is a mode tp option")
+		}
 	case ModeTP:
 		if c.ChunkSize >= 1 && c.TTTBatchSize != 0 && (c.TTTBatchSize < c.ChunkSize || c.TTTBatchSize%c.ChunkSize != 0) {
 			return fmt.Errorf("titans: ttt_batch_size = %d: must be 0 or a positive multiple of chunk_size %d in mode tp", c.TTTBatchSize, c.ChunkSize)
+		}
+		if c.CarryPartialChunk && c.TTTBatchSize != 0 {
+			return fmt.Errorf("titans: carry_partial_chunk needs ttt_batch_size 0 (TTT batches are cut from each call), got %d", c.TTTBatchSize)
 		}
 	default:
 		return fmt.Errorf("titans: mode %q: want paper or tp", c.Mode)

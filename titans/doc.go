@@ -95,8 +95,8 @@
 //  1. k_t = (x^s_t W_k)[h], v_t = (x^s_t W_v)[h], q_t = (x^r_t W_q)[h]: no short conv, no activation, no
 //     L2 norm (ConvKernel is ignored and the state has no conv caches).
 //  2. theta_t = MaxLR * sigmoid(x^s_t w_theta + b_theta), one per token.
-//  3. Per complete chunk i of C tokens (cut from the call start; a last partial chunk is read but not
-//     written): p_i = mean of x^s over the chunk, eta_i = sigmoid(p_i w_eta + b_eta), alpha_i =
+//  3. Per complete chunk i of C tokens (cut from the call start, or with CarryPartialChunk from the
+//     stream's start; a last partial chunk is read but not written): p_i = mean of x^s over the chunk, eta_i = sigmoid(p_i w_eta + b_eta), alpha_i =
 //     sigmoid(p_i w_alpha + b_alpha).
 //  4. Memory M(z) = z + LayerNorm(MLP(z)) * (1 + gamma), the LayerNorm without affine and eps 1e-5,
 //     MLP(z) = z W_1 (L_M = 1) or GELU(z W_1) W_2 ... with exact (erf) GELU; gamma [Dh] per head is a
@@ -120,8 +120,13 @@
 // Differences that remain between mode tp and titans-pytorch:
 //
 //   - Partial chunks. titans-pytorch keeps a call's incomplete last chunk in its state and writes it in
-//     the next call; here it is read but never written, so chained calls equal one call only when every
-//     call but the last is a multiple of ChunkSize (of SegmentSize for MAC). A single call is the same.
+//     the next call. Here that takes CarryPartialChunk (state "pending" [B, C-1, D] and "pending_count";
+//     off by default, as it costs C-1 extra tokens of compute per call): then one call equals any split
+//     into chained calls (TestTPCarryPartialChunk for LMM, MAG and MAL; TestGoldenTitansPyTorchCarry
+//     splits the golden stream 1 + 6 + 17). Without it the partial chunk is read but never written, so
+//     chained calls equal one call only when every call but the last is a multiple of ChunkSize. MAC cuts
+//     its attention segments at each call, so its calls must be multiples of SegmentSize either way, and
+//     the paper mode has no carry.
 //   - TTT batches (TTTBatchSize > 0) are cut from each call's start; titans-pytorch counts batch_size
 //     across calls with its seq_index. It also steps its single-token calls through a separate path,
 //     not compared here.

@@ -46,9 +46,10 @@ type goldenModel struct {
 	dtype  dtypes.DType
 }
 
-func newGoldenModel(t *testing.T, dir string, depth int, dtype dtypes.DType) *goldenModel {
+func newGoldenModel(t *testing.T, dir string, depth int, dtype dtypes.DType, carry bool) *goldenModel {
 	t.Helper()
 	cfg := goldenConfig(depth)
+	cfg.CarryPartialChunk = carry
 	lmm, err := NewLMM(cfg, 32)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func newGoldenModel(t *testing.T, dir string, depth int, dtype dtypes.DType) *go
 // respect to x and every imported parameter (in the state_dict's layout and order).
 func (m *goldenModel) run(x *tensors.Tensor, state []*tensors.Tensor, dout *tensors.Tensor) (y *tensors.Tensor, next, weights, momenta, grads []*tensors.Tensor) {
 	numFast := m.lmm.Config.MemoryDepth + 1
-	numState := len(state)
+	numState, numNext := len(state), 0
 	exec := model.MustNewExec(lt.Backend(), m.store, func(_ *model.Scope, in []*Node) []*Node {
 		scope := m.store.RootScope().In("memory")
 		var st []*Node
@@ -79,6 +80,7 @@ func (m *goldenModel) run(x *tensors.Tensor, state []*tensors.Tensor, dout *tens
 			st = in[1 : 1+numState]
 		}
 		out, nextState := m.lmm.Apply(scope, in[0], st)
+		numNext = len(nextState)
 		results := append([]*Node{out}, nextState...)
 		for l := 0; l < numFast; l++ {
 			name := fmt.Sprintf("w%d", l)
@@ -106,9 +108,9 @@ func (m *goldenModel) run(x *tensors.Tensor, state []*tensors.Tensor, dout *tens
 		args = append(args, dout)
 	}
 	outs := exec.MustCall(args...)
-	y, next = outs[0], outs[1:1+2*numFast]
-	weights, momenta = outs[1+2*numFast:1+3*numFast], next[numFast:]
-	for i, g := range outs[1+3*numFast:] {
+	y, next = outs[0], outs[1:1+numNext]
+	weights, momenta = outs[1+numNext:1+numNext+numFast], next[numFast:2*numFast]
+	for i, g := range outs[1+numNext+numFast:] {
 		if i == 0 {
 			grads = append(grads, g)
 			continue
@@ -173,7 +175,7 @@ func TestGoldenTitansPyTorch(t *testing.T) {
 			dir := fmt.Sprintf("depth%d", depth)
 			t.Run(dir+"/"+dtype.String(), func(t *testing.T) {
 				outTol, gradTol := goldenTolerances(dtype)
-				m := newGoldenModel(t, dir, depth, dtype)
+				m := newGoldenModel(t, dir, depth, dtype, false)
 				c := &goldenChecker{t: t, dir: dir}
 				y, _, weights, momenta, grads := m.run(loadNpy(t, dir, "x", dtype), nil, loadNpy(t, dir, "dout", dtype))
 				c.check("output", y, "out", outTol)
@@ -197,7 +199,7 @@ func TestGoldenTitansPyTorchStream(t *testing.T) {
 	for _, dtype := range []dtypes.DType{dtypes.Float64, dtypes.Float32} {
 		t.Run(dtype.String(), func(t *testing.T) {
 			outTol, _ := goldenTolerances(dtype)
-			m := newGoldenModel(t, dir, 2, dtype)
+			m := newGoldenModel(t, dir, 2, dtype, false)
 			c := &goldenChecker{t: t, dir: dir}
 			y, _, weights, momenta, _ := m.run(loadNpy(t, dir, "x", dtype), nil, nil)
 			c.check("one call: output", y, "out", outTol)
@@ -218,4 +220,29 @@ func TestGoldenTitansPyTorchStream(t *testing.T) {
 			t.Logf("%s %s: worst relative L2 error %.3g (%s)", dir, dtype, c.worst, c.name)
 		})
 	}
+}
+
+// With CarryPartialChunk (titans-pytorch keeps the unwritten remainder of a call in its state the same
+// way), the 24 tokens split as 1 + 6 + 17 (cuts inside chunks) in three chained calls give titans-pytorch's
+// outputs and final state.
+func TestGoldenTitansPyTorchCarry(t *testing.T) {
+	const dir = "depth2_stream_12p12"
+	m := newGoldenModel(t, dir, 2, dtypes.Float64, true)
+	c := &goldenChecker{t: t, dir: dir}
+	x := loadNpy(t, dir, "x", dtypes.Float64)
+	var state []*tensors.Tensor
+	var outs []*tensors.Tensor
+	var weights, momenta []*tensors.Tensor
+	bounds := []int{0, 1, 7, 24}
+	for i := 0; i+1 < len(bounds); i++ {
+		var y *tensors.Tensor
+		y, state, weights, momenta, _ = m.run(lt.SliceTime(x, bounds[i], bounds[i+1]), state, nil)
+		outs = append(outs, y)
+	}
+	c.check("1 + 6 + 17: output", lt.ConcatTime(outs...), "out", 1e-10)
+	for l, name := range fastNames(2) {
+		c.check("1 + 6 + 17: weights "+name, weights[l], "state_weights."+name, 1e-10)
+		c.check("1 + 6 + 17: momentum "+name, momenta[l], "state_momentum."+name, 1e-10)
+	}
+	t.Logf("%s, 1 + 6 + 17 tokens with the partial chunk carried, float64: worst relative L2 error %.3g (%s)", dir, c.worst, c.name)
 }

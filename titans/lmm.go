@@ -78,6 +78,11 @@ func (m *LMM) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 				Name: m.Config.stateName(prefix, l), Shape: shapes.Make(dtype, batch, m.Config.Heads, d[0], d[1])})
 		}
 	}
+	if m.carriesPartialChunk() {
+		specs = append(specs,
+			layers.StateSpec{Name: "pending", Shape: shapes.Make(dtype, batch, m.Config.ChunkSize-1, m.DModel)},
+			layers.StateSpec{Name: "pending_count", Shape: shapes.Make(dtypes.Int32)})
+	}
 	return specs
 }
 
@@ -105,7 +110,7 @@ func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 	init := m.initialWeights(scope, x)
 	numFast := len(init)
 	st := State{W: m.fullWeights(scope, x, state), S: state[numConv+numFast : numConv+2*numFast]}
-	y, final, stats := m.memoryOp(q, k, v, gates, st, nil)
+	y, final, stats := m.memoryOp(q, k, v, gates, st, nil, nil)
 	next := nextConv
 	for l := range final.W {
 		next = append(next, Sub(final.W[l], init[l]))
@@ -143,10 +148,10 @@ func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *N
 // memoryOp runs the memory op of the layer's mode: the chunked op, or with Reference the token-by-token
 // op (whose stats are empty). base (tp mode) is the learned initial weights, where the tp op takes its
 // gradients when TTTBatchSize is 0.
-func (m *LMM) memoryOp(q, k, v *Node, gates Gates, st State, base []*Node) (*Node, State, Stats) {
+func (m *LMM) memoryOp(q, k, v *Node, gates Gates, st State, base []*Node, valid *Node) (*Node, State, Stats) {
 	cfg := m.Config
 	if cfg.Mode == ModeTP {
-		tp := TPConfig{ChunkSize: cfg.ChunkSize, TTTBatch: cfg.TTTBatchSize, GradClamp: cfg.GradClamp, NormEps: tpLayerNormEps}
+		tp := TPConfig{ChunkSize: cfg.ChunkSize, TTTBatch: cfg.TTTBatchSize, GradClamp: cfg.GradClamp, NormEps: tpLayerNormEps, Valid: valid}
 		if m.naive {
 			y, final := NaiveTP(q, k, v, gates, st, base, tp)
 			return y, final, Stats{}

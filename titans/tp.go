@@ -157,6 +157,19 @@ type TPConfig struct {
 	GradClamp float64 // per-token clamp of the inner-gradient norm, as OpConfig.GradClamp; 0 = off
 	NormEps   float64 // epsilon of the memory's LayerNorm (titans-pytorch: 1e-5)
 	Autodiff  bool    // inner-gradient factors by graph.Gradient instead of the closed form
+	// Valid, when set, is a scalar int32 node: only the first Valid tokens are real, so a chunk writes
+	// only when it lies within them (the layer's carried partial chunk makes the real length dynamic).
+	Valid *Node
+}
+
+// tpWrite returns the chunk's new value, or with cfg.Valid set and chunk j not complete within the valid
+// tokens, the old one.
+func tpWrite(cfg TPConfig, j int, updated, old *Node) *Node {
+	if cfg.Valid == nil {
+		return updated
+	}
+	complete := LessOrEqual(Const(cfg.Valid.Graph(), int32((j+1)*cfg.ChunkSize)), cfg.Valid)
+	return Where(complete, updated, old)
 }
 
 func checkTP(op string, q *Node, gates Gates, st State, base []*Node, cfg TPConfig) {
@@ -254,8 +267,9 @@ func ChunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig)
 		weighted := InsertAxes(in(theta), -1)
 		for l := range w {
 			update := Einsum("bhsi,bhso->bhio", Mul(in(ps[l]), weighted), in(rs[l]))
-			s[l] = Sub(Mul(eta, s[l]), update)
-			w[l] = Add(Mul(keep, w[l]), s[l])
+			sNew := Sub(Mul(eta, s[l]), update)
+			w[l] = tpWrite(cfg, j, Add(Mul(keep, w[l]), sNew), w[l])
+			s[l] = tpWrite(cfg, j, sNew, s[l])
 		}
 		read(j + 1)
 	}
@@ -323,8 +337,9 @@ func NaiveTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (
 		eta, keep := chunkGate(gates.Eta, j), OneMinus(chunkGate(gates.Alpha, j))
 		next := make([]*Node, len(prev))
 		for l := range prev {
-			s[l] = Sub(Mul(eta, s[l]), sum[l])
-			next[l] = Add(Mul(keep, prev[l]), s[l])
+			sNew := Sub(Mul(eta, s[l]), sum[l])
+			next[l] = tpWrite(cfg, j, Add(Mul(keep, prev[l]), sNew), prev[l])
+			s[l] = tpWrite(cfg, j, sNew, s[l])
 		}
 		weights = append(weights, next)
 	}

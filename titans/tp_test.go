@@ -200,3 +200,24 @@ func TestPoolChunks(t *testing.T) {
 		t.Errorf("poolChunks = %v, want %v", got, want)
 	}
 }
+
+// With CarryPartialChunk the tp layer keeps a call's unwritten partial chunk in the state, as
+// titans-pytorch does, so one call equals any split into chained calls: pieces of 1, 5, 17, chunk+3 and 3
+// tokens (chunks of 4) for LMM, MAG and MAL (MAC cuts its attention segments at each call); and the
+// chunked memory equals the reference from a state with pending tokens, gradients included.
+func TestTPCarryPartialChunk(t *testing.T) {
+	for _, variant := range []string{VariantLMM, VariantMAG, VariantMAL} {
+		t.Run(variant, func(t *testing.T) {
+			cfg := configFor(variant, ModeTP)
+			cfg.ChunkSize, cfg.CarryPartialChunk = 4, true
+			fast, ref := mixerPair(t, cfg)
+			lt.ChainedEqualsSingle(t, fast, 33, []int{1, 6, 23, 30}, 1e-10)
+			lt.MixerFastVsReference(t, fast, ref, 11, 5, 1e-10)
+		})
+	}
+	bad := configFor(VariantLMM, modeTPBatched)
+	bad.CarryPartialChunk = true
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "carry_partial_chunk") {
+		t.Errorf("carry_partial_chunk with ttt_batch_size 4: got %v, want an error naming it", err)
+	}
+}

@@ -3,6 +3,7 @@ package titans
 import (
 	"github.com/engramlx/engram/layers"
 	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 )
@@ -26,7 +27,59 @@ func machineEps(dtype dtypes.DType) float64 {
 // activation, no L2 norm), per-token learning rate from the store side, per-chunk momentum and forgetting
 // from the mean-pooled store side, the tp op with gradients at the learned initial weights (TTTBatchSize
 // 0) or at the TTT batch start, a per-head retrieve gate and the combine-heads projection.
+//
+// With CarryPartialChunk the state also holds the last call's unwritten partial chunk ("pending" [B, C-1,
+// D], its count of tokens "pending_count"): the call runs on [pending tokens ; x] so that chunks stay on the
+// stream's grid, and returns the outputs of x alone; one call then equals any split into chained calls.
 func (m *LMM) applyTP(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
+	cfg := m.Config
+	numFast := len(cfg.stateDims())
+	carry := m.carriesPartialChunk()
+	var pendingCount *Node
+	outTime := x.Shape().Dimensions[1]
+	if carry {
+		x, pendingCount = withPending(x, state[2*numFast], state[2*numFast+1])
+	}
+	y, next, stats := m.applyTPWork(scope, x, state, pendingCount)
+	if !carry {
+		return y, next, stats
+	}
+	g, c1 := x.Graph(), cfg.ChunkSize-1
+	dims := y.Shape().Dimensions
+	y = timeWindow(y, pendingCount, outTime)
+	// The new pending tokens are the last (count + T) mod C real ones, right-aligned in C-1 slots.
+	valid := AddScalar(pendingCount, outTime)
+	padded := Concatenate([]*Node{Zeros(g, shapes.Make(x.DType(), dims[0], c1, x.Shape().Dimensions[2])), x}, 1)
+	pending := timeWindow(padded, valid, c1)
+	return y, append(next, pending, ModScalar(valid, cfg.ChunkSize)), stats
+}
+
+// carriesPartialChunk reports whether the tp layer carries its partial last chunk in the state.
+func (m *LMM) carriesPartialChunk() bool {
+	return m.Config.Mode == ModeTP && m.Config.CarryPartialChunk && m.Config.ChunkSize > 1
+}
+
+// withPending returns [pending tokens ; x ; zeros] [B, C-1+T, D], the count of pending tokens leading it
+// (pending holds them right-aligned in its C-1 slots) and the count as the start of x in it.
+func withPending(x, pending, count *Node) (work, start *Node) {
+	dims := x.Shape().Dimensions
+	c1 := pending.Shape().Dimensions[1]
+	g := x.Graph()
+	padded := Concatenate([]*Node{pending, x, Zeros(g, shapes.Make(x.DType(), dims[0], c1, dims[2]))}, 1)
+	work = timeWindow(padded, Sub(Const(g, int32(c1)), count), c1+dims[1])
+	return work, count
+}
+
+// timeWindow is x[:, start:start+length, :] of x [B, N, D] for a scalar int32 start known only at run
+// time (a Gather over the time axis: the Go backend has no DynamicSlice).
+func timeWindow(x, start *Node, length int) *Node {
+	idx := Add(Iota(x.Graph(), shapes.Make(dtypes.Int32, length, 1), 0), start) // [length, 1]
+	return TransposeAllAxes(Gather(TransposeAllAxes(x, 1, 0, 2), idx), 1, 0, 2)
+}
+
+// applyTPWork is the tp layer on x; with pendingCount set, x is [pending ; input ; zeros] and only its
+// first pendingCount + (T - C + 1) tokens are real.
+func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCount *Node) (*Node, []*Node, Stats) {
 	cfg := m.Config
 	dims := x.Shape().Dimensions
 	batch, time := dims[0], dims[1]
@@ -47,7 +100,11 @@ func (m *LMM) applyTP(scope *model.Scope, x *Node, state []*Node) (*Node, []*Nod
 	init := m.initialWeights(scope, x)
 	numFast := len(init)
 	st := State{W: m.fullWeights(scope, x, state), S: state[numFast : 2*numFast]}
-	y, final, stats := m.memoryOp(q, k, v, gates, st, init)
+	var valid *Node
+	if pendingCount != nil {
+		valid = AddScalar(pendingCount, time-cfg.ChunkSize+1)
+	}
+	y, final, stats := m.memoryOp(q, k, v, gates, st, init, valid)
 	var next []*Node
 	for l := range final.W {
 		next = append(next, Sub(final.W[l], init[l]))
