@@ -65,18 +65,25 @@ func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 	}
 	decay := newChunkDecay(qc, gc) // Gamma [B, H, N, C, C], exp(G) [B, H, N, C], ...
 
-	u, w := vc, (*Node)(nil)
+	// Every product goes through product(x, xT, y), whose gradient needs x^T: the transposes are taken
+	// once here, on whole tensors, or computed as products (nodes used only by gradients are not
+	// executed in forward-only graphs).
+	kT := transposeLast(kc) // [B, H, N, K, C]
+	qs := MulScalar(qc, scale)
+	qsT := transposeLast(qs)
+
+	u, w, wT := vc, (*Node)(nil), (*Node)(nil)
 	if opts.Delta {
-		u, w = wyFactors(kc, vc, betac, decay)
+		u, w, wT = wyFactors(kc, kT, vc, betac, decay)
 	}
 	// (K .* exp(G_C - G))^T [B, H, N, K, C]: how much each key's write has decayed by the end of its
-	// chunk, transposed once here so the state update contracts C where the matmul kernel wants it.
-	kDecayedT := TransposeAllAxes(decay.scaleRows(kc, decay.tail), 0, 1, 2, 4, 3)
+	// chunk, transposed so the state update contracts C where the matmul kernel wants it.
+	kDecayedT, kDecayed := decay.scaleCols(kT, decay.tail), decay.scaleRows(kc, decay.tail)
 
-	var uParts, wParts, kParts, totalParts []*Node
-	uParts, kParts = splitAxis(u, 2), splitAxis(kDecayedT, 2)
+	var uParts, wParts, wTParts, kParts, kTParts, totalParts []*Node
+	uParts, kTParts, kParts = splitAxis(u, 2), splitAxis(kDecayedT, 2), pieces(kDecayed, 2)
 	if opts.Delta {
-		wParts = splitAxis(w, 2)
+		wParts, wTParts = splitAxis(w, 2), pieces(wT, 2)
 	}
 	if decay.total != nil {
 		totalParts = splitAxis(decay.total, 2) // [B, H, 1, 1] each
@@ -88,22 +95,22 @@ func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 		states[n] = state
 		vn := uParts[n]
 		if opts.Delta {
-			vn = Sub(vn, matmul(wParts[n], state, 2)) // [B,H,C,K] x [B,H,K,V]
+			vn = Sub(vn, product(wParts[n], wTParts[n], state, 2)) // [B,H,C,K] x [B,H,K,V]
 		}
 		corrected[n] = vn
 		if totalParts != nil {
 			state = Mul(state, totalParts[n])
 		}
-		state = Add(state, matmul(kParts[n], vn, 2)) // [B,H,K,C] x [B,H,C,V]
+		state = Add(state, product(kTParts[n], kParts[n], vn, 2)) // [B,H,K,C] x [B,H,C,V]
 	}
-	stateStack, vStack := Stack(states, 2), Stack(corrected, 2) // [B, H, N, K, V], [B, H, N, C, V]
+	stateStack, vStack := stackAxis(states, 2), stackAxis(corrected, 2) // [B, H, N, K, V], [B, H, N, C, V]
 
 	// Outputs of all chunks at once: the inter-chunk part from the incoming state, the intra-chunk part
 	// from the corrected values.
-	qScaled := MulScalar(qc, scale)
-	out := matmul(decay.scaleRows(qScaled, decay.head), stateStack, 3)
-	scores := decay.mask(matmulT(qScaled, kc, 3)) // [B, H, N, C, C]
-	out = Add(out, matmul(scores, vStack, 3))
+	out := product(decay.scaleRows(qs, decay.head), decay.scaleCols(qsT, decay.head), stateStack, 3)
+	scores := decay.mask(product(qs, qsT, kT, 3)) // scale Q K^T .* Gamma: [B, H, N, C, C]
+	scoresT := decay.maskT(matmulT(kc, qs, 3))    // its transpose, for the gradient
+	out = Add(out, product(scores, scoresT, vStack, 3))
 	out = Reshape(out, batch, heads, numChunks*chunkSize, out.Shape().Dimensions[4])
 	if numChunks*chunkSize != time {
 		out = SliceAxis(out, 2, AxisRange(0, time))
@@ -113,16 +120,27 @@ func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 
 // wyFactors returns U = T diag(beta) V and W = T diag(beta) (K .* exp(G)), T = (I + A)^-1 with
 // A = strictly-lower(diag(beta) (Gamma .* K K^T)), for every chunk at once: the WY representation of
-// the product of the chunk's Householder-like transitions (I - beta_t k_t k_t^T).
-func wyFactors(k, v, beta *Node, decay chunkDecay) (u, w *Node) {
+// the product of the chunk's Householder-like transitions (I - beta_t k_t k_t^T). It also returns W^T,
+// computed as a product, for the gradient of the recurrence.
+func wyFactors(k, kT, v, beta *Node, decay chunkDecay) (u, w, wT *Node) {
 	betaCol := InsertAxes(beta, -1)
-	gram := matmulT(k, k, 3) // [B, H, N, C, C]
+	gram := product(k, kT, kT, 3) // K K^T: [B, H, N, C, C]
 	a := Mul(betaCol, decay.strictMask(gram))
 	t := InvertUnitLower(a)
-	betaK := Mul(betaCol, k)
-	u = matmul(t, Mul(betaCol, v), 3)
-	w = matmul(t, decay.scaleRows(betaK, decay.head), 3)
-	return u, w
+	tT := transposeLast(t) // for the gradients only
+	x := decay.scaleRows(Mul(betaCol, k), decay.head)
+	xT := decay.scaleCols(decay.scaleCols(kT, beta), decay.head)
+	u = product(t, tT, Mul(betaCol, v), 3)
+	w = product(t, tT, x, 3)
+	wT = matmulT(xT, t, 3) // (T X)^T = X^T T^T
+	return u, w, wT
+}
+
+// transposeLast swaps the last two axes.
+func transposeLast(x *Node) *Node {
+	perm := iota(x.Rank())
+	perm[x.Rank()-2], perm[x.Rank()-1] = perm[x.Rank()-1], perm[x.Rank()-2]
+	return TransposeAllAxes(x, perm...)
 }
 
 // matmul is the batched product x y of x [b..., n, k] and y [b..., k, m] over the leading batch axes:
@@ -172,15 +190,53 @@ func splitAxis(x *Node, axis int) []*Node {
 		clear(adjoints)
 		return Concatenate(parts, axis)
 	})
-	pieces := make([]*Node, num)
-	for i := range pieces {
-		piece := Squeeze(SliceAxis(whole, axis, AxisElem(i)), axis)
-		pieces[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
+	parts := gatherPieces(whole, axis)
+	for i, piece := range parts {
+		parts[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
 			adjoints[i] = v
 			return v
 		})
 	}
-	return pieces
+	return parts
+}
+
+// pieces is splitAxis for values only gradients read (no gradient flows through them).
+func pieces(x *Node, axis int) []*Node { return gatherPieces(x, axis) }
+
+// gatherPieces returns the dim(axis) pieces of x along axis, the axis removed. Each is one Gather of
+// contiguous rows, which the Go backend copies with memmove (its Slice copies element by element).
+// Its gradient is left to the callers (autodiff of Gather would scatter into a full-size zero tensor
+// per piece).
+func gatherPieces(x *Node, axis int) []*Node {
+	dims := x.Shape().Dimensions
+	num := dims[axis]
+	outer, inner := 1, 1
+	for _, d := range dims[:axis] {
+		outer *= d
+	}
+	for _, d := range dims[axis+1:] {
+		inner *= d
+	}
+	flat := Reshape(x, outer*num, inner)
+	pieceDims := append(append([]int{}, dims[:axis]...), dims[axis+1:]...)
+	parts := make([]*Node, num)
+	for n := range parts {
+		rows := make([]int32, outer)
+		for o := range rows {
+			rows[o] = int32(o*num + n)
+		}
+		indices := Reshape(Const(x.Graph(), rows), outer, 1)
+		parts[n] = Reshape(Gather(flat, indices, true), pieceDims...)
+	}
+	return parts
+}
+
+// stackAxis is Stack(parts, axis) with the gradient of each part gathered from the result's (autodiff of
+// Stack slices it, element by element on the Go backend).
+func stackAxis(parts []*Node, axis int) *Node {
+	return customGradient(parts,
+		func(in []*Node) *Node { return Stack(in, axis) },
+		func(v *Node) []*Node { return gatherPieces(v, axis) })
 }
 
 // headMajor swaps the time and head axes of [B, T, H, D] (or back): the Go backend's fast transpose,

@@ -11,7 +11,9 @@ import (
 type chunkDecay struct {
 	lower  *Node // i <= r: bool [1, 1, 1, C, C], broadcast by Where
 	strict *Node // i < r: bool [1, 1, 1, C, C]
+	upper  *Node // i >= r: bool [1, 1, 1, C, C], the transposed causal mask
 	gamma  *Node // Gamma_ri = exp(G_r - G_i) for i <= r, 0 above: [B, H, N, C, C]; nil without gate
+	gammaT *Node // Gamma^T, computed (not transposed) for gradients
 	head   *Node // exp(G_r): [B, H, N, C]
 	tail   *Node // exp(G_C - G_r): [B, H, N, C]
 	total  *Node // exp(G_C): [B, H, N, 1, 1]
@@ -31,7 +33,7 @@ func newChunkDecay(x, g *Node) chunkDecay {
 	chunk := x.Shape().Dimensions[3]
 	dims := shapes.Make(dtypes.Int32, 1, 1, 1, chunk, chunk)
 	row, col := Iota(graph, dims, 3), Iota(graph, dims, 4)
-	d := chunkDecay{lower: GreaterOrEqual(row, col), strict: GreaterThan(row, col)}
+	d := chunkDecay{lower: GreaterOrEqual(row, col), strict: GreaterThan(row, col), upper: LessOrEqual(row, col)}
 	if g == nil {
 		return d
 	}
@@ -40,6 +42,7 @@ func newChunkDecay(x, g *Node) chunkDecay {
 	diff := Sub(InsertAxes(cum, -1), InsertAxes(cum, -2)) // G_r - G_i: [B, H, N, C, C]
 	zero := ScalarZero(graph, x.DType())
 	d.gamma = Where(d.lower, Exp(Where(d.lower, diff, zero)), zero)
+	d.gammaT = Where(d.upper, Exp(Where(d.upper, Neg(diff), zero)), zero)
 	d.head = Exp(cum)
 	d.tail = Exp(Sub(last, cum))
 	d.total = InsertAxes(Exp(last), -1)
@@ -52,6 +55,22 @@ func (d chunkDecay) scaleRows(x, f *Node) *Node {
 		return x
 	}
 	return Mul(x, InsertAxes(f, -1))
+}
+
+// scaleCols returns xT [..., D, C] with column r multiplied by f [..., C] (xT itself when f is nil).
+func (d chunkDecay) scaleCols(xT, f *Node) *Node {
+	if f == nil {
+		return xT
+	}
+	return Mul(xT, InsertAxes(f, -2))
+}
+
+// maskT is mask for transposed scores [B, H, N, C(i), C(r)]: scores .* Gamma^T.
+func (d chunkDecay) maskT(scoresT *Node) *Node {
+	if d.gammaT != nil {
+		return Mul(scoresT, d.gammaT)
+	}
+	return Where(d.upper, scoresT, ScalarZero(scoresT.Graph(), scoresT.DType()))
 }
 
 // mask returns scores [B, H, N, C, C] .* Gamma: causal (i <= r) and decayed.
