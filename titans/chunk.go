@@ -27,17 +27,26 @@ func Chunked(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final
 
 // ChunkedWithStats is Chunked that also returns introspection scalars.
 func ChunkedWithStats(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final State, stats Stats) {
+	y, bounds, stats := chunkedWithBoundaries(q, k, v, gates, st, cfg)
+	return y, bounds[len(bounds)-1], stats
+}
+
+// chunkedWithBoundaries is ChunkedWithStats returning the state at every chunk boundary: bounds[j] is the
+// state after j chunks (bounds[0] = st, the last one the final state).
+func chunkedWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, bounds []State, stats Stats) {
 	checkInputs("Chunked", q, k, v, []*Node{gates.Theta, gates.Eta, gates.Alpha}, st)
 	time := q.Shape().Dimensions[2]
 	var ys, losses, thetas, clamped []*Node
+	bounds = []State{st}
 	for _, b := range chunkBounds(time, cfg.ChunkSize) {
 		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(b[0], b[1])) }
 		g := Gates{Theta: part(gates.Theta), Eta: part(gates.Eta), Alpha: part(gates.Alpha)}
 		var out chunkOut
 		out, st = chunkStep(part(q), part(k), part(v), g, st, cfg)
+		bounds = append(bounds, st)
 		ys, losses, thetas, clamped = append(ys, out.y), append(losses, out.loss), append(thetas, out.theta), append(clamped, out.clamped)
 	}
-	return concatTime(ys), st, opStats(losses, thetas, clamped, gates, st)
+	return concatTime(ys), bounds, opStats(losses, thetas, clamped, gates, st)
 }
 
 // opStats gathers a memory op's introspection from its per-piece losses, thetas and clamp flags

@@ -35,9 +35,12 @@ type Config struct {
 	// multiple of ChunkSize, whose gradients are taken at the batch's start weights (the weights still
 	// change per chunk).
 	TTTBatchSize int `yaml:"ttt_batch_size"`
-	// CarryPartialChunk (tp mode only, with TTTBatchSize 0): carry a call's unwritten last partial chunk in
-	// the state, as titans-pytorch does, so that one call equals any split into chained calls. It costs
-	// ChunkSize-1 extra tokens of compute per call.
+	// CarryPartialChunk carries the stream's current partial chunk in the state ("pending" tokens and their
+	// count), so that chunks follow the stream rather than each call and one call equals any split into
+	// chained calls (LMM, MAG, MAL; MAC still cuts segments per call). Paper mode: the state then holds the
+	// weights, momentum and conv caches at the partial chunk's start, and a call re-runs the pending
+	// tokens; tp mode (needs TTTBatchSize 0): titans-pytorch's cached remainder. Costs ChunkSize-1 extra
+	// tokens of compute per call.
 	CarryPartialChunk bool    `yaml:"carry_partial_chunk"`
 	MaxLR             float64 `yaml:"max_lr"`     // theta_t = MaxLR * sigmoid(.)
 	GradClamp         float64 `yaml:"grad_clamp"` // per-token inner-gradient norm clamp; 0 = off
@@ -86,9 +89,6 @@ func (c Config) Validate() error {
 	}
 	switch c.Mode {
 	case ModePaper:
-		if c.CarryPartialChunk {
-			return fmt.Errorf("titans: carry_partial_chunk is a mode tp option")
-		}
 	case ModeTP:
 		if c.ChunkSize >= 1 && c.TTTBatchSize != 0 && (c.TTTBatchSize < c.ChunkSize || c.TTTBatchSize%c.ChunkSize != 0) {
 			return fmt.Errorf("titans: ttt_batch_size = %d: must be 0 or a positive multiple of chunk_size %d in mode tp", c.TTTBatchSize, c.ChunkSize)

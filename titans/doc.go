@@ -68,7 +68,11 @@
 // The carried state holds the memory weights minus their learned initial values, the momentum, the
 // short-conv caches, and for MAG/MAL the attention's window cache and position. The zero state is the
 // start of a sequence. Because chunks (and MAC segments) start at each call, streaming in pieces equals
-// one call when the pieces are multiples of ChunkSize (SegmentSize for MAC).
+// one call when the pieces are multiples of ChunkSize (SegmentSize for MAC). With CarryPartialChunk the
+// state instead holds the weights, momentum and conv caches at the start of the stream's current partial
+// chunk plus its tokens ("pending", "pending_count"); each call re-runs those tokens from there (ChunkSize-1
+// extra tokens of compute), and one call equals any split into chained calls for LMM, MAG and MAL
+// (TestCarryPartialChunk, both modes; MAC still cuts its segments at each call).
 //
 // Forgetting decays the weights towards zero, and a deep memory without biases has zero as a fixed
 // point of its inner gradient (grad W_1 carries a factor W_2, grad W_2 a factor SiLU(k W_1)), so over a
@@ -122,11 +126,11 @@
 //   - Partial chunks. titans-pytorch keeps a call's incomplete last chunk in its state and writes it in
 //     the next call. Here that takes CarryPartialChunk (state "pending" [B, C-1, D] and "pending_count";
 //     off by default, as it costs C-1 extra tokens of compute per call): then one call equals any split
-//     into chained calls (TestTPCarryPartialChunk for LMM, MAG and MAL; TestGoldenTitansPyTorchCarry
+//     into chained calls (TestCarryPartialChunk for LMM, MAG and MAL; TestGoldenTitansPyTorchCarry
 //     splits the golden stream 1 + 6 + 17). Without it the partial chunk is read but never written, so
 //     chained calls equal one call only when every call but the last is a multiple of ChunkSize. MAC cuts
 //     its attention segments at each call, so its calls must be multiples of SegmentSize either way, and
-//     the paper mode has no carry.
+//     the paper mode's carry is described under State and streaming.
 //   - TTT batches (TTTBatchSize > 0) are cut from each call's start; titans-pytorch counts batch_size
 //     across calls with its seq_index. It also steps its single-token calls through a separate path,
 //     not compared here.

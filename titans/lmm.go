@@ -100,8 +100,11 @@ func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 	if cfg.Mode == ModeTP {
 		return m.applyTP(scope, x, state)
 	}
+	if m.carriesPartialChunk() {
+		return m.applyPaperCarry(scope, x, state)
+	}
 	numConv := m.numConv()
-	q, k, v, nextConv := m.projectQKV(scope, x, state)
+	q, k, v, nextConv, _ := m.projectQKV(scope, x, state)
 	gates := Gates{
 		Theta: MulScalar(m.gate(scope.In("theta"), x, thetaOffset), cfg.MaxLR),
 		Eta:   m.gate(scope.In("eta"), x, etaOffset),
@@ -121,12 +124,13 @@ func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 
 // projectQKV is the paper mode's q, k, v [B, H, T, Dh]: projections of x, each through a short causal
 // depthwise conv (caches in state[0:3] when the kernel is > 1) and SiLU, q and k L2-normalised per head.
-// It also returns the next conv caches.
-func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *Node, nextConv []*Node) {
+// It also returns the next conv caches and the projections before the conv.
+func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *Node, nextConv, projections []*Node) {
 	dims := x.Shape().Dimensions
 	cfg := m.Config
 	project := func(i int, name string) *Node {
 		p := layers.Dense(scope.In("%s", name), x, m.width(), false)
+		projections = append(projections, p)
 		var cache *Node
 		if m.numConv() > 0 {
 			cache = state[i]
@@ -142,7 +146,7 @@ func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *N
 		return Transpose(p, 1, 2) // [B, H, T, Dh]
 	}
 	q, k, v = project(0, "q"), project(1, "k"), project(2, "v")
-	return q, k, v, nextConv
+	return q, k, v, nextConv, projections
 }
 
 // memoryOp runs the memory op of the layer's mode: the chunked op, or with Reference the token-by-token

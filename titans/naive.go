@@ -17,10 +17,17 @@ import (
 // The per-token gradients are full matrices from graph.Gradient (perTokenGradients), independent of the
 // rank-1 closed form Chunked uses. Shapes as in Chunked.
 func Naive(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final State) {
+	y, bounds := naiveWithBoundaries(q, k, v, gates, st, cfg)
+	return y, bounds[len(bounds)-1]
+}
+
+// naiveWithBoundaries is Naive returning the state at every chunk boundary, as chunkedWithBoundaries.
+func naiveWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, bounds []State) {
 	checkInputs("Naive", q, k, v, []*Node{gates.Theta, gates.Eta, gates.Alpha}, st)
 	time := q.Shape().Dimensions[2]
 	w := append([]*Node(nil), st.W...)
 	s := append([]*Node(nil), st.S...)
+	bounds = []State{st}
 	var ys []*Node
 	for _, b := range chunkBounds(time, cfg.ChunkSize) {
 		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(b[0], b[1])) }
@@ -38,8 +45,9 @@ func Naive(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final S
 			_, zs := mlpForward(w, SliceAxis(q, 2, AxisElem(b[0]+t)))
 			ys = append(ys, zs[len(zs)-1])
 		}
+		bounds = append(bounds, State{W: append([]*Node(nil), w...), S: append([]*Node(nil), s...)})
 	}
-	return concatTime(ys), State{W: w, S: s}
+	return concatTime(ys), bounds
 }
 
 // clampFullGradients folds the per-token gradient-norm clamp c (0 = off) into theta [B, H, n], given

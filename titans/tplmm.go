@@ -54,9 +54,9 @@ func (m *LMM) applyTP(scope *model.Scope, x *Node, state []*Node) (*Node, []*Nod
 	return y, append(next, pending, ModScalar(valid, cfg.ChunkSize)), stats
 }
 
-// carriesPartialChunk reports whether the tp layer carries its partial last chunk in the state.
+// carriesPartialChunk reports whether the layer carries its partial last chunk in the state.
 func (m *LMM) carriesPartialChunk() bool {
-	return m.Config.Mode == ModeTP && m.Config.CarryPartialChunk && m.Config.ChunkSize > 1
+	return m.Config.CarryPartialChunk && m.Config.ChunkSize > 1
 }
 
 // withPending returns [pending tokens ; x ; zeros] [B, C-1+T, D], the count of pending tokens leading it
