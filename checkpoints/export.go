@@ -56,7 +56,10 @@ type Manifest struct {
 	GoMLXVersion  string `json:"gomlx_version"`
 	// Architecture is the model config keyed by its YAML names (see EncodeArchitecture).
 	Architecture json.RawMessage `json:"architecture"`
-	Tokenizer    Tokenizer       `json:"tokenizer"`
+	// RMT is the recurrent-memory-token wrapper around the architecture (its `rmt:` settings, keyed by
+	// their YAML names); absent when the model has none.
+	RMT       json.RawMessage `json:"rmt,omitempty"`
+	Tokenizer Tokenizer       `json:"tokenizer"`
 	// DType is the weights' type in the file: float32, bfloat16 or float64.
 	DType         string `json:"dtype"`
 	Weights       string `json:"weights"`
@@ -73,8 +76,10 @@ type ExportOptions struct {
 	DType string
 	// Architecture is the model config: a struct with yaml tags.
 	Architecture any
-	Tokenizer    Tokenizer
-	Source       Source
+	// RMT, when non-nil, is the wrapper's config (a struct with yaml tags) written as "rmt".
+	RMT       any
+	Tokenizer Tokenizer
+	Source    Source
 }
 
 var exportDTypes = map[string]string{"": F32, "float32": F32, "bfloat16": BF16, "float64": F64}
@@ -100,6 +105,11 @@ func Export(dir string, store *mlmodel.Store, opts ExportOptions) (*Manifest, er
 	man := &Manifest{Format: ExportFormat, FormatVersion: ExportFormatVersion, EngramVersion: EngramVersion(),
 		GoMLXVersion: GoMLXVersion, Architecture: arch, Tokenizer: opts.Tokenizer, DType: opts.DType,
 		Weights: WeightsFile, Tensors: map[string]string{}, Source: opts.Source}
+	if opts.RMT != nil {
+		if man.RMT, err = EncodeArchitecture(opts.RMT); err != nil {
+			return nil, err
+		}
+	}
 	if man.DType == "" {
 		man.DType = "float32"
 	}

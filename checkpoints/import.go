@@ -78,6 +78,18 @@ func (im *Imported) DecodeArchitecture(into any) error {
 	return nil
 }
 
+// DecodeRMT decodes the manifest's rmt section into the config struct into points to; it reports false
+// (leaving into untouched) when the export has no wrapper.
+func (im *Imported) DecodeRMT(into any) (bool, error) {
+	if len(im.Manifest.RMT) == 0 {
+		return false, nil
+	}
+	if err := DecodeArchitecture(im.Manifest.RMT, into); err != nil {
+		return false, fmt.Errorf("%s: rmt: %w", filepath.Join(im.Dir, ConfigFile), err)
+	}
+	return true, nil
+}
+
 // NewStore returns a fresh store whose variables take the imported values (floats converted to dtype)
 // as the model creates them. After building the model's graph on it, call Check.
 func (im *Imported) NewStore(dtype dtypes.DType) (*mlmodel.Store, error) {

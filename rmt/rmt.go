@@ -101,7 +101,12 @@ func (r *RMT) SegmentLen() int { return r.Config.SegmentLen }
 // Describe says how the model streams.
 func (r *RMT) Describe() string {
 	carried := "the memory is the only state carried between segments"
-	if r.Config.CarryState {
+	switch {
+	case r.Config.MemorySize == 0 && !r.Config.CarryState:
+		carried = "nothing is carried between segments"
+	case r.Config.MemorySize == 0:
+		carried = "the backbone's state is carried between segments"
+	case r.Config.CarryState:
 		carried = "the memory and the backbone's state are carried between segments"
 	}
 	return fmt.Sprintf("rmt: segments of %d tokens with %d memory tokens (read-only %v); %s", r.Config.SegmentLen, r.Config.MemorySize, r.Config.ReadOnly, carried)

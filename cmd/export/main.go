@@ -28,15 +28,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 
 	"github.com/engramlx/engram/checkpoints"
-	"github.com/engramlx/engram/data"
+	"github.com/engramlx/engram/export"
 	"github.com/engramlx/engram/train"
-	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
-	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 func main() {
@@ -73,44 +68,25 @@ func main() {
 	}
 }
 
-// forward returns an executable mapping ids [1, T] to (logits, the state after them...); building it creates
-// the model's variables, which take the checkpoint's values.
-func forward(r *train.Runner) (*mlmodel.Exec, error) {
-	m := r.Model
-	return mlmodel.NewExec(r.Backend, r.Store, func(scope *mlmodel.Scope, in []*Node) []*Node {
-		hidden, next := m.Hidden(scope, in[0], nil)
-		return append([]*Node{m.Logits(scope, hidden)}, next...)
-	})
-}
-
-// flaImport names the flash-linear-attention weights that replace some layers' (file "" = none).
-type flaImport struct{ file, layers, prefix string }
-
 func exportWeights(r *train.Runner, runDir, out, dtype string, fla flaImport) error {
-	exec, err := forward(r)
-	if err != nil {
-		return err
-	}
-	defer exec.Finalize()
-	if _, err := exec.Call(tensors.FromFlatDataAndDimensions([]int32{0}, 1, 1)); err != nil {
-		return fmt.Errorf("building the model: %w", err)
-	}
+	m := export.FromRun(r)
 	if fla.file != "" {
-		if err := importFLA(r, fla); err != nil {
+		if err := m.Build(); err != nil {
 			return err
+		}
+		lines, err := export.ImportFLA(m, fla.file, fla.layers, fla.prefix)
+		if err != nil {
+			return err
+		}
+		for _, line := range lines {
+			fmt.Println(line)
 		}
 	}
 	info, err := train.ReadInfo(filepath.Join(runDir, "checkpoints"))
 	if err != nil {
 		return err
 	}
-	// A model whose vocabulary holds the byte tokenizer's ids reads text; others read task token ids.
-	tok := checkpoints.Tokenizer{Type: "ids", Vocab: r.Model.Config.Vocab}
-	if r.Model.Config.Vocab >= data.ByteVocab {
-		tok = checkpoints.ByteTokenizer()
-	}
-	man, err := checkpoints.Export(out, r.Store, checkpoints.ExportOptions{DType: dtype, Architecture: r.Model.Config,
-		Tokenizer: tok, Source: checkpoints.Source{Run: r.Exp.Name, Step: info.Step}})
+	man, err := export.Weights(m, out, dtype, r.Exp.Name, info.Step)
 	if err != nil {
 		return err
 	}
@@ -119,97 +95,21 @@ func exportWeights(r *train.Runner, runDir, out, dtype string, fla flaImport) er
 	return nil
 }
 
-// importFLA replaces the weights of the listed gated_deltanet layers in r's store by fla's.
-func importFLA(r *train.Runner, fla flaImport) error {
-	cfg := r.Model.Config
-	dims := checkpoints.FLAGatedDeltaNetDims{Hidden: cfg.DModel, Heads: cfg.DeltaNet.Heads, HeadDimK: cfg.DeltaNet.HeadDimK,
-		HeadDimV: cfg.DeltaNet.HeadDimV(), ConvSize: cfg.DeltaNet.ConvSize, ShortConv: cfg.DeltaNet.UseShortConv}
-	for i, field := range strings.Split(fla.layers, ",") {
-		layer, err := strconv.Atoi(strings.TrimSpace(field))
-		if err != nil {
-			return fmt.Errorf("-layer: item %d %q: %w", i+1, field, err)
-		}
-		if layer < 0 || layer >= len(cfg.Layers) || cfg.Layers[layer] != "gated_deltanet" {
-			return fmt.Errorf("-layer %d: the model's layers are %v; fla's GatedDeltaNet loads into a gated_deltanet layer", layer, cfg.Layers)
-		}
-		prefix := strings.ReplaceAll(fla.prefix, "{layer}", strconv.Itoa(layer))
-		values, err := checkpoints.ReadFLAGatedDeltaNet(fla.file, prefix, dims, r.Model.DType)
-		if err != nil {
-			return fmt.Errorf("layer %d: %w", layer, err)
-		}
-		scope := fmt.Sprintf("/layer_%d/gated_deltanet", layer)
-		for path := range values {
-			if r.Store.GetVariable(scope+"/"+path) == nil {
-				return fmt.Errorf("layer %d: the model has no variable %s/%s for %s", layer, scope, path, fla.file)
-			}
-		}
-		if err := checkpoints.SetVariables(r.Store, scope, values); err != nil {
-			return fmt.Errorf("layer %d: %s: %w", layer, fla.file, err)
-		}
-		fmt.Printf("layer %d: %d tensors from %s (prefix %q)\n", layer, len(values), fla.file, prefix)
-	}
-	return nil
-}
+// flaImport names the flash-linear-attention weights that replace some layers' (file "" = none).
+type flaImport struct{ file, layers, prefix string }
 
 func exportState(r *train.Runner, out, prompt, idList string) error {
-	ids, err := promptIDs(prompt, idList, r.Model.Config.Vocab)
+	ids, err := export.PromptIDs(prompt, idList, r.Model.Config.Vocab)
 	if err != nil {
 		return err
 	}
-	if limit := r.Model.MaxContext(); limit > 0 && len(ids) > limit {
-		return fmt.Errorf("the prompt has %d tokens; the model's attention cache holds %d", len(ids), limit)
-	}
-	exec, err := forward(r)
+	m := export.FromRun(r)
+	file, err := export.State(m, out, ids)
 	if err != nil {
 		return err
 	}
-	defer exec.Finalize()
-	outputs, err := exec.Call(tensors.FromFlatDataAndDimensions(ids, 1, len(ids)))
-	if err != nil {
-		return fmt.Errorf("running the prompt: %w", err)
-	}
-	arch, err := checkpoints.EncodeArchitecture(r.Model.Config)
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(out, 0o755); err != nil {
-		return err
-	}
-	file := filepath.Join(out, "state.safetensors")
-	specs := r.Model.StateSpecs(1)
-	if err := checkpoints.SaveState(file, specs, outputs[1:], checkpoints.StateMeta{Tokens: len(ids), Architecture: arch}); err != nil {
-		return err
-	}
-	fmt.Printf("%s: %d state tensors after %d prompt tokens\n", file, len(specs), len(ids))
+	fmt.Printf("%s: %d state tensors after %d prompt tokens\n", file, len(m.Seq.StateSpecs(1)), len(ids))
 	return nil
-}
-
-// promptIDs returns the prompt as token ids: text through the byte tokenizer (no EOS: the stream goes
-// on), or a comma-separated id list; every id must be below vocab.
-func promptIDs(text, list string, vocab int) ([]int32, error) {
-	if (text == "") == (list == "") {
-		return nil, fmt.Errorf("-state needs exactly one of -prompt or -ids")
-	}
-	var ids []int32
-	if text != "" {
-		ids = data.AppendBytes(nil, text)
-	}
-	for i, field := range strings.Split(list, ",") {
-		if list == "" {
-			break
-		}
-		id, err := strconv.ParseInt(strings.TrimSpace(field), 10, 32)
-		if err != nil {
-			return nil, fmt.Errorf("-ids: item %d %q: %w", i+1, field, err)
-		}
-		ids = append(ids, int32(id))
-	}
-	for i, id := range ids {
-		if id < 0 || int(id) >= vocab {
-			return nil, fmt.Errorf("prompt token %d is id %d, outside the model's vocabulary [0, %d)", i, id, vocab)
-		}
-	}
-	return ids, nil
 }
 
 func fail(err error) {

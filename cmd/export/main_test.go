@@ -98,23 +98,6 @@ func floats32(raw []byte) []float64 {
 	return out
 }
 
-func TestPromptIDs(t *testing.T) {
-	if got, err := promptIDs("Hi", "", 260); err != nil || !reflect.DeepEqual(got, []int32{'H', 'i'}) {
-		t.Errorf("text: %v %v", got, err)
-	}
-	for _, c := range []struct{ text, ids, want string }{
-		{"", "", "exactly one"},
-		{"a", "1", "exactly one"},
-		{"", "1,x", `item 2 "x"`},
-		{"", "1,40", "id 40, outside"},
-		{"é", "", "id 195, outside"},
-	} {
-		if _, err := promptIDs(c.text, c.ids, 32); err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("prompt %q ids %q: got %v, want %q", c.text, c.ids, err, c.want)
-		}
-	}
-}
-
 // TestImportFLA: -import-fla -layer 0 with a whole-model prefix writes an export whose gated_deltanet
 // layer holds fla's weights in Engram's layouts and whose other weights are the checkpoint's; a layer
 // that is not gated_deltanet, or fla weights of other sizes, are errors naming the layer, file and tensor.

@@ -1,0 +1,183 @@
+// Package export writes a trained run as files other tools and later processes read: its weights as
+// model.safetensors + config.json (checkpoints.Export's format, with the `rmt` section when the model
+// has recurrent memory tokens), and the carried state of the model after a prompt as
+// state.safetensors; Load reads a weights export back into a sequence model.
+//
+// Everything goes through model.Sequence, so a model wrapped in recurrent memory tokens is exported
+// with its learned initial memory (rmt/memory) and its settings, and its state is the memory (plus the
+// backbone's state when carried), never the bare backbone's.
+package export
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/engramlx/engram/checkpoints"
+	"github.com/engramlx/engram/data"
+	"github.com/engramlx/engram/model"
+	"github.com/engramlx/engram/train"
+	"github.com/gomlx/compute"
+	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	mlmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// StateFile is the name of a state export in its directory.
+const StateFile = "state.safetensors"
+
+// Model is a sequence model with its weights: a reopened run or a loaded export.
+type Model struct {
+	Seq     model.Sequence
+	Stack   *model.Model
+	Config  model.Config
+	RMT     model.RMTConfig
+	Store   *mlmodel.Store
+	Backend compute.Backend
+}
+
+// FromRun is the model of a run opened with train.Open.
+func FromRun(r *train.Runner) *Model {
+	return &Model{Seq: r.Seq, Stack: r.Model, Config: r.Exp.Model, RMT: r.Exp.RMT, Store: r.Store, Backend: r.Backend}
+}
+
+// Architecture encodes what a state belongs to: the model config, and with a wrapper both sections.
+func (m *Model) Architecture() (json.RawMessage, error) {
+	if !m.RMT.Enabled {
+		return checkpoints.EncodeArchitecture(m.Config)
+	}
+	return checkpoints.EncodeArchitecture(struct {
+		Model model.Config    `yaml:"model"`
+		RMT   model.RMTConfig `yaml:"rmt"`
+	}{m.Config, m.RMT})
+}
+
+// Stepper compiles (ids [B, T], state...) -> (logits [B, T, V], next state...) over the model's
+// variables; an empty state starts the sequence from the model's initial state.
+func (m *Model) Stepper() (*mlmodel.Exec, error) {
+	return mlmodel.NewExec(m.Backend, m.Store, func(scope *mlmodel.Scope, in []*Node) []*Node {
+		var state []*Node
+		if len(in) > 1 {
+			state = in[1:]
+		}
+		hidden, next := m.Seq.Hidden(scope, in[0], state)
+		return append([]*Node{m.Seq.Logits(scope.ResetVisited(), hidden)}, next...)
+	})
+}
+
+// Run feeds ids [1, n] from state (nil: the start) through a stepper and returns the logits and the
+// next state.
+func Run(step *mlmodel.Exec, ids []int32, state []*tensors.Tensor) (*tensors.Tensor, []*tensors.Tensor, error) {
+	args := []any{tensors.FromFlatDataAndDimensions(ids, 1, len(ids))}
+	for _, s := range state {
+		args = append(args, s)
+	}
+	outs, err := step.Call(args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return outs[0], outs[1:], nil
+}
+
+// Weights builds the model's graph once (creating every variable, the wrapper's included) and exports
+// its trainable variables to out. run and step name the source in config.json.
+func Weights(m *Model, out, dtype, run string, step int) (*checkpoints.Manifest, error) {
+	if err := m.Build(); err != nil {
+		return nil, err
+	}
+	tok := checkpoints.Tokenizer{Type: "ids", Vocab: m.Config.Vocab}
+	if m.Config.Vocab >= data.ByteVocab {
+		tok = checkpoints.ByteTokenizer()
+	}
+	opts := checkpoints.ExportOptions{DType: dtype, Architecture: m.Config, Tokenizer: tok, Source: checkpoints.Source{Run: run, Step: step}}
+	if m.RMT.Enabled {
+		opts.RMT = m.RMT
+	}
+	return checkpoints.Export(out, m.Store, opts)
+}
+
+// State runs the prompt ids from the model's initial state and writes the state after them to
+// out/state.safetensors, returning the file. The prompt must be a whole number of the model's segments
+// (rmt's segment_len; any length otherwise), so that a stream continued from the state cuts segments
+// where one pass over the whole text would.
+func State(m *Model, out string, ids []int32) (string, error) {
+	if unit := m.Seq.SegmentLen(); len(ids)%unit != 0 {
+		return "", fmt.Errorf("the prompt has %d tokens; the model streams whole segments of %d (rmt.segment_len), so the state must follow a multiple of %d", len(ids), unit, unit)
+	}
+	if limit := m.Seq.MaxContext(); limit > 0 && len(ids) > limit {
+		return "", fmt.Errorf("the prompt has %d tokens; the model's attention cache holds %d", len(ids), limit)
+	}
+	exec, err := m.Stepper()
+	if err != nil {
+		return "", err
+	}
+	defer exec.Finalize()
+	_, state, err := Run(exec, ids, nil)
+	if err != nil {
+		return "", fmt.Errorf("running the prompt: %w", err)
+	}
+	arch, err := m.Architecture()
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return "", err
+	}
+	file := filepath.Join(out, StateFile)
+	meta := checkpoints.StateMeta{Tokens: len(ids), Architecture: arch}
+	if err := checkpoints.SaveState(file, m.Seq.StateSpecs(1), state, meta); err != nil {
+		return "", err
+	}
+	return file, nil
+}
+
+// LoadState reads a state written by State for this model (an error names any architecture difference).
+func LoadState(m *Model, file string) ([]*tensors.Tensor, checkpoints.StateMeta, error) {
+	arch, err := m.Architecture()
+	if err != nil {
+		return nil, checkpoints.StateMeta{}, err
+	}
+	return checkpoints.LoadState(file, m.Seq.StateSpecs(1), arch)
+}
+
+// Load reads a weights export (model.safetensors + config.json) into a fresh store and rebuilds its
+// sequence model on backend; Check runs once the model's graph has been built.
+func Load(dir string, backend compute.Backend) (*Model, *checkpoints.Imported, error) {
+	imp, err := checkpoints.Import(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := model.DefaultConfig()
+	if err := imp.DecodeArchitecture(&cfg); err != nil {
+		return nil, nil, err
+	}
+	wrap := model.DefaultRMTConfig()
+	if _, err := imp.DecodeRMT(&wrap); err != nil {
+		return nil, nil, err
+	}
+	seq, stack, err := model.NewSequence(cfg, wrap)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	store, err := imp.NewStore(stack.DType)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Model{Seq: seq, Stack: stack, Config: cfg, RMT: wrap, Store: store, Backend: backend}, imp, nil
+}
+
+// Build compiles and runs the model once on a short input, creating every variable (from the
+// checkpoint or the import the store reads from).
+func (m *Model) Build() error {
+	exec, err := m.Stepper()
+	if err != nil {
+		return err
+	}
+	defer exec.Finalize()
+	probe := make([]int32, max(1, m.Seq.SegmentLen()))
+	if _, _, err := Run(exec, probe, nil); err != nil {
+		return fmt.Errorf("building the model: %w", err)
+	}
+	return nil
+}
