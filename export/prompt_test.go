@@ -22,4 +22,3 @@ func TestPromptIDs(t *testing.T) {
 		}
 	}
 }
-
