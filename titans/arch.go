@@ -28,7 +28,11 @@ func New(cfg Config, dModel int) (layers.Mixer, error) {
 		if cfg.HeadDim%2 != 0 {
 			return nil, fmt.Errorf("titans: head_dim = %d: the attention's RoPE needs an even head dim", cfg.HeadDim)
 		}
-		return &MAC{lmm: lmm, attn: attn}, nil
+		// With CarryPartialChunk MAC carries its partial segment itself; its memory runs whole segments.
+		inner := cfg
+		inner.CarryPartialChunk = false
+		lmm, _ = NewLMM(inner, dModel)
+		return &MAC{lmm: lmm, attn: attn, carry: cfg.CarryPartialChunk && cfg.SegmentSize > 1}, nil
 	case VariantMAG, VariantMAL:
 		if cfg.HeadDim%2 != 0 {
 			return nil, fmt.Errorf("titans: head_dim = %d: the attention's RoPE needs an even head dim", cfg.HeadDim)
@@ -46,14 +50,25 @@ func New(cfg Config, dModel int) (layers.Mixer, error) {
 //	o_t = y_t * sigmoid(LMM(y)_t)        the memory is updated with y and read after token t's write
 //
 // Its state is the LMM's (the attention never looks beyond its segment).
+//
+// With CarryPartialChunk the state also holds the stream's partial segment ("pending" [B, S-1, D] and
+// "pending_count"), and the memory state is the one at that segment's start: a call re-runs [pending ; x]
+// on the stream's segment grid and returns the outputs of x, so one call equals any split.
 type MAC struct {
-	lmm  *LMM
-	attn swa
+	lmm   *LMM
+	attn  swa
+	carry bool
 }
 
 // StateSpecs implements layers.Mixer.
 func (m *MAC) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
-	return m.lmm.StateSpecs(batch, dtype)
+	specs := m.lmm.StateSpecs(batch, dtype)
+	if m.carry {
+		specs = append(specs,
+			layers.StateSpec{Name: "pending", Shape: shapes.Make(dtype, batch, m.lmm.Config.SegmentSize-1, m.lmm.DModel)},
+			layers.StateSpec{Name: "pending_count", Shape: shapes.Make(dtypes.Int32)})
+	}
+	return specs
 }
 
 // Apply implements layers.Mixer.
@@ -66,6 +81,30 @@ func (m *MAC) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node)
 func (m *MAC) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
 	dims := x.Shape().Dimensions
 	state = layers.StateOrZero(x.Graph(), "titans mac", m.StateSpecs(dims[0], x.DType()), state)
+	if m.carry {
+		return m.applyCarry(scope, x, state)
+	}
+	return m.segments(scope, x, state, nil)
+}
+
+// applyCarry is ApplyWithStats with the partial segment carried in the state.
+func (m *MAC) applyCarry(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
+	n, seg, time := len(state)-2, m.lmm.Config.SegmentSize, x.Shape().Dimensions[1]
+	work, count := withPending(x, state[n], state[n+1])
+	valid := AddScalar(count, time)
+	bounds := [][]*Node{state[:n]}
+	y, _, stats := m.segments(scope, work, state[:n], &bounds)
+	next := selectNodes(bounds, DivScalar(valid, seg)) // the memory state at the new partial segment's start
+	dims := work.Shape().Dimensions
+	padded := Concatenate([]*Node{Zeros(work.Graph(), shapes.Make(work.DType(), dims[0], seg-1, dims[2])), work}, 1)
+	next = append(next, timeWindow(padded, valid, seg-1), ModScalar(valid, seg))
+	return timeWindow(y, count, time), next, stats
+}
+
+// segments runs the segments of x from the memory state, appending the state after each segment to
+// bounds when it is set.
+func (m *MAC) segments(scope *model.Scope, x *Node, state []*Node, bounds *[][]*Node) (*Node, []*Node, Stats) {
+	dims := x.Shape().Dimensions
 	var outs []*Node
 	var all []Stats
 	var counts []int
@@ -76,6 +115,9 @@ func (m *MAC) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 		var mem *Node
 		var st Stats
 		mem, state, st = m.lmm.ApplyWithStats(scope.At("memory"), y, state)
+		if bounds != nil {
+			*bounds = append(*bounds, state)
+		}
 		outs = append(outs, Mul(y, layers.FastSigmoid(mem)))
 		all, counts = append(all, st), append(counts, b[1]-b[0])
 	}
@@ -164,7 +206,7 @@ func Reference(m layers.Mixer) layers.Mixer {
 	case *LMM:
 		return v.Reference()
 	case *MAC:
-		return &MAC{lmm: v.lmm.Reference(), attn: v.attn}
+		return &MAC{lmm: v.lmm.Reference(), attn: v.attn, carry: v.carry}
 	case *Hybrid:
 		return &Hybrid{lmm: v.lmm.Reference(), attn: v.attn, gated: v.gated}
 	}

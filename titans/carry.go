@@ -57,18 +57,24 @@ func (m *LMM) applyPaperCarry(scope *model.Scope, x *Node, state []*Node) (*Node
 
 // selectBoundary returns bounds[j] for a scalar int32 j known only at run time.
 func selectBoundary(bounds []State, j *Node) State {
-	pick := func(get func(State) []*Node, l int) *Node {
-		var stacked []*Node
-		for _, b := range bounds {
-			stacked = append(stacked, InsertAxes(get(b)[l], 0))
-		}
-		idx := Reshape(ConvertDType(j, dtypes.Int32), 1, 1)
-		return Squeeze(Gather(Concatenate(stacked, 0), idx), 0)
+	var ws, ss [][]*Node
+	for _, b := range bounds {
+		ws, ss = append(ws, b.W), append(ss, b.S)
 	}
-	var out State
-	for l := range bounds[0].W {
-		out.W = append(out.W, pick(func(s State) []*Node { return s.W }, l))
-		out.S = append(out.S, pick(func(s State) []*Node { return s.S }, l))
+	return State{W: selectNodes(ws, j), S: selectNodes(ss, j)}
+}
+
+// selectNodes returns lists[j] (lists of nodes of equal shapes) for a scalar int32 j known only at run
+// time, by a Gather over the stacked lists.
+func selectNodes(lists [][]*Node, j *Node) []*Node {
+	idx := Reshape(ConvertDType(j, dtypes.Int32), 1, 1)
+	out := make([]*Node, len(lists[0]))
+	for l := range out {
+		var stacked []*Node
+		for _, list := range lists {
+			stacked = append(stacked, InsertAxes(list[l], 0))
+		}
+		out[l] = Squeeze(Gather(Concatenate(stacked, 0), idx), 0)
 	}
 	return out
 }

@@ -36,8 +36,8 @@ type Config struct {
 	// change per chunk).
 	TTTBatchSize int `yaml:"ttt_batch_size"`
 	// CarryPartialChunk carries the stream's current partial chunk in the state ("pending" tokens and their
-	// count), so that chunks follow the stream rather than each call and one call equals any split into
-	// chained calls (LMM, MAG, MAL; MAC still cuts segments per call). Paper mode: the state then holds the
+	// count; MAC: its partial segment), so that chunks follow the stream rather than each call and one
+	// call equals any split into chained calls, for every variant. Paper mode: the state then holds the
 	// weights, momentum and conv caches at the partial chunk's start, and a call re-runs the pending
 	// tokens; tp mode (needs TTTBatchSize 0): titans-pytorch's cached remainder. Costs ChunkSize-1 extra
 	// tokens of compute per call.

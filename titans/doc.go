@@ -71,8 +71,9 @@
 // one call when the pieces are multiples of ChunkSize (SegmentSize for MAC). With CarryPartialChunk the
 // state instead holds the weights, momentum and conv caches at the start of the stream's current partial
 // chunk plus its tokens ("pending", "pending_count"); each call re-runs those tokens from there (ChunkSize-1
-// extra tokens of compute), and one call equals any split into chained calls for LMM, MAG and MAL
-// (TestCarryPartialChunk, both modes; MAC still cuts its segments at each call).
+// extra tokens of compute), and one call equals any split into chained calls. MAC carries its partial
+// segment the same way (the memory state at the segment's start plus the segment's tokens, SegmentSize-1
+// extra tokens). TestCarryPartialChunk checks all four variants in both modes.
 //
 // Forgetting decays the weights towards zero, and a deep memory without biases has zero as a fixed
 // point of its inner gradient (grad W_1 carries a factor W_2, grad W_2 a factor SiLU(k W_1)), so over a
@@ -126,11 +127,9 @@
 //   - Partial chunks. titans-pytorch keeps a call's incomplete last chunk in its state and writes it in
 //     the next call. Here that takes CarryPartialChunk (state "pending" [B, C-1, D] and "pending_count";
 //     off by default, as it costs C-1 extra tokens of compute per call): then one call equals any split
-//     into chained calls (TestCarryPartialChunk for LMM, MAG and MAL; TestGoldenTitansPyTorchCarry
-//     splits the golden stream 1 + 6 + 17). Without it the partial chunk is read but never written, so
-//     chained calls equal one call only when every call but the last is a multiple of ChunkSize. MAC cuts
-//     its attention segments at each call, so its calls must be multiples of SegmentSize either way, and
-//     the paper mode's carry is described under State and streaming.
+//     into chained calls (TestCarryPartialChunk; TestGoldenTitansPyTorchCarry splits the golden stream
+//     1 + 6 + 17). Without it the partial chunk is read but never written, so chained calls equal one
+//     call only when every call but the last is a multiple of ChunkSize (SegmentSize for MAC).
 //   - TTT batches (TTTBatchSize > 0) are cut from each call's start; titans-pytorch counts batch_size
 //     across calls with its seq_index. It also steps its single-token calls through a separate path,
 //     not compared here.

@@ -203,15 +203,15 @@ func TestPoolChunks(t *testing.T) {
 
 // With CarryPartialChunk the layer keeps the stream's partial chunk in the state (in mode tp as
 // titans-pytorch does; in the paper mode with the weights, momentum and conv caches of its start), so one
-// call equals any split into chained calls: pieces of 1, 5, 17, chunk+3 and 3 tokens (chunks of 4) for LMM,
-// MAG and MAL in both modes (MAC cuts its attention segments at each call); and the chunked memory equals
-// the reference from a state with pending tokens, gradients included.
+// call equals any split into chained calls: pieces of 1, 5, 17, chunk+3 and 3 tokens (chunks of 4, MAC
+// segments of 8) for all four variants in both modes; and the chunked memory equals the reference from a
+// state with pending tokens, gradients included.
 func TestCarryPartialChunk(t *testing.T) {
 	for _, mode := range []string{ModePaper, ModeTP} {
-		for _, variant := range []string{VariantLMM, VariantMAG, VariantMAL} {
+		for _, variant := range variants {
 			t.Run(mode+"/"+variant, func(t *testing.T) {
 				cfg := configFor(variant, mode)
-				cfg.ChunkSize, cfg.CarryPartialChunk = 4, true
+				cfg.ChunkSize, cfg.CarryPartialChunk = 4, true // MAC: segments of 8
 				fast, ref := mixerPair(t, cfg)
 				lt.ChainedEqualsSingle(t, fast, 33, []int{1, 6, 23, 30}, 1e-10)
 				lt.MixerFastVsReference(t, fast, ref, 11, 5, 1e-10)
