@@ -1,9 +1,11 @@
 package deltanet_test
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"testing"
 	"time"
@@ -169,5 +171,43 @@ func BenchmarkScaling(b *testing.B) {
 			b.ReportMetric(float64(benchBatch*2048*b.N)/tLong.Seconds(), "tok/s@2048")
 			b.ReportMetric(float64(benchBatch*256*b.N)/tShort.Seconds(), "tok/s@256")
 		})
+	}
+}
+
+// BenchmarkOpProfile CPU-profiles the chunk op's forward+backward at T = 1024, d = 64 (the timed loop
+// only; compilation and inputs are outside) and reports the share of the profile's CPU time spent in
+// each kind of Go backend op (classifyOp): matmul_%, transpose_%, copy_% (slice, pad, concatenate,
+// broadcast, gather, identity copies), elementwise_%, reduce_% and other_% (scheduling, GC). It cannot
+// run under go test -cpuprofile (one CPU profile at a time); it skips then.
+func BenchmarkOpProfile(b *testing.B) {
+	run := cachedRunner("op/chunk/fwdbwd/T1024_d64", func() benchRunner { return opRunner("chunk", true, 1024, 64) })
+	var buf bytes.Buffer
+	if err := pprof.StartCPUProfile(&buf); err != nil {
+		b.Skipf("cannot start a CPU profile (is -cpuprofile set?): %v", err)
+	}
+	b.ResetTimer()
+	start := time.Now()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	elapsed := time.Since(start)
+	pprof.StopCPUProfile()
+	b.StopTimer()
+	reportTokens(b, 1024, elapsed)
+	samples, err := readCPUProfile(buf.Bytes())
+	if err != nil {
+		b.Fatal(err)
+	}
+	byCategory := map[string]int64{}
+	var total int64
+	for _, s := range samples {
+		byCategory[classifyOp(s.stack)] += s.nanos
+		total += s.nanos
+	}
+	if total == 0 {
+		b.Skip("no CPU samples")
+	}
+	for _, c := range opCategories {
+		b.ReportMetric(100*float64(byCategory[c])/float64(total), c+"_%")
 	}
 }

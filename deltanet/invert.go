@@ -23,12 +23,32 @@ const substitutionBlock = 16
 // that grow like binomial coefficients when keys are correlated and cancel catastrophically in float32,
 // every step here works with inverses of the triangular blocks themselves (see invert_test.go for the
 // float32 comparison).
+//
+// Its gradient is the closed form dA = -T^T dT T^T (two batched products), not the autodiff of the
+// substitution.
 func InvertUnitLower(a *Node) *Node {
 	dims := a.Shape().Dimensions
 	rank := len(dims)
 	if rank < 2 || dims[rank-1] != dims[rank-2] {
 		panic(fmt.Errorf("deltanet.InvertUnitLower: want A [..., C, C], got %s", a.Shape()))
 	}
+	batchAxes := rank - 2
+	var inv *Node
+	inv = customGradient([]*Node{a},
+		func(in []*Node) *Node { return invertUnitLower(in[0]) },
+		func(v *Node) []*Node {
+			// d(A^-1) = -A^-1 dA A^-1, so dA = -T^T v T^T: two products, one transpose of T.
+			tT := transposeLast(inv)
+			return []*Node{Neg(matmulT(matmul(tT, v, batchAxes), inv, batchAxes))}
+		})
+	return inv
+}
+
+// invertUnitLower is InvertUnitLower without its custom gradient (autodiff of the substitution would
+// slice, pad and transpose per row).
+func invertUnitLower(a *Node) *Node {
+	dims := a.Shape().Dimensions
+	rank := len(dims)
 	size := dims[rank-1]
 	batch := 1
 	for _, d := range dims[:rank-2] {
