@@ -19,8 +19,8 @@
 // anything from the segment, which is why the paper needs the write copy for decoder-only models.
 // Y_s, the hidden states of the segment's tokens, go to the output head; memory positions get no
 // logits and no loss. Every segment starts the backbone from its zero state (no KV cache across
-// segments): the memory is the only path between segments. m = 0 is therefore the backbone applied to
-// each segment on its own.
+// segments): the memory is the only path between segments (unless carry_state, below). m = 0 is
+// therefore the backbone applied to each segment on its own.
 //
 // The initial memory M_0 is drawn from N(0, 1) rather than the embedding scale 1/sqrt(D): every later
 // memory is an RMSNorm output, whose elements have RMS about 1, so M_0 starts at the scale the
@@ -34,23 +34,31 @@
 // loss reaches back more than d segments. The gradient of the last segment's loss with respect to the
 // input embeddings of segment i is then exactly zero for i < K - d (tested). d = 0 keeps every path.
 //
-// # Streaming
+// # A sequence model with a carried state
 //
-// Stream compiles one segment step, (ids [B, S], M_s) -> (Y_s, M_{s+1}), and carries the memory from
-// one execution to the next, so an input of any length is evaluated in constant memory. K streamed
-// steps equal the K-segment unrolled graph (float64, tested).
+// RMT implements model.Sequence like the decoder stack it wraps, so training, every evaluation task,
+// the streaming path and checkpoint / state export see the same interface. Its carried state is the
+// memory [B, m, D] (absent when m = 0), followed, with carry_state, by the backbone's own state: a
+// recurrent backbone (gated DeltaNet, Titans) then also carries its S from one segment to the next,
+// besides the memory tokens (configs refuses carry_state with full attention, whose KV cache would grow
+// with every segment). Hidden on T tokens unrolls ceil(T / S) segments from the given state, so one call
+// equals any split into calls of whole segments with the state carried (float64, tested for attention,
+// gated DeltaNet and Titans LMM backbones); the evaluation streamer rounds its segment down to a
+// multiple of S so that streamed segment boundaries are the trained ones, and a 1M-token stream holds
+// one segment's activations and the memory.
 //
 // # Curriculum
 //
-// Curriculum draws, per batch index, a segment count k in 1..n and asks a task for a row of k
-// segments (the BABILong recipe of training on 1..n segments). Different k compile different graphs
-// (GoMLX caches one per input shape).
+// The BABILong recipe of training on 1..n segments is a schedule of the batches, not a property of the
+// model: data.Curriculum draws, per batch index, a segment count k and asks the task for a row of k
+// segments; different k compile different graphs (GoMLX caches one per input shape).
 //
 // # Training
 //
-// An experiment's `rmt:` section (Config) switches the wrapper on; the trainer then computes the
-// labelled logits from Hidden instead of the backbone's own forward pass (train/rmt.go), and
-// configs/rmt_copy.yaml / rmt_copy_nomem.yaml run the paper's copy task with and without memory.
+// An experiment's `rmt:` section (Config) switches the wrapper on; model.NewSequence then returns the
+// wrapped stack, which the trainer trains like any other sequence model. configs/rmt_copy.yaml and
+// rmt_copy_nomem.yaml run the paper's copy task with and without memory; configs/rmt_passkey.yaml the
+// byte-level passkey task.
 //
 // Scope names (checkpoint keys): the backbone's own, plus rmt/memory [m, D].
 package rmt

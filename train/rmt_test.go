@@ -11,12 +11,24 @@ import (
 // memory rmt/memory [m, d_model] exists (only the rmt path creates it), training rows have 1..3
 // segments and evaluation rows all 3.
 func TestRMTCopyCurriculumTrains(t *testing.T) {
+	rmtTrains(t, "attention", "")
+}
+
+// RMT around recurrent backbones trains end to end too: gated DeltaNet carrying its own state between
+// segments, and Titans' LMM.
+func TestRMTAroundRecurrentBackbonesTrains(t *testing.T) {
+	t.Run("gated_deltanet", func(t *testing.T) { rmtTrains(t, "gated_deltanet", ", carry_state: true") })
+	t.Run("titans_lmm", func(t *testing.T) { rmtTrains(t, "titans_lmm", "") })
+}
+
+func rmtTrains(t *testing.T, layer, extra string) {
 	exp, err := configs.Parse("tiny-rmt", []byte(`
 name: tiny-rmt
 seed: 5
 runs_dir: `+t.TempDir()+`
-model: {vocab: 8, d_model: 8, layers: [attention], mlp_hidden: 16, attention: {heads: 2, max_context: 16}}
-rmt: {enabled: true, memory_size: 2, segment_len: 4, curriculum: true, bptt_depth: 2}
+model: {vocab: 8, d_model: 8, layers: [`+layer+`], mlp_hidden: 16, attention: {heads: 2, max_context: 16},
+  deltanet: {heads: 2, head_dim_k: 4, chunk_size: 4}, titans: {heads: 2, head_dim: 4, chunk_size: 4}}
+rmt: {enabled: true, memory_size: 2, segment_len: 4, curriculum: true, bptt_depth: 2`+extra+`}
 data: {task: copy, copy: {vocab: 8, seq_len: 12, length: 6}}
 train: {steps: 4, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batches: 1, log_every: 1}
 `), nil)
@@ -27,7 +39,7 @@ train: {steps: 4, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batc
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Seq.SegmentLen() != 4 || len(r.Seq.StateSpecs(1)) != 1 {
+	if r.Seq.SegmentLen() != 4 || (extra == "") != (len(r.Seq.StateSpecs(1)) == 1) {
 		t.Fatalf("rmt.enabled = true but the runner trains a %T (segment length %d, state %v)", r.Seq, r.Seq.SegmentLen(), r.Seq.StateSpecs(1))
 	}
 	summary, err := r.Train(context.Background())
