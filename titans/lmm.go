@@ -27,7 +27,8 @@ const (
 // State (StateSpecs): the conv caches "q_conv", "k_conv", "v_conv" [B, K-1, H*Dh] (when K > 1), then per
 // memory layer l "w{l}" and "s{l}" [B, H, in_l, out_l]. "w{l}" holds the memory weights minus their
 // learned initial value (variable "memory/w{l}" [H, in_l, out_l]), so the zero state is the start of a
-// sequence; "s{l}" is the momentum.
+// sequence; "s{l}" is the momentum. Mode tp has no conv caches and adds "w_gamma"/"s_gamma" (the memory
+// LayerNorm scale); with CarryPartialChunk, "pending" [B, C-1, D] and "pending_count" [] int32 follow.
 type LMM struct {
 	Config Config
 	DModel int
