@@ -1,8 +1,10 @@
 package mom_test
 
 import (
+	"fmt"
+	"syscall"
 	"testing"
-	"time"
+	stdtime "time"
 
 	"github.com/engramlx/engram/deltanet"
 	"github.com/engramlx/engram/layers"
@@ -13,19 +15,20 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 )
 
-// Benchmark sizes: deltanet/bench_test.go's layer benchmark at its smaller point (B = 8, H = 4 heads
-// of d_k = d_v = 32, d_model = 128, chunks of 64, T = 256), float32 on the configured backend.
+// Benchmark sizes: B = 8, H = 4 heads of d_k = d_v = 64, d_model = 256, chunks of 64, T = 256 and
+// 1024, float32 on the configured backend.
 const (
 	benchBatch = 8
 	benchHeads = 4
-	benchDim   = 32
-	benchTime  = 256
+	benchDim   = 64
 	benchChunk = 64
 )
 
+var benchTimes = []int{256, 1024}
+
 // layerRunner compiles a mixer over x [B, T, H*d] and runs it once (so compilation is not timed); with
 // backward the graph also takes the gradients of sum(y) with respect to x and every variable.
-func layerRunner(mixer layers.Mixer, backward bool) func() {
+func layerRunner(mixer layers.Mixer, time int, backward bool) func() {
 	store := model.NewStore()
 	store.SetParam(model.ParamInitialSeed, int64(1))
 	exec := model.MustNewExec(lt.Backend(), store, func(scope *model.Scope, x *Node) []*Node {
@@ -41,8 +44,8 @@ func layerRunner(mixer layers.Mixer, backward bool) func() {
 		}
 		return Gradient(ReduceAllSum(y), wrt...)
 	})
-	x := lt.RandNormal(lt.NewRand(2), 1, benchBatch, benchTime, benchHeads*benchDim)
-	x32 := tensors.FromFlatDataAndDimensions(toFloat32(lt.Floats(x)), benchBatch, benchTime, benchHeads*benchDim)
+	x := lt.RandNormal(lt.NewRand(2), 1, benchBatch, time, benchHeads*benchDim)
+	x32 := tensors.FromFlatDataAndDimensions(toFloat32(lt.Floats(x)), benchBatch, time, benchHeads*benchDim)
 	run := func() {
 		for _, t := range exec.MustCall(x32) {
 			t.FinalizeAll()
@@ -61,9 +64,9 @@ func toFloat32(xs []float64) []float32 {
 }
 
 // BenchmarkMoM (issue 5, item 5): tokens/s of the MoM layer (paper defaults: M = 4, top-2, shared
-// memory, so 5 memories of H heads each) next to the Gated DeltaNet layer of the same head size,
-// forward and forward+backward. Both run in the same loop, alternating, so the machine's load hits
-// them alike; "mom/gdn" is MoM's time over Gated DeltaNet's.
+// memory; capacity factor 1.25) next to the Gated DeltaNet layer of the same heads and widths, forward
+// and forward+backward. Both run in the same loop, alternating, so the machine's load hits them alike;
+// "mom/gdn" is MoM's time over Gated DeltaNet's. The "noshared" variant drops the shared memory.
 func BenchmarkMoM(b *testing.B) {
 	dn := deltanet.DefaultConfig()
 	dn.Heads, dn.HeadDimK, dn.ExpandV, dn.ChunkSize = benchHeads, benchDim, 1, benchChunk
@@ -71,29 +74,54 @@ func BenchmarkMoM(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cfg := mom.DefaultConfig()
-	cfg.Memory = dn
-	moe, err := mom.New(cfg, benchHeads*benchDim)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, pass := range []string{"fwd", "fwdbwd"} {
-		b.Run(pass, func(b *testing.B) {
-			runGDN, runMoM := layerRunner(gdn, pass == "fwdbwd"), layerRunner(moe, pass == "fwdbwd")
-			b.ResetTimer()
-			var tGDN, tMoM time.Duration
-			for i := 0; i < b.N; i++ {
-				start := time.Now()
-				runGDN()
-				tGDN += time.Since(start)
-				start = time.Now()
-				runMoM()
-				tMoM += time.Since(start)
+	for _, variant := range []string{"shared", "noshared"} {
+		cfg := mom.DefaultConfig()
+		cfg.Memory = dn
+		cfg.SharedMemory = variant == "shared"
+		moe, err := mom.New(cfg, benchHeads*benchDim)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, time := range benchTimes {
+			for _, pass := range []string{"fwd", "fwdbwd"} {
+				b.Run(fmt.Sprintf("%s/T%d/%s", variant, time, pass), func(b *testing.B) {
+					benchPair(b, gdn, moe, time, pass == "fwdbwd")
+				})
 			}
-			tokens := float64(benchBatch * benchTime * b.N)
-			b.ReportMetric(tokens/tMoM.Seconds(), "mom_tok/s")
-			b.ReportMetric(tokens/tGDN.Seconds(), "gdn_tok/s")
-			b.ReportMetric(float64(tMoM)/float64(tGDN), "mom/gdn")
-		})
+		}
 	}
+}
+
+// benchPair times the two layers alternately: wall time, and the process's CPU time (user + system,
+// all threads) around each run, which the other processes of a loaded machine disturb less.
+func benchPair(b *testing.B, gdn, moe layers.Mixer, time int, backward bool) {
+	runGDN, runMoM := layerRunner(gdn, time, backward), layerRunner(moe, time, backward)
+	b.ResetTimer()
+	var tGDN, tMoM, cGDN, cMoM stdtime.Duration
+	timed := func(run func(), wall, cpu *stdtime.Duration) {
+		start, cpuStart := stdtime.Now(), cpuTime()
+		run()
+		*wall += stdtime.Since(start)
+		*cpu += cpuTime() - cpuStart
+	}
+	for i := 0; i < b.N; i++ {
+		timed(runGDN, &tGDN, &cGDN)
+		timed(runMoM, &tMoM, &cMoM)
+	}
+	tokens := float64(benchBatch * time * b.N)
+	b.ReportMetric(tokens/tMoM.Seconds(), "mom_tok/s")
+	b.ReportMetric(tokens/tGDN.Seconds(), "gdn_tok/s")
+	b.ReportMetric(float64(tMoM)/float64(tGDN), "mom/gdn")
+	b.ReportMetric(float64(cMoM)/float64(b.N)/1e9, "mom_cpu_s/op")
+	b.ReportMetric(float64(cGDN)/float64(b.N)/1e9, "gdn_cpu_s/op")
+	b.ReportMetric(float64(cMoM)/float64(cGDN), "mom/gdn_cpu")
+}
+
+// cpuTime is the process's user + system CPU time so far (0 where getrusage is unavailable).
+func cpuTime() stdtime.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return stdtime.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

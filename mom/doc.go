@@ -24,8 +24,9 @@
 //
 //	capacity = ceil(capacity_factor * k * T / M)   tokens per call of T tokens and per batch row,
 //
-// rounded up to a whole number of chunks (the chunked form would pad to it anyway, so the extra room is
-// free) and at most T (Capacity). A memory's routed tokens are gathered into its buffer in time order,
+// at most T, and rounded up to fill the fewest evenly sized chunks it runs in (Capacity, BufferChunk:
+// at T = 256 with chunks of 64, 160 -> 168 = 3 chunks of 56; the chunked form would pad anyway, so the
+// extra room is free). A memory's routed tokens are gathered into its buffer in time order,
 // the buffer's unused tail is padding made of steps that leave the state unchanged (g = 0, beta = 0,
 // k = 0), all M buffers run as a batch of B*M sequences of one deltanet.Chunked call, and the outputs
 // are gathered back with their routing weights. The shared memory sees every token and runs as a
@@ -84,7 +85,8 @@
 // # Choices where the paper is silent or that fixed shapes force
 //
 //   - The short convolutions run over the full token stream, before routing: a memory's key at token t
-//     mixes the memory's projections of tokens t-3..t whether or not those were routed to it. One conv
+//     mixes the memory's projections of tokens t-3..t whether or not those were routed to it (fla's MoM
+//     gathers first and convolves each memory's own subsequence). One conv
 //     kernel per feature (q, k, v) is shared by all memories; the caches hold every memory's projected
 //     inputs (conv_k, conv_v are E times wider than a gated_deltanet layer's).
 //   - With k = 1 the renormalised weight is exactly 1, so the router learns only from the balance loss;

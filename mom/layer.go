@@ -136,15 +136,15 @@ func (l *Layer) mix(q, k, v, beta, g *Node, r routing, h0 *Node, time int) (o, s
 		return o, s, nil
 	}
 	m, h := l.cfg.Memories, mem.Heads
-	routed := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(0, m)) } // memory axis of [B, T, E, ...]
 	run := func(q, k, v, beta, g, h0 *Node) (*Node, *Node) {
 		if naive {
 			return deltanet.Naive(q, k, v, beta, g, h0, scale, mem.Options())
 		}
 		return deltanet.Chunked(q, k, v, beta, g, h0, scale, BufferChunk(q.Shape().Dimensions[1], chunk), mem.Options())
 	}
-	o, s, kept = mixCapacity("mom layer", q, routed(k), routed(v), routed(beta), routed(g), routed(r.mask),
-		routed(r.weight), SliceAxis(h0, 1, AxisRange(0, m*h)), capacity, run)
+	routed := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(0, m)) } // [B, T, E] -> [B, T, M]
+	o, s, kept = gatherMix("mom layer", q, k, v, beta, g, routed(r.mask), routed(r.weight),
+		SliceAxis(h0, 1, AxisRange(0, m*h)), capacity, run)
 	if l.cfg.SharedMemory {
 		shared := func(x *Node) *Node { return Squeeze(SliceAxis(x, 2, AxisElem(m)), 2) }
 		oS, sS := run(q, shared(k), shared(v), shared(beta), shared(g), SliceAxis(h0, 1, AxisRange(m*h, (m+1)*h)))

@@ -140,12 +140,19 @@ func MixCapacityNaive(q, k, v, beta, g, mask, weight, h0 *Node, scale float64, c
 	return o, ht
 }
 
-// mixCapacity gathers, runs and scatters back (see MixCapacity); kept [B, T, E] (mask's dtype) is 1
-// where a routed token made it into its memory's buffer.
+// mixCapacity checks the inputs, then gathers, runs and scatters back (see MixCapacity).
 func mixCapacity(op string, q, k, v, beta, g, mask, weight, h0 *Node, capacity int, run recurrence) (o, ht, kept *Node) {
 	checkMixInputs(op, q, k, v, beta, g, mask, weight)
+	return gatherMix(op, q, k, v, beta, g, mask, weight, h0, capacity, run)
+}
+
+// gatherMix is MixCapacity for the first E' memories of k, v, beta, g [B, T, E >= E', ...], with mask
+// and weight [B, T, E'] and h0 [B, E'*H, K, V] (nil = zeros): the buffers gather straight from the
+// wider tensors, so the layer passes every memory's features without slicing out the shared one. kept
+// [B, T, E'] (mask's dtype) is 1 where a routed token made it into its memory's buffer.
+func gatherMix(op string, q, k, v, beta, g, mask, weight, h0 *Node, capacity int, run recurrence) (o, ht, kept *Node) {
 	kd, vd := k.Shape().Dimensions, v.Shape().Dimensions
-	batch, time, slots, heads, dk, dv := kd[0], kd[1], kd[2], kd[3], kd[4], vd[4]
+	batch, time, slots, heads, dk, dv := kd[0], kd[1], mask.Shape().Dimensions[2], kd[3], kd[4], vd[4]
 	if capacity < 1 || capacity > time {
 		panic(fmt.Errorf("%s: capacity must be in [1, T = %d], got %d", op, time, capacity))
 	}
