@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -116,6 +117,15 @@ func reportTokens(b *testing.B, steps int, elapsed time.Duration) {
 	b.ReportMetric(float64(benchBatch*steps*b.N)/elapsed.Seconds(), "tok/s")
 }
 
+// reportCPU reports the process CPU time per op ("cpu-ms/op"): with 2 cores and parallel op scheduling
+// it is up to twice the wall time when the machine is idle; when other processes load the machine, wall
+// time grows and CPU time much less.
+func reportCPU(b *testing.B, cpu time.Duration) {
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/1e3/float64(b.N), "cpu-ms/op")
+	}
+}
+
 func benchGrid(b *testing.B, kind string, impls []string, runner func(impl string, backward bool, time, d int) benchRunner) {
 	for _, impl := range impls {
 		for _, pass := range []string{"fwd", "fwdbwd"} {
@@ -128,11 +138,12 @@ func benchGrid(b *testing.B, kind string, impls []string, runner func(impl strin
 					b.Run(name, func(b *testing.B) {
 						run := cachedRunner(kind+"/"+name, func() benchRunner { return runner(impl, pass == "fwdbwd", steps, d) })
 						b.ResetTimer()
-						start := time.Now()
+						start, cpu := time.Now(), processCPU()
 						for i := 0; i < b.N; i++ {
 							run()
 						}
 						reportTokens(b, steps, time.Since(start))
+						reportCPU(b, processCPU()-cpu)
 					})
 				}
 			}
@@ -174,26 +185,35 @@ func BenchmarkScaling(b *testing.B) {
 	}
 }
 
-// BenchmarkOpProfile CPU-profiles the chunk op's forward+backward at T = 1024, d = 64 (the timed loop
-// only; compilation and inputs are outside) and reports the share of the profile's CPU time spent in
-// each kind of Go backend op (classifyOp): matmul_%, transpose_%, copy_% (slice, pad, concatenate,
-// broadcast, gather, identity copies), elementwise_%, reduce_% and other_% (scheduling, GC). It cannot
-// run under go test -cpuprofile (one CPU profile at a time); it skips then.
+// BenchmarkOpProfile CPU-profiles the chunk op's forward+backward (and forward) at T = 1024, d = 64 (the
+// timed loop only; compilation and inputs are outside) and reports the share of the profile's CPU time
+// spent in each kind of Go backend op (classifyOp): matmul_%, transpose_%, copy_% (slice, pad,
+// concatenate, broadcast, gather, identity copies), elementwise_%, reduce_% and other_% (scheduling,
+// GC). It cannot run under go test -cpuprofile (one CPU profile at a time); it skips then.
 func BenchmarkOpProfile(b *testing.B) {
-	run := cachedRunner("op/chunk/fwdbwd/T1024_d64", func() benchRunner { return opRunner("chunk", true, 1024, 64) })
+	for _, pass := range []string{"fwdbwd", "fwd"} {
+		b.Run(pass, func(b *testing.B) {
+			run := cachedRunner("op/chunk/"+pass+"/T1024_d64", func() benchRunner { return opRunner("chunk", pass == "fwdbwd", 1024, 64) })
+			profileOp(b, run, 1024)
+		})
+	}
+}
+
+func profileOp(b *testing.B, run benchRunner, steps int) {
 	var buf bytes.Buffer
 	if err := pprof.StartCPUProfile(&buf); err != nil {
 		b.Skipf("cannot start a CPU profile (is -cpuprofile set?): %v", err)
 	}
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	for i := 0; i < b.N; i++ {
 		run()
 	}
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), processCPU()-cpu
 	pprof.StopCPUProfile()
 	b.StopTimer()
-	reportTokens(b, 1024, elapsed)
+	reportTokens(b, steps, elapsed)
+	reportCPU(b, cpu)
 	samples, err := readCPUProfile(buf.Bytes())
 	if err != nil {
 		b.Fatal(err)
@@ -209,5 +229,25 @@ func BenchmarkOpProfile(b *testing.B) {
 	}
 	for _, c := range opCategories {
 		b.ReportMetric(100*float64(byCategory[c])/float64(total), c+"_%")
+	}
+	if os.Getenv("DELTANET_PROFILE_TOP") != "" { // the heaviest leaf functions, to see inside a category
+		byLeaf := map[string]int64{}
+		for _, s := range samples {
+			if len(s.stack) > 0 {
+				byLeaf[classifyOp(s.stack)+" "+s.stack[0]] += s.nanos
+			}
+		}
+		type leaf struct {
+			name  string
+			nanos int64
+		}
+		var leaves []leaf
+		for name, n := range byLeaf {
+			leaves = append(leaves, leaf{name, n})
+		}
+		sort.Slice(leaves, func(i, j int) bool { return leaves[i].nanos > leaves[j].nanos })
+		for _, l := range leaves[:min(len(leaves), 25)] {
+			b.Logf("%5.1f%% %s", 100*float64(l.nanos)/float64(total), l.name)
+		}
 	}
 }
