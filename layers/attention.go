@@ -121,8 +121,9 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 	kCache, vCache, position := state[0], state[1], state[2]
 
 	var convNext []*Node
+	x2 := Reshape(x, batch*time, a.DModel) // 2-D: the weight gradients' transposes are then plain 2-D ones
 	project := func(name string, convIndex int) *Node {
-		y := Dense(scope.In("%s", name), x, heads*headDim, false)
+		y := Reshape(Dense(scope.In("%s", name), x2, heads*headDim, false), batch, time, heads*headDim)
 		if a.Config.ShortConv > 0 {
 			var cache *Node
 			y, cache = ShortConv(scope.In("%s_conv", name), y, a.Config.ShortConv, state[3+convIndex])
@@ -130,35 +131,59 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 		}
 		return Reshape(y, batch, time, heads, headDim)
 	}
-	q := RoPE(project("q", 0), position, a.Config.RoPEBase)
-	k := RoPE(project("k", 1), position, a.Config.RoPEBase)
-	v := project("v", 2)
-	q = MulScalar(q, 1/math.Sqrt(float64(headDim)))
+	qRaw, kRaw, vRaw := project("q", 0), project("k", 1), project("v", 2)
+	scale := 1 / math.Sqrt(float64(headDim))
+	output := func(out *Node) (*Node, []*Node) { // out [B, T, H, Dh]
+		y := Dense(scope.In("output"), Reshape(out, batch*time, heads*headDim), a.DModel, false)
+		return Reshape(y, batch, time, a.DModel), nil
+	}
+	if !a.reference {
+		// Head-major [B, H, T, Dh] from here on; RoPE in that layout. Time-major rotated keys only for the
+		// cache.
+		q := MulScalar(ropeHeadMajor(headMajor(qRaw), position, a.Config.RoPEBase), scale)
+		kh := ropeHeadMajor(headMajor(kRaw), position, a.Config.RoPEBase)
+		vh := headMajor(vRaw)
+		k := timeMajor(kh)
+		var out *Node
+		var next []*Node
+		switch {
+		case a.Config.Window > 0:
+			out = slidingWindowAttention(q, kh, vh, headMajor(kCache), headMajor(vCache), position, a.Config.Window)
+			next = a.slideCache(kCache, vCache, k, vRaw, position, time)
+		case fresh:
+			// Start of sequence: causal attention over x, the cache built by padding (no T x MaxContext work).
+			if time > a.Config.MaxContext {
+				panic(fmt.Errorf("attention: %d tokens exceed attention.max_context = %d", time, a.Config.MaxContext))
+			}
+			out = causalAttention(q, kh, vh)
+			next = []*Node{PadTime(k, a.Config.MaxContext-time), PadTime(vRaw, a.Config.MaxContext-time), AddScalar(position, float64(time))}
+		default:
+			kExt, kNext := writeCache(kCache, k, position)
+			vExt, vNext := writeCache(vCache, vRaw, position)
+			out = cachedAttention(q, headMajor(kExt), headMajor(vExt), position)
+			next = []*Node{kNext, vNext, AddScalar(position, float64(time))}
+		}
+		y, _ := output(timeMajor(out))
+		return y, append(next, convNext...)
+	}
 
+	// The reference: time-major, dense masked attention, one-hot cache writes.
+	q := MulScalar(RoPE(qRaw, position, a.Config.RoPEBase), scale)
+	k := RoPE(kRaw, position, a.Config.RoPEBase)
+	v := vRaw
 	var out *Node
 	var next []*Node
-	switch {
-	case a.Config.Window > 0 && !a.reference:
-		out = slidingWindowBlocks(q, k, v, kCache, vCache, position, a.Config.Window)
-		next = a.slideCache(kCache, vCache, k, v, position, time)
-	case a.Config.Window > 0:
+	if a.Config.Window > 0 {
 		keyOffset := AddScalar(position, float64(-a.Config.Window))
 		out = denseAttention(q, Concatenate([]*Node{kCache, k}, 1), Concatenate([]*Node{vCache, v}, 1), position, keyOffset, a.Config.Window)
 		next = a.slideCache(kCache, vCache, k, v, position, time)
-	case fresh && !a.reference:
-		// Start of sequence: plain causal attention over x, the cache built by padding (no T x MaxContext work).
-		if time > a.Config.MaxContext {
-			panic(fmt.Errorf("attention: %d tokens exceed attention.max_context = %d", time, a.Config.MaxContext))
-		}
-		out = denseAttention(q, k, v, nil, nil, 0)
-		next = []*Node{PadTime(k, a.Config.MaxContext-time), PadTime(v, a.Config.MaxContext-time), AddScalar(position, float64(time))}
-	default:
-		kAll, vAll := writeCache(kCache, k, position), writeCache(vCache, v, position)
+	} else {
+		kAll, vAll := writeCacheOneHot(kCache, k, position), writeCacheOneHot(vCache, v, position)
 		out = denseAttention(q, kAll, vAll, position, nil, 0)
 		next = []*Node{kAll, vAll, AddScalar(position, float64(time))}
 	}
-	out = Reshape(out, batch, time, heads*headDim)
-	return Dense(scope.In("output"), out, a.DModel, false), append(next, convNext...)
+	y, _ := output(out)
+	return y, append(next, convNext...)
 }
 
 // slideCache returns the state after x for a sliding window: the last Window keys/values of [cache ; x].

@@ -10,7 +10,8 @@ import (
 // float64, and it stays finite so no NaN appears in gradients.
 const maskedOut = -1e9
 
-// denseAttention is softmax attention of q [B, T, H, Dh] (already scaled) over k, v [B, S, H, Dh].
+// denseAttention is the plain dense masked form of softmax attention (the reference the fast forms in
+// attention_core.go are tested against): softmax attention of q [B, T, H, Dh] (already scaled) over k, v [B, S, H, Dh].
 //
 // Query t sits at absolute position p + t (p = position, a scalar int32 node; nil means 0). Key i sits at
 // keyOffset + i (nil means 0): 0 when keys are absolute cache slots or x itself from position 0, p - W
@@ -48,11 +49,10 @@ func SoftmaxLast(x *Node) *Node {
 	return Add(StopGradient(Sub(y, surrogate)), surrogate)
 }
 
-// writeCache writes new [B, T, H, Dh] into cache [B, L, H, Dh] at slots position..position+T-1 (slots
-// past L are dropped: the caller reports streams longer than the cache). The Go backend has no
-// DynamicUpdateSlice, so the write is a one-hot matmul E[j, t] = (j == position + t), which is also
-// differentiable.
-func writeCache(cache, new, position *Node) *Node {
+// writeCacheOneHot is the reference cache write (the fast path uses writeCache's DynamicUpdateSlice):
+// new [B, T, H, Dh] into cache [B, L, H, Dh] at slots position..position+T-1 (slots past L dropped) as
+// a one-hot matmul E[j, t] = (j == position + t).
+func writeCacheOneHot(cache, new, position *Node) *Node {
 	g := cache.Graph()
 	length, time := cache.Shape().Dimensions[1], new.Shape().Dimensions[1]
 	slot := Iota(g, shapes.Make(dtypes.Int32, length, 1), 0)
@@ -60,40 +60,4 @@ func writeCache(cache, new, position *Node) *Node {
 	onehot := ConvertDType(Equal(slot, target), cache.DType()) // [L, T]
 	keep := OneMinus(ReduceSum(onehot, 1))                     // [L]
 	return Add(Mul(cache, Reshape(keep, 1, length, 1, 1)), Einsum("jt,bthd->bjhd", onehot, new))
-}
-
-// slidingWindowBlocks is sliding-window attention in blocks of W queries: block n's queries only reach
-// keys of blocks n-1 and n of [cache ; x], so the cost is 2 T W per head instead of T^2.
-//
-// q, k, v [B, T, H, Dh]; kCache, vCache [B, W, H, Dh] hold the W tokens before x (positions p-W..p-1;
-// those below 0 are masked).
-func slidingWindowBlocks(q, k, v, kCache, vCache, position *Node, window int) *Node {
-	g := q.Graph()
-	dims := q.Shape().Dimensions
-	batch, time, heads, headDim := dims[0], dims[1], dims[2], dims[3]
-	numBlocks := (time + window - 1) / window
-	pairBlocks := func(cache, x *Node) *Node {
-		all := PadTime(Concatenate([]*Node{cache, x}, 1), (numBlocks+1)*window-(window+time))
-		blocks := Reshape(all, batch, numBlocks+1, window, heads, headDim)
-		return Concatenate([]*Node{
-			SliceAxis(blocks, 1, AxisRange(0, numBlocks)),
-			SliceAxis(blocks, 1, AxisRange(1, numBlocks+1)),
-		}, 2) // [B, N, 2W, H, Dh]
-	}
-	kBlocks, vBlocks := pairBlocks(kCache, k), pairBlocks(vCache, v)
-	qBlocks := Reshape(PadTime(q, numBlocks*window-time), batch, numBlocks, window, heads, headDim)
-
-	// Query i of block n is at p + nW + i; key s of its pair at p + nW + s - W.
-	i := Iota(g, shapes.Make(dtypes.Int32, 1, window, 1), 1)
-	s := Iota(g, shapes.Make(dtypes.Int32, 1, 1, 2*window), 2)
-	n := Iota(g, shapes.Make(dtypes.Int32, numBlocks, 1, 1), 0)
-	keyPos := Add(Add(MulScalar(n, float64(window)), AddScalar(s, float64(-window))), position)
-	visible := And(And(GreaterThan(s, i), LessOrEqual(s, AddScalar(i, float64(window)))),
-		GreaterOrEqual(keyPos, ScalarZero(g, dtypes.Int32))) // [N, W, 2W]
-
-	scores := Einsum("bnihd,bnshd->bnhis", qBlocks, kBlocks)
-	mask := BroadcastToDims(Reshape(visible, 1, numBlocks, 1, window, 2*window), scores.Shape().Dimensions...)
-	scores = Where(mask, scores, Scalar(g, scores.DType(), maskedOut))
-	out := Einsum("bnhis,bnshd->bnihd", SoftmaxLast(scores), vBlocks)
-	return SliceAxis(Reshape(out, batch, numBlocks*window, heads, headDim), 1, AxisRange(0, time))
 }

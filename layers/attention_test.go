@@ -107,3 +107,20 @@ func TestAttentionGradCheck(t *testing.T) {
 	swa := attentionCase(t, layers.AttentionConfig{Heads: 2, Window: 3, RoPEBase: 10000}, false)
 	lt.MixerGradCheck(t, swa, 7, 2, 6, 1e-6)
 }
+
+// Causal attention from the start of a sequence runs in query blocks (block i sees keys up to its end):
+// blocks that do and do not divide T, against the dense reference, with gradients and finite differences.
+func TestCausalBlocks(t *testing.T) {
+	defer layers.SetCausalBlock(4)()
+	for _, shortConv := range []int{0, 3} {
+		cfg := layers.AttentionConfig{Heads: 2, MaxContext: 24, RoPEBase: 10000, ShortConv: shortConv}
+		fast := attentionCase(t, cfg, false)
+		ref := attentionCase(t, cfg, true)
+		ref.Store = fast.Store
+		lt.MixerFastVsReference(t, fast, ref, 11, 0, 1e-12)
+		lt.MixerFastVsReference(t, fast, ref, 12, 0, 1e-12)
+		lt.ChainedEqualsSingle(t, fast, 17, []int{9}, 1e-12)
+		lt.Causal(t, fast, 9, 5, 1e-12)
+		lt.MixerGradCheck(t, fast, 10, 0, 6, 1e-6)
+	}
+}
