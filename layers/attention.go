@@ -53,7 +53,8 @@ func (c AttentionConfig) Validate(dModel int) error {
 
 // Attention is multi-head causal softmax attention with RoPE, as a Mixer. Its state is a cache of
 // rotated keys and values plus the absolute position of the next token:
-//   - full attention: k, v [B, MaxContext, H, Dh], position [] int32;
+//   - full attention: k, v [B, L, H, Dh], position [] int32, with L = MaxContext (StateSpecs) or the
+//     positions a stream needs (StateSpecsForContext, at most MaxContext); tokens past L are dropped;
 //   - sliding window: k, v [B, Window, H, Dh] (the last Window tokens), position [] int32;
 //   - with ShortConv: also q_conv, k_conv, v_conv [B, ShortConv-1, H*Dh], the convolutions' inputs.
 type Attention struct {
@@ -99,9 +100,25 @@ func (a *Attention) MaxContext() int {
 	return a.Config.MaxContext
 }
 
-// StateSpecs implements Mixer.
+// StateSpecs implements Mixer: full attention's cache holds MaxContext positions (see
+// StateSpecsForContext for a smaller one).
 func (a *Attention) StateSpecs(batch int, dtype dtypes.DType) []StateSpec {
-	kv := shapes.Make(dtype, batch, a.cacheLen(), a.Config.Heads, a.headDim())
+	return a.specs(batch, dtype, a.cacheLen())
+}
+
+// StateSpecsForContext implements ContextSized: full attention's cache holds min(positions, MaxContext)
+// positions (positions <= 0: MaxContext); a sliding window's always holds Window. Apply takes the cache
+// length from the state it is given, so a stream started from these specs keeps them.
+func (a *Attention) StateSpecsForContext(batch int, dtype dtypes.DType, positions int) []StateSpec {
+	length := a.cacheLen()
+	if a.Config.Window == 0 && positions > 0 {
+		length = min(positions, a.Config.MaxContext)
+	}
+	return a.specs(batch, dtype, length)
+}
+
+func (a *Attention) specs(batch int, dtype dtypes.DType, cacheLen int) []StateSpec {
+	kv := shapes.Make(dtype, batch, cacheLen, a.Config.Heads, a.headDim())
 	specs := []StateSpec{{Name: "k", Shape: kv}, {Name: "v", Shape: kv}, {Name: "position", Shape: shapes.Make(dtypes.Int32)}}
 	if a.Config.ShortConv > 0 {
 		conv := shapes.Make(dtype, batch, a.Config.ShortConv-1, a.Config.Heads*a.headDim())
@@ -117,7 +134,14 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 	g := x.Graph()
 	heads, headDim := a.Config.Heads, a.headDim()
 	fresh := state == nil
-	state = StateOrZero(g, "attention", a.StateSpecs(batch, x.DType()), state)
+	specs := a.StateSpecs(batch, x.DType())
+	if !fresh && a.Config.Window == 0 && len(state) > 0 && state[0].Rank() == 4 {
+		// A cache sized for the stream (StateSpecsForContext): at most MaxContext positions.
+		if length := state[0].Shape().Dimensions[1]; length >= 1 && length <= a.Config.MaxContext {
+			specs = a.StateSpecsForContext(batch, x.DType(), length)
+		}
+	}
+	state = StateOrZero(g, "attention", specs, state)
 	kCache, vCache, position := state[0], state[1], state[2]
 
 	var convNext []*Node

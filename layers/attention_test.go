@@ -6,6 +6,8 @@ import (
 
 	"github.com/engramlx/engram/layers"
 	lt "github.com/engramlx/engram/layers/layertest"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 func attentionCase(t *testing.T, cfg layers.AttentionConfig, reference bool) *lt.MixerCase {
@@ -123,4 +125,51 @@ func TestCausalBlocks(t *testing.T) {
 		lt.Causal(t, fast, 9, 5, 1e-12)
 		lt.MixerGradCheck(t, fast, 10, 0, 6, 1e-6)
 	}
+}
+
+// A cache sized for the stream (StateSpecsForContext) streams exactly as the full-size one: outputs of
+// chained calls equal one call, and its size is min(positions, max_context).
+func TestAttentionContextSizedCache(t *testing.T) {
+	cfg := layers.AttentionConfig{Heads: 2, MaxContext: 64, RoPEBase: 10000, ShortConv: 3}
+	a, err := layers.NewAttention(cfg, 16)
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := layers.StateSpecsForContext(a, 2, dtypes.Float64, 12)
+	if got := specs[0].Shape.Dimensions[1]; got != 12 {
+		t.Fatalf("cache for 12 positions has %d slots", got)
+	}
+	if got := layers.StateSpecsForContext(a, 2, dtypes.Float64, 1000)[0].Shape.Dimensions[1]; got != 64 {
+		t.Errorf("cache for 1000 positions has %d slots, want max_context = 64", got)
+	}
+	if got := layers.StateSpecsForContext(a, 2, dtypes.Float64, 0)[0].Shape.Dimensions[1]; got != 64 {
+		t.Errorf("cache for the default (0) has %d slots, want max_context = 64", got)
+	}
+	c := lt.NewMixerCase(a, 2, 16, 5)
+	x := c.RandomInput(3, 12)
+	yFull, _ := c.Run(x, nil)
+	state := make([]*tensors.Tensor, len(specs))
+	for i, s := range specs {
+		state[i] = tensors.FromShape(s.Shape)
+	}
+	var pieces []*tensors.Tensor
+	// The last piece runs past the 12 slots (a padded final segment): the slots past the cache drop.
+	for _, r := range [][2]int{{0, 5}, {5, 10}, {10, 12}} {
+		y, next := c.Run(lt.SliceTime(x, r[0], r[1]), state)
+		pieces = append(pieces, y)
+		state = next
+	}
+	lt.AssertClose(t, "context-sized cache: chained outputs", lt.ConcatTime(pieces...), yFull, 1e-12)
+	if got := state[0].Shape().Dimensions[1]; got != 12 {
+		t.Errorf("state after streaming has %d slots, want 12", got)
+	}
+	// A padded final segment: 4 real tokens + 4 padding past the 12 slots.
+	padded := lt.ConcatTime(lt.SliceTime(x, 8, 12), lt.SliceTime(x, 0, 4))
+	st := make([]*tensors.Tensor, len(specs))
+	for i, s := range specs {
+		st[i] = tensors.FromShape(s.Shape)
+	}
+	_, st = c.Run(lt.SliceTime(x, 0, 8), st)
+	y, _ := c.Run(padded, st)
+	lt.AssertClose(t, "context-sized cache: real tokens of a segment running past it", lt.SliceTime(y, 0, 4), lt.SliceTime(yFull, 8, 12), 1e-12)
 }
