@@ -1,6 +1,12 @@
 package configs
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
 
 // Eval is the `eval:` section of an experiment: what cmd/eval measures on a trained run. Flags of
 // cmd/eval override it. Task names are checked by the eval package (configs does not import it).
@@ -8,8 +14,9 @@ type Eval struct {
 	// Tasks to run: passkey, needle, needle_multikey, needle_multivalue, needle_multiquery, mqar, copy,
 	// perplexity.
 	Tasks []string `yaml:"tasks"`
-	// Lengths are the context lengths in tokens (bytes for the byte-level tasks).
-	Lengths []int `yaml:"lengths"`
+	// Lengths are the context lengths in tokens (bytes for the byte-level tasks): [512, 4K, 1M], or
+	// "4K,16K" as one string (how -set eval.lengths=4K,16K arrives).
+	Lengths Lengths `yaml:"lengths"`
 	// Depths are needle depths in [0, 1] (0 = start of the haystack, 1 = just before the question).
 	Depths []float64 `yaml:"depths"`
 	// Pairs are MQAR's key-value pair counts.
@@ -64,4 +71,51 @@ func (e Eval) Validate() error {
 		}
 	}
 	return nil
+}
+
+// Lengths are context lengths that read 512, 4K (4,096) or 1M (1,048,576).
+type Lengths []int
+
+// UnmarshalYAML reads a sequence of lengths, or one string of comma-separated lengths.
+func (l *Lengths) UnmarshalYAML(node *yaml.Node) error {
+	var items []string
+	switch node.Kind {
+	case yaml.SequenceNode:
+		for _, n := range node.Content {
+			if n.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: a length must be a number like 512, 4K or 1M", n.Line)
+			}
+			items = append(items, n.Value)
+		}
+	case yaml.ScalarNode:
+		items = strings.Split(node.Value, ",")
+	default:
+		return fmt.Errorf("line %d: lengths must be a list like [512, 4K, 1M]", node.Line)
+	}
+	out := make(Lengths, 0, len(items))
+	for _, item := range items {
+		n, err := ParseLength(strings.TrimSpace(item))
+		if err != nil {
+			return fmt.Errorf("line %d: %w", node.Line, err)
+		}
+		out = append(out, n)
+	}
+	*l = out
+	return nil
+}
+
+// ParseLength reads 512, 4K (4,096) or 1M (1,048,576).
+func ParseLength(s string) (int, error) {
+	mult, digits := 1, s
+	switch {
+	case strings.HasSuffix(s, "K"), strings.HasSuffix(s, "k"):
+		mult, digits = 1<<10, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
+		mult, digits = 1<<20, s[:len(s)-1]
+	}
+	n, err := strconv.Atoi(digits)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("length %q: want a positive number like 512, 4K or 1M", s)
+	}
+	return n * mult, nil
 }

@@ -140,8 +140,12 @@ func WriteFile(path, format string, rows *Rows) error {
 }
 
 // WriteFileWith runs write on a buffered temporary file next to path and renames it to path when
-// write and the sync succeed; on failure path is untouched and the temporary file removed.
+// write and the sync succeed (creating its directory first); on failure path is untouched and the
+// temporary file removed.
 func WriteFileWith(path string, write func(io.Writer) error) (err error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err

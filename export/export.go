@@ -181,3 +181,49 @@ func (m *Model) Build() error {
 	}
 	return nil
 }
+
+// FLAImport names flash-linear-attention weights that replace some gated_deltanet layers' on export
+// (File "" = none): see ImportFLA.
+type FLAImport struct{ File, Layers, Prefix string }
+
+// RunWeights exports a reopened run's weights (optionally with fla layers imported) to out and returns
+// the line to print.
+func RunWeights(r *train.Runner, out, dtype string, fla FLAImport) ([]string, error) {
+	m := FromRun(r)
+	var lines []string
+	if fla.File != "" {
+		if err := m.Build(); err != nil {
+			return nil, err
+		}
+		imported, err := ImportFLA(m, fla.File, fla.Layers, fla.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		lines = append(lines, imported...)
+	}
+	info, err := train.ReadInfo(filepath.Join(r.Dir, "checkpoints"))
+	if err != nil {
+		return nil, err
+	}
+	man, err := Weights(m, out, dtype, r.Exp.Name, info.Step)
+	if err != nil {
+		return nil, err
+	}
+	return append(lines, fmt.Sprintf("%s: %d tensors, %d bytes (%s, step %d) + %s", filepath.Join(out, checkpoints.WeightsFile),
+		len(man.Tensors), man.WeightsSize, man.DType, info.Step, checkpoints.ConfigFile)), nil
+}
+
+// RunState exports the state of a reopened run after a prompt (text through the byte tokenizer, or a
+// comma-separated id list) to out and returns the line to print.
+func RunState(r *train.Runner, out, prompt, idList string) (string, error) {
+	ids, err := PromptIDs(prompt, idList, r.Model.Config.Vocab)
+	if err != nil {
+		return "", err
+	}
+	m := FromRun(r)
+	file, err := State(m, out, ids)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s: %d state tensors after %d prompt tokens", file, len(m.Seq.StateSpecs(1)), len(ids)), nil
+}

@@ -268,3 +268,31 @@ func readSummary(dir string) (*train.Summary, error) {
 	}
 	return &s, nil
 }
+
+// RunFile runs every run of a sweep file as `exe -config <run config>` processes, parallel at a time,
+// with overrides applied to its base and the sweep moved to runsDir / renamed to name when they are
+// not empty. It returns ErrInterrupted when ctx ends it, and an error naming the results table when a
+// run failed (the others still ran).
+func RunFile(ctx context.Context, file string, overrides []string, runsDir, name string, parallel int, exe string, log io.Writer) error {
+	s, err := Load(file, overrides)
+	if err != nil {
+		return err
+	}
+	s.Relocate(runsDir, name)
+	rows, err := Execute(ctx, s, Options{Parallel: parallel, Log: log,
+		Command: func(config string) []string { return []string{exe, "-config", config} }})
+	if err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range rows {
+		if r.Status != "ok" {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d runs of sweep %s failed; see %s", failed, len(rows), s.Name, filepath.Join(s.Dir, "results.md"))
+	}
+	fmt.Fprintf(log, "sweep %s: %d runs done; tables and plots in %s\n", s.Name, len(rows), s.Dir)
+	return nil
+}

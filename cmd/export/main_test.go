@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +18,29 @@ import (
 	lt "github.com/engramlx/engram/layers/layertest"
 	"github.com/engramlx/engram/train"
 )
+
+// command runs the command with args; a non-zero exit is an error holding what it printed.
+func command(args ...string) error {
+	var stderr bytes.Buffer
+	if code := run(args, io.Discard, &stderr); code != 0 {
+		return fmt.Errorf("exit %d: %s", code, strings.TrimSpace(stderr.String()))
+	}
+	return nil
+}
+
+// -h exits 0 with the description; -run missing or contradictory flags exit 2.
+func TestFlags(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"-h"}, io.Discard, &stderr); code != 0 || !strings.Contains(stderr.String(), "export: write a run's weights") {
+		t.Errorf("-h: exit %d, output:\n%s", code, stderr.String())
+	}
+	for _, args := range [][]string{{"-state"}, {"-run", "x", "-import-fla", "f.safetensors"}, {"-run", "x", "-state", "-import-fla", "f", "-layer", "0"}} {
+		stderr.Reset()
+		if code := run(args, io.Discard, &stderr); code != 2 || strings.Count(strings.TrimSpace(stderr.String()), "\n") != 0 {
+			t.Errorf("%v: exit %d, output %q; want 2 and one line", args, code, stderr.String())
+		}
+	}
+}
 
 type discard struct{}
 
@@ -48,7 +74,7 @@ train: {steps: 2, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := exportWeights(r, runDir, out, "float32", flaImport{}); err != nil {
+	if err := command("-run", runDir, "-out", out); err != nil {
 		t.Fatal(err)
 	}
 	imp, err := checkpoints.Import(out)
@@ -76,7 +102,7 @@ train: {steps: 2, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
 		t.Fatalf("%d trained variables, %d exported", count, len(imp.Manifest.Tensors))
 	}
 
-	if err := exportState(r, out, "", "1, 2,3"); err != nil {
+	if err := command("-run", runDir, "-out", out, "-state", "-ids", "1, 2,3"); err != nil {
 		t.Fatal(err)
 	}
 	arch, _ := checkpoints.EncodeArchitecture(r.Model.Config)
@@ -157,12 +183,8 @@ train: {steps: 1, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
 	}
 
 	runDir, out := filepath.Join(dir, "gdn"), filepath.Join(dir, "export")
-	r, err := train.Open(runDir, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	prefix := "model.layers.{layer}.attn."
-	if err := exportWeights(r, runDir, out, "float32", flaImport{file: file, layers: "0", prefix: prefix}); err != nil {
+	if err := command("-run", runDir, "-out", out, "-import-fla", file, "-layer", "0", "-fla-prefix", prefix); err != nil {
 		t.Fatal(err)
 	}
 	imp, err := checkpoints.Import(out)
@@ -206,11 +228,7 @@ train: {steps: 1, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
 		{"0", "", `fla.safetensors: tensor "q_proj.weight" is missing`},
 		{"x", prefix, `-layer: item 1 "x"`},
 	} {
-		r, err := train.Open(runDir, opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = exportWeights(r, runDir, filepath.Join(dir, "bad"), "float32", flaImport{file: file, layers: c.layers, prefix: c.prefix})
+		err := command("-run", runDir, "-out", filepath.Join(dir, "bad"), "-import-fla", file, "-layer", c.layers, "-fla-prefix", c.prefix)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("-layer %s -fla-prefix %q: error %v, want %q", c.layers, c.prefix, err, c.want)
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,7 @@ func TestBadInputOneLineErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := run(append(c.args, "-runs", dir), &stderr)
+			code := run(append(c.args, "-runs", dir), io.Discard, &stderr)
 			out := stderr.String()
 			if code == 0 {
 				t.Fatalf("exit code 0, want non-zero; output %q", out)
@@ -63,7 +64,7 @@ experiment:
 grid: {model.d_model: [15, 16]}
 `), 0o644)
 	var stderr bytes.Buffer
-	code := run([]string{"-sweep", file, "-runs", dir, "-name", "renamed", "-set", "train.steps=2"}, &stderr)
+	code := run([]string{"-sweep", file, "-runs", dir, "-name", "renamed", "-set", "train.steps=2"}, io.Discard, &stderr)
 	out := stderr.String()
 	if code != 1 || !strings.Contains(out, "1 of 2 runs of sweep renamed failed") {
 		t.Fatalf("exit %d, output:\n%s", code, out)
@@ -78,8 +79,31 @@ grid: {model.d_model: [15, 16]}
 	bad := filepath.Join(dir, "bad.yaml")
 	os.WriteFile(bad, []byte("name: s\nbase: quickstart\ngrdi: {}\n"), 0o644)
 	stderr.Reset()
-	code = run([]string{"-sweep", bad, "-runs", dir}, &stderr)
+	code = run([]string{"-sweep", bad, "-runs", dir}, io.Discard, &stderr)
 	if out := stderr.String(); code != 1 || strings.Count(out, "\n") != 1 || !strings.Contains(out, bad+`: line 3: unknown key "grdi"`) {
 		t.Errorf("exit %d, output %q", code, out)
+	}
+}
+
+// -h prints the one-line description, usage and the flags with defaults under the short name, and
+// exits 0; an unknown flag exits 2.
+func TestHelpAndBadFlag(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"-h"}, io.Discard, &stderr); code != 0 {
+		t.Errorf("-h exit %d, want 0", code)
+	}
+	out := stderr.String()
+	for _, want := range []string{"train: train a memory-layer model", "Usage: train [flags]", "-parallel int", "(default 1)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-h output lacks %q:\n%s", want, out)
+		}
+	}
+	stderr.Reset()
+	if code := run([]string{"-stepz", "3"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), "-stepz") {
+		t.Errorf("unknown flag: exit %d, output %q", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run([]string{"extra"}, io.Discard, &stderr); code != 2 || !strings.Contains(stderr.String(), `unexpected argument "extra"`) {
+		t.Errorf("stray argument: exit %d, output %q", code, stderr.String())
 	}
 }
