@@ -76,17 +76,17 @@ func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 	if opts.Delta {
 		u, w, wT = wyFactors(kc, kT, vc, betac, decay)
 	}
-	// (K .* exp(G_C - G))^T [B, H, N, K, C]: how much each key's write has decayed by the end of its
-	// chunk, transposed so the state update contracts C where the matmul kernel wants it.
-	kDecayedT, kDecayed := decay.scaleCols(kT, decay.tail), decay.scaleRows(kc, decay.tail)
-
-	var uParts, wParts, wTParts, kParts, kTParts, totalParts []*Node
-	uParts, kTParts, kParts = splitAxis(u, 2), splitAxis(kDecayedT, 2), pieces(kDecayed, 2)
+	// The state update S <- exp(G_C) S + K^T diag(exp(G_C - G)) V' scales the rows of V' by how much each
+	// key's write has decayed by the end of its chunk (a row scaling is one of the Go backend's fast
+	// broadcasts; scaling the columns of K^T is not).
+	var uParts, wParts, wTParts, kTParts, kParts, tailParts, totalParts []*Node
+	uParts, kTParts, kParts = splitAxis(u, 2), splitAxis(kT, 2), pieces(kc, 2)
 	if opts.Delta {
 		wParts, wTParts = splitAxis(w, 2), pieces(wT, 2)
 	}
 	if decay.total != nil {
 		totalParts = splitAxis(decay.total, 2) // [B, H, 1, 1] each
+		tailParts = splitAxis(decay.tail, 2)   // [B, H, C] each
 	}
 	states := make([]*Node, numChunks)    // S entering each chunk: [B, H, K, V]
 	corrected := make([]*Node, numChunks) // V' of each chunk: [B, H, C, V]
@@ -101,15 +101,18 @@ func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 		if totalParts != nil {
 			state = Mul(state, totalParts[n])
 		}
+		if tailParts != nil {
+			vn = decay.scaleRows(vn, tailParts[n])
+		}
 		state = Add(state, product(kTParts[n], kParts[n], vn, 2)) // [B,H,K,C] x [B,H,C,V]
 	}
 	stateStack, vStack := stackAxis(states, 2), stackAxis(corrected, 2) // [B, H, N, K, V], [B, H, N, C, V]
 
 	// Outputs of all chunks at once: the inter-chunk part from the incoming state, the intra-chunk part
 	// from the corrected values.
-	out := product(decay.scaleRows(qs, decay.head), decay.scaleCols(qsT, decay.head), stateStack, 3)
-	scores := decay.mask(product(qs, qsT, kT, 3)) // scale Q K^T .* Gamma: [B, H, N, C, C]
-	scoresT := decay.maskT(matmulT(kc, qs, 3))    // its transpose, for the gradient
+	out := decay.scaleRows(product(qs, qsT, stateStack, 3), decay.head) // diag(exp(G)) Q S
+	scores := decay.mask(product(qs, qsT, kT, 3))                       // scale Q K^T .* Gamma: [B, H, N, C, C]
+	scoresT := decay.maskT(matmulT(kc, qs, 3))                          // its transpose, for the gradient
 	out = Add(out, product(scores, scoresT, vStack, 3))
 	out = Reshape(out, batch, heads, numChunks*chunkSize, out.Shape().Dimensions[4])
 	if numChunks*chunkSize != time {
@@ -128,11 +131,13 @@ func wyFactors(k, kT, v, beta *Node, decay chunkDecay) (u, w, wT *Node) {
 	a := Mul(betaCol, decay.strictMask(gram))
 	t := InvertUnitLower(a)
 	tT := transposeLast(t) // for the gradients only
-	x := decay.scaleRows(Mul(betaCol, k), decay.head)
-	xT := decay.scaleCols(decay.scaleCols(kT, beta), decay.head)
+	betaHead := beta
+	if decay.head != nil {
+		betaHead = Mul(beta, decay.head)
+	}
 	u = product(t, tT, Mul(betaCol, v), 3)
-	w = product(t, tT, x, 3)
-	wT = matmulT(xT, t, 3) // (T X)^T = X^T T^T
+	w = product(t, tT, decay.scaleRows(k, betaHead), 3)
+	wT = matmul(kT, decay.scaleRows(tT, betaHead), 3) // (T diag(beta exp(G)) K)^T = K^T diag(..) T^T
 	return u, w, wT
 }
 

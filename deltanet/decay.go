@@ -57,14 +57,6 @@ func (d chunkDecay) scaleRows(x, f *Node) *Node {
 	return Mul(x, InsertAxes(f, -1))
 }
 
-// scaleCols returns xT [..., D, C] with column r multiplied by f [..., C] (xT itself when f is nil).
-func (d chunkDecay) scaleCols(xT, f *Node) *Node {
-	if f == nil {
-		return xT
-	}
-	return Mul(xT, InsertAxes(f, -2))
-}
-
 // maskT is mask for transposed scores [B, H, N, C(i), C(r)]: scores .* Gamma^T.
 func (d chunkDecay) maskT(scoresT *Node) *Node {
 	if d.gammaT != nil {
