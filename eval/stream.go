@@ -74,8 +74,14 @@ func NewStreamer(m model.Sequence, vocab int, store *mlmodel.Store, backend comp
 	if err != nil {
 		return nil, err
 	}
-	initial, err := mlmodel.NewExec(backend, store, func(scope *mlmodel.Scope, batch *Node) []*Node {
-		return append([]*Node{batch}, m.InitialState(scope, batch.Graph(), batch.Shape().Dimensions[0])...)
+	// The initial state's graph takes the batch size and the stream's context length (the cache length a
+	// ContextSized model sizes its KV cache to) as the shapes of its two inputs.
+	initial, err := mlmodel.NewExec(backend, store, func(scope *mlmodel.Scope, batch, context *Node) []*Node {
+		size := batch.Shape().Dimensions[0]
+		if cs, ok := m.(model.ContextSized); ok {
+			return append([]*Node{batch}, cs.InitialStateForContext(scope, batch.Graph(), size, context.Shape().Dimensions[0])...)
+		}
+		return append([]*Node{batch}, m.InitialState(scope, batch.Graph(), size)...)
 	})
 	if err != nil {
 		return nil, err
@@ -89,9 +95,15 @@ func (s *Streamer) Close() {
 	s.initial.Finalize()
 }
 
-// initialState is the model's start-of-sequence state at batch as tensors.
-func (s *Streamer) initialState(batch int) ([]*tensors.Tensor, error) {
-	outs, err := s.initial.Call(tensors.FromShape(shapes.Make(dtypes.Int32, batch)))
+// initialState is the model's start-of-sequence state at batch as tensors, for a stream of length tokens:
+// a KV cache holds length rounded up to a power of two (one compiled graph per power of two), at most
+// max_context.
+func (s *Streamer) initialState(batch, length int) ([]*tensors.Tensor, error) {
+	context := 1
+	for context < length {
+		context *= 2
+	}
+	outs, err := s.initial.Call(tensors.FromShape(shapes.Make(dtypes.Int32, batch)), tensors.FromShape(shapes.Make(dtypes.Int32, context)))
 	if err != nil {
 		return nil, fmt.Errorf("eval: the model's initial state: %w", err)
 	}
@@ -115,7 +127,7 @@ func (s *Streamer) Stream(in Input, batch, slots int, visit Visit) error {
 		return fmt.Errorf("eval: %d rows in a batch of %d with %d slots: need 1 <= rows <= batch and slots >= 1", rows, batch, slots)
 	}
 	seg := s.Segment
-	state, err := s.initialState(batch)
+	state, err := s.initialState(batch, length)
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,17 @@ func (m *Model) StateSpecs(batch int) []layers.StateSpec {
 	return flat
 }
 
+// StateSpecsForContext is StateSpecs for a stream of at most positions tokens: context-sized states (full
+// attention's KV cache) hold min(positions, max_context) positions instead of max_context; the others
+// are unchanged. positions <= 0 gives StateSpecs.
+func (m *Model) StateSpecsForContext(batch, positions int) []layers.StateSpec {
+	var flat []layers.StateSpec
+	for i, mixer := range m.Mixers {
+		flat = append(flat, layers.PrefixSpecs(layerName(i), layers.StateSpecsForContext(mixer, batch, m.DType, positions))...)
+	}
+	return flat
+}
+
 // MaxContext is the most tokens a stream may hold (the smallest full-attention cache), 0 if unlimited.
 func (m *Model) MaxContext() int {
 	limit := 0

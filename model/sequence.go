@@ -64,6 +64,18 @@ func LabelledLogits(seq Sequence, scope *mlmodel.Scope, ids, positions *Node) *N
 	return seq.Logits(scope.ResetVisited(), GatherPositions(hidden, positions))
 }
 
+// ContextSized is a Sequence whose state can be sized for a stream of at most positions tokens (full
+// attention's KV cache holds min(positions, max_context) instead of max_context): InitialStateForContext
+// is InitialState at those sizes (positions <= 0: InitialState).
+type ContextSized interface {
+	InitialStateForContext(scope *mlmodel.Scope, g *Graph, batch, positions int) []*Node
+}
+
+// InitialStateForContext implements ContextSized: zeros of StateSpecsForContext.
+func (m *Model) InitialStateForContext(_ *mlmodel.Scope, g *Graph, batch, positions int) []*Node {
+	return layers.ZeroState(g, m.StateSpecsForContext(batch, positions))
+}
+
 // InitialState is the stack's start-of-sequence state: zeros.
 func (m *Model) InitialState(_ *mlmodel.Scope, g *Graph, batch int) []*Node {
 	return layers.ZeroState(g, m.StateSpecs(batch))
