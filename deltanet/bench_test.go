@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/pprof"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -230,12 +231,10 @@ func profileOp(b *testing.B, run benchRunner, steps int) {
 	for _, c := range opCategories {
 		b.ReportMetric(100*float64(byCategory[c])/float64(total), c+"_%")
 	}
-	if os.Getenv("DELTANET_PROFILE_TOP") != "" { // the heaviest leaf functions, to see inside a category
+	if os.Getenv("DELTANET_PROFILE_TOP") != "" { // the heaviest ops, to see inside a category
 		byLeaf := map[string]int64{}
 		for _, s := range samples {
-			if len(s.stack) > 0 {
-				byLeaf[classifyOp(s.stack)+" "+s.stack[0]] += s.nanos
-			}
+			byLeaf[classifyOp(s.stack)+" "+opFrame(s.stack)] += s.nanos
 		}
 		type leaf struct {
 			name  string
@@ -247,7 +246,21 @@ func profileOp(b *testing.B, run benchRunner, steps int) {
 		}
 		sort.Slice(leaves, func(i, j int) bool { return leaves[i].nanos > leaves[j].nanos })
 		for _, l := range leaves[:min(len(leaves), 25)] {
-			b.Logf("%5.1f%% %s", 100*float64(l.nanos)/float64(total), l.name)
+			fmt.Fprintf(os.Stderr, "%5.1f%% %s\n", 100*float64(l.nanos)/float64(total), l.name)
 		}
 	}
+}
+
+// opFrame is the innermost frame of the Go backend's op packages in stack (the leaf when none).
+func opFrame(stack []string) string {
+	for _, fn := range stack {
+		if strings.Contains(fn, "internal/gobackend/ops.exec") || strings.Contains(fn, "internal/gobackend/dot.") ||
+			strings.Contains(fn, "gobackend.CopyFlat") {
+			return fn[strings.LastIndex(fn, "/")+1:]
+		}
+	}
+	if len(stack) == 0 {
+		return "?"
+	}
+	return stack[0]
 }
