@@ -15,9 +15,17 @@ test:
 demo:
 	go run ./cmd/train -config configs/quickstart.yaml
 
-# Benchmarks: tokens/s per mixer (forward, forward+backward), scaling with sequence length, data reading.
+# Benchmarks: tokens/s forward and forward+backward of every layer the speed targets name, at B=8, H=4,
+# T in {256, 1024}, d in {32, 64} (B=8, H=4, d_head 32 for Titans), the scaling of time with T, the CPU
+# profile categories of the gated delta rule op (transpose / copy / elementwise / matmul / reduce), and
+# quickstart training steps. Results also go to bench.txt. BENCH_TIME=1x for a quick look.
+BENCH_TIME ?= 3x
 bench:
-	go test -run '^$$' -bench . -benchtime 1x -timeout 60m ./...
+	@{ go test -run '^$$' -bench 'BenchmarkOp/chunk|BenchmarkOpProfile|BenchmarkLayer/chunk|BenchmarkScaling' -benchtime $(BENCH_TIME) -timeout 60m ./deltanet && \
+	   go test -run '^$$' -bench 'BenchmarkAttention' -benchtime $(BENCH_TIME) -timeout 60m ./layers && \
+	   go test -run '^$$' -bench 'BenchmarkLMM' -benchtime $(BENCH_TIME) -timeout 60m ./titans && \
+	   go test -run '^$$' -bench 'BenchmarkMoM' -benchtime $(BENCH_TIME) -timeout 60m ./mom && \
+	   go test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 60m ./train ./data; } 2>&1 | tee bench.txt
 
 lint:
 	go vet ./...
