@@ -81,8 +81,9 @@ func (l *Layer) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 }
 
 // Apply maps x [B, T, dModel] and the state (nil = start of sequence) to y [B, T, dModel] and the next
-// state. In a training graph it also adds aux_loss_weight * BalanceLoss through GoMLX's regularization
-// loss and records the per-memory load in LoadVariable.
+// state. In a training graph it also pools its router rows with the other MoM layers of the graph so
+// that GoMLX's regularization loss carries aux_loss_weight * PooledBalanceLoss (FLA's loss over all
+// layers), and records the per-memory load in LoadVariable.
 //
 // Variables, under scope: r_proj (router, M > 1); q_proj, k_proj, v_proj, g_proj, o_proj (Dense, no
 // bias; k/v/b/a projections hold all E memories side by side); q_conv, k_conv, v_conv (one kernel per
