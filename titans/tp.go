@@ -43,7 +43,7 @@ func tpMLP(ws []*Node, x *Node) (ps, zs []*Node) {
 			h = gelu(zs[l-1])
 		}
 		ps = append(ps, h)
-		zs = append(zs, Einsum("bhni,bhio->bhno", h, w))
+		zs = append(zs, mm(h, w))
 	}
 	return ps, zs
 }
@@ -119,7 +119,8 @@ func ReadTP(ws []*Node, x *Node, eps float64) *Node {
 func tpGradFactors(ws []*Node, k, v *Node, eps float64, autodiff bool) (ps, rs []*Node, loss *Node) {
 	mlp, gamma := ws[:len(ws)-1], ws[len(ws)-1]
 	dims := k.Shape().Dimensions
-	ones := Ones(k.Graph(), shapes.Make(k.DType(), dims[0], dims[1], dims[2], 1))
+	onesDims := append(append([]int(nil), dims[:len(dims)-1]...), 1)
+	ones := Ones(k.Graph(), shapes.Make(k.DType(), onesDims...))
 	if autodiff {
 		perToken := BroadcastToDims(gamma, dims...) // each token's own copy of gamma
 		var zs []*Node
@@ -132,15 +133,14 @@ func tpGradFactors(ws []*Node, k, v *Node, eps float64, autodiff bool) (ps, rs [
 	ps, zs, nhat, sd, out := tpForward(ws, k, eps)
 	residual := Sub(out, v)
 	loss = ReduceMean(Square(residual), -1)
-	scaled := MulScalar(residual, 2/float64(dims[3])) // d l / d M(k)
+	scaled := MulScalar(residual, 2/float64(dims[len(dims)-1])) // d l / d M(k)
 	a := Mul(scaled, OnePlus(gamma))
 	dz := Div(Sub(Sub(a, ReduceAndKeep(a, ReduceMean, -1)), Mul(nhat, ReduceAndKeep(Mul(a, nhat), ReduceMean, -1))), sd)
 	last := len(mlp) - 1
 	rs = make([]*Node, len(ws))
 	rs[last] = dz
 	for l := last; l > 0; l-- {
-		back := Einsum("bhno,bhio->bhni", rs[l], mlp[l])
-		rs[l-1] = Mul(back, geluPrime(zs[l-1]))
+		rs[l-1] = Mul(mmT(rs[l], mlp[l]), geluPrime(zs[l-1]))
 	}
 	rs[len(ws)-1] = Mul(scaled, nhat)
 	return append(ps, ones), rs, loss
@@ -204,16 +204,6 @@ func checkTP(op string, q *Node, gates Gates, st State, base []*Node, cfg TPConf
 	}
 }
 
-// tpReadGroups returns, for j = 0..floor(T/C), the tokens that read W_j: [max(0, jC-1), min(T, (j+1)C-1)).
-// Group 0 is empty when C = 1.
-func tpReadGroups(time, c int) [][2]int {
-	var out [][2]int
-	for j := 0; j <= time/c; j++ {
-		out = append(out, [2]int{max(0, j*c-1), min(time, (j+1)*c-1)})
-	}
-	return out
-}
-
 // tpFactorSpan reports whether chunk j starts a span of tokens whose gradients are taken at one point
 // (the whole written part [0, n C) with TTTBatch 0, else the TTT batch), and that span's end.
 func tpFactorSpan(j, n int, cfg TPConfig) (starts bool, end int) {
@@ -228,53 +218,97 @@ func tpFactorSpan(j, n int, cfg TPConfig) (starts bool, end int) {
 // gates.Alpha [B, H, n] with n = floor(T / C) the complete chunks (nil when n = 0); st: MLP weights then
 // gamma, and their momenta; base: the weights the gradients are taken at when cfg.TTTBatch = 0 (ignored
 // otherwise). It returns y [B, H, T, Dh], the state after the last complete chunk (a last partial chunk
-// is read but not written) and introspection scalars. Per-token gradients are rank-1 factors
-// (tpGradFactors) summed per chunk with one matmul.
+// is read but not written) and introspection scalars.
+//
+// Layout for the backend. Per span of tokens whose gradients share one point (all n C written tokens
+// with TTTBatch 0, else each TTT batch) the rank-1 factors p_t, r_t of every token come from one batched
+// pass (tpGradFactors), and the chunk sums G_j = sum_t theta_t p_t^T r_t from one product batched over
+// [B, H, chunk]. Only the recurrence S_j = eta_j S_{j-1} - G_j, W_j = (1 - alpha_j) W_{j-1} + S_j runs
+// per chunk (elementwise, on pieces whose gradient is one Concatenate: splitPieces). The reads are one
+// batched pass too: q shifted by one token (the read shift) and cut into chunks of C, chunk j read with
+// W_j stacked over j.
 func ChunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (y *Node, final State, stats Stats) {
 	checkInputs("ChunkedTP", q, k, v, []*Node{gates.Theta}, st)
 	checkTP("ChunkedTP", q, gates, st, base, cfg)
-	time, c := q.Shape().Dimensions[2], cfg.ChunkSize
+	dims := q.Shape().Dimensions
+	time, c := dims[2], cfg.ChunkSize
 	n := time / c
-	slice := func(x *Node, from, to int) *Node { return SliceAxis(x, 2, AxisRange(from, to)) }
 	w := append([]*Node(nil), st.W...)
 	s := append([]*Node(nil), st.S...)
-	groups := tpReadGroups(time, c)
-	var ys, losses, thetas, clamped []*Node
-	read := func(j int) {
-		if g := groups[j]; g[1] > g[0] {
-			ys = append(ys, ReadTP(w, slice(q, g[0], g[1]), cfg.NormEps))
-		}
+	weights := make([][]*Node, len(w)) // weights[l][j] = W_j of layer l
+	for l := range w {
+		weights[l] = []*Node{w[l]}
 	}
-	read(0)
-	var ps, rs []*Node
-	var theta *Node
-	spanStart := 0
-	for j := 0; j < n; j++ {
-		start := j * c
-		if starts, end := tpFactorSpan(j, n, cfg); starts {
-			at := w // the TTT batch's start weights
-			if cfg.TTTBatch == 0 {
-				at = base
+	var losses, thetas, clamped []*Node
+	if n > 0 {
+		perChunk := func(gate *Node) []*Node { // [B, H, n] -> n x [B, H, 1, 1]
+			pieces := splitPieces(InsertAxes(gate, -1, -1), 2)
+			return pieces
+		}
+		etas, keeps := perChunk(gates.Eta), perChunk(OneMinus(gates.Alpha))
+		span := func(x *Node, from, to int) *Node {
+			if from == 0 && to == x.Shape().Dimensions[2] {
+				return x
 			}
-			var loss, flags *Node
-			ps, rs, loss = tpGradFactors(at, slice(k, start, end), slice(v, start, end), cfg.NormEps, cfg.Autodiff)
-			theta, flags = clampTheta(slice(gates.Theta, start, end), ps, rs, cfg.GradClamp)
+			return SliceAxis(x, 2, AxisRange(from, to))
+		}
+		for first := 0; first < n; {
+			last := n // chunks [first, last) share the point of their gradients
+			at := base
+			if cfg.TTTBatch > 0 {
+				last, at = min(first+cfg.TTTBatch/c, n), w
+			}
+			from, to := first*c, last*c
+			ps, rs, loss := tpGradFactors(at, span(k, from, to), span(v, from, to), cfg.NormEps, cfg.Autodiff)
+			theta, flags := clampTheta(span(gates.Theta, from, to), ps, rs, cfg.GradClamp)
 			losses, thetas, clamped = append(losses, loss), append(thetas, theta), append(clamped, flags)
-			spanStart = start
+			for l := range w {
+				updates := splitPieces(chunkSums(ps[l], rs[l], theta, c), 2)
+				for i, update := range updates {
+					j := first + i
+					sNew := Sub(Mul(etas[j], s[l]), update)
+					w[l] = tpWrite(cfg, j, Add(Mul(keeps[j], w[l]), sNew), w[l])
+					s[l] = tpWrite(cfg, j, sNew, s[l])
+					weights[l] = append(weights[l], w[l])
+				}
+			}
+			first = last
 		}
-		in := func(x *Node) *Node { return slice(x, start-spanStart, start-spanStart+c) }
-		eta, keep := chunkGate(gates.Eta, j), OneMinus(chunkGate(gates.Alpha, j))
-		weighted := InsertAxes(in(theta), -1)
-		for l := range w {
-			update := Einsum("bhsi,bhso->bhio", Mul(in(ps[l]), weighted), in(rs[l]))
-			sNew := Sub(Mul(eta, s[l]), update)
-			w[l] = tpWrite(cfg, j, Add(Mul(keep, w[l]), sNew), w[l])
-			s[l] = tpWrite(cfg, j, sNew, s[l])
-		}
-		read(j + 1)
 	}
 	final = State{W: w, S: s}
-	return concatTime(ys), final, tpStats(losses, thetas, clamped, gates, final)
+	return readShifted(weights, q, c, cfg.NormEps), final, tpStats(losses, thetas, clamped, gates, final)
+}
+
+// chunkSums returns sum_{t in chunk j} theta_t p_t^T r_t [B, H, m, in, out] for the factors p [B, H, m C,
+// in], r [B, H, m C, out] and theta [B, H, m C]: one product batched over [B, H, m]. A factor p of width 1
+// (gamma's, all ones) makes it a sum over the chunk.
+func chunkSums(p, r, theta *Node, c int) *Node {
+	pd, rd := p.Shape().Dimensions, r.Shape().Dimensions
+	batch, heads, m := pd[0], pd[1], pd[2]/c
+	if pd[3] == 1 {
+		sum := ReduceSum(Reshape(Mul(r, InsertAxes(theta, -1)), batch, heads, m, c, rd[3]), 3)
+		return InsertAxes(sum, 3)
+	}
+	pw := Reshape(Mul(p, InsertAxes(theta, -1)), batch, heads, m, c, pd[3])
+	return tmm(pw, Reshape(r, batch, heads, m, c, rd[3]))
+}
+
+// readShifted returns y_t = M_{W_{floor((t+1)/C)}}(q_t) [B, H, T, Dh] given weights[l][j] = W_j for
+// j = 0..floor(T/C): q shifted right by one token (a zero token first) and padded to whole chunks is
+// read chunk j with W_j, one pass batched over [B, H, chunk]; the first row and the padding are dropped.
+func readShifted(weights [][]*Node, q *Node, c int, eps float64) *Node {
+	dims := q.Shape().Dimensions
+	batch, heads, time, dh := dims[0], dims[1], dims[2], dims[3]
+	reads := (time + c) / c // chunks of the shifted sequence of T+1 rows
+	zero := ScalarZero(q.Graph(), q.DType())
+	shifted := Pad(q, zero, PadAxis{}, PadAxis{}, PadAxis{Start: 1, End: reads*c - time - 1}, PadAxis{})
+	shifted = Reshape(shifted, batch, heads, reads, c, dh)
+	ws := make([]*Node, len(weights))
+	for l, wl := range weights {
+		ws[l] = Stack(wl[:reads], 2) // [B, H, reads, in, out]
+	}
+	out := Reshape(ReadTP(ws, shifted, eps), batch, heads, reads*c, dh)
+	return SliceAxis(out, 2, AxisRange(1, time+1))
 }
 
 // tpStats is opStats for the tp op, whose calls shorter than a chunk write nothing (no losses, no eta
