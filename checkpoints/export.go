@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"os"
 	"path/filepath"
 	"sort"
@@ -146,14 +147,14 @@ func Export(dir string, store *mlmodel.Store, opts ExportOptions) (*Manifest, er
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, WeightsFile), buf.Bytes()); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, WeightsFile), buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	body, err := json.MarshalIndent(man, "", "  ")
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(dir, ConfigFile), append(body, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, ConfigFile), append(body, '\n')); err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
 	return man, nil

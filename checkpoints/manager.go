@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -209,7 +210,7 @@ func (m *Manager) Save(info Info) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(staging, SidecarFile), append(body, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(staging, SidecarFile), append(body, '\n')); err != nil {
 		return fmt.Errorf("checkpoints: %w", err)
 	}
 	if err := m.fail("sidecar", staging); err != nil {
@@ -247,7 +248,7 @@ func (m *Manager) publish(staging string, step int) (string, error) {
 	if err := os.Rename(staging, final); err != nil {
 		return "", fmt.Errorf("checkpoints: publishing %s: %w", final, err)
 	}
-	return final, syncDir(m.dir)
+	return final, fsutil.SyncDir(m.dir)
 }
 
 // prune removes complete checkpoints beyond the newest Keep, and incomplete ones older than the newest

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"strconv"
 	"strings"
 
@@ -50,7 +51,7 @@ func SaveState(file string, specs []layers.StateSpec, values []*tensors.Tensor, 
 	if err := WriteSafetensors(&buf, entries, md); err != nil {
 		return err
 	}
-	return WriteFileAtomic(file, buf.Bytes())
+	return fsutil.WriteFileAtomic(file, buf.Bytes())
 }
 
 // LoadState reads a memory-state file and returns its tensors in the order of specs. Every spec must be

@@ -1,11 +1,9 @@
 package data
 
 import (
-	"bufio"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -136,44 +134,7 @@ func WriteRows(w io.Writer, format string, rows *Rows) error {
 // WriteFile writes rows to path atomically: into a temporary file in the same directory, synced,
 // then renamed over path, so a reader never sees a half-written file.
 func WriteFile(path, format string, rows *Rows) error {
-	return WriteFileWith(path, func(w io.Writer) error { return WriteRows(w, format, rows) })
-}
-
-// WriteFileWith runs write on a buffered temporary file next to path and renames it to path when
-// write and the sync succeed (creating its directory first); on failure path is untouched and the
-// temporary file removed.
-func WriteFileWith(path string, write func(io.Writer) error) (err error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-			err = fmt.Errorf("writing %s: %w", path, err)
-		}
-	}()
-	if err = tmp.Chmod(0o644); err != nil { // CreateTemp makes 0600; a dataset is for others to read
-		return err
-	}
-	buf := bufio.NewWriterSize(tmp, 1<<20)
-	if err = write(buf); err != nil {
-		return err
-	}
-	if err = buf.Flush(); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFileWith(path, func(w io.Writer) error { return WriteRows(w, format, rows) })
 }
 
 // WriteTask writes n rows of a generator source to path (atomically), in the order GenerateRows
@@ -182,7 +143,7 @@ func WriteTask(path, format string, src *GeneratorSource, n int) error {
 	if n < 1 || src.BatchSize < 1 {
 		return fmt.Errorf("%s: cannot write %d rows in batches of %d", src.Name(), n, src.BatchSize)
 	}
-	return WriteFileWith(path, func(w io.Writer) error {
+	return fsutil.WriteFileWith(path, func(w io.Writer) error {
 		wr, err := NewWriter(w, format)
 		if err != nil {
 			return err

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"io"
 	"os"
 	"path/filepath"
@@ -78,7 +79,7 @@ func Main(req Request) error {
 				continue
 			}
 			for _, out := range outDirs {
-				if err := train.WriteFileAtomic(filepath.Join(out, task+suffix+"_curve.png"), png); err != nil {
+				if err := fsutil.WriteFileAtomic(filepath.Join(out, task+suffix+"_curve.png"), png); err != nil {
 					return err
 				}
 			}

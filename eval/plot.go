@@ -3,11 +3,11 @@ package eval
 import (
 	"bytes"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"image/color"
 	"math"
 	"sort"
 
-	"github.com/engramlx/engram/train"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/palette"
 	"gonum.org/v1/plot/plotter"
@@ -216,5 +216,5 @@ func WritePNG(file string, png []byte, err error) error {
 	if err != nil {
 		return err
 	}
-	return train.WriteFileAtomic(file, png)
+	return fsutil.WriteFileAtomic(file, png)
 }

@@ -4,12 +4,11 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/engramlx/engram/train"
 )
 
 // CSVHeader is the first line of a results CSV.
@@ -134,10 +133,10 @@ func LengthLabel(l int) string {
 
 // WriteTables writes <prefix>.csv and <prefix>.md atomically.
 func WriteTables(prefix string, cells []Cell) error {
-	if err := train.WriteFileAtomic(prefix+".csv", CSV(cells)); err != nil {
+	if err := fsutil.WriteFileAtomic(prefix+".csv", CSV(cells)); err != nil {
 		return err
 	}
-	return train.WriteFileAtomic(prefix+".md", Markdown(cells))
+	return fsutil.WriteFileAtomic(prefix+".md", Markdown(cells))
 }
 
 // ReadCSV reads cells written by CSV (to re-plot results without re-running them); errors name the

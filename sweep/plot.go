@@ -3,13 +3,13 @@ package sweep
 import (
 	"bytes"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"math"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
-	"github.com/engramlx/engram/train"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -35,7 +35,7 @@ func writePlots(s *Sweep, groups []Group) error {
 				continue
 			}
 			file := filepath.Join(s.Dir, fmt.Sprintf("%s_vs_%s.png", name, idSafe(s.Short[k])))
-			if err := train.WriteFileAtomic(file, body); err != nil {
+			if err := fsutil.WriteFileAtomic(file, body); err != nil {
 				return err
 			}
 		}

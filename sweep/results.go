@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"math"
 	"path/filepath"
 	"strconv"
@@ -100,7 +101,7 @@ func writeReport(s *Sweep, rows []Row, plots bool) error {
 		"results.md":  markdown(s, rows, groups),
 	}
 	for name, body := range files {
-		if err := train.WriteFileAtomic(filepath.Join(s.Dir, name), body); err != nil {
+		if err := fsutil.WriteFileAtomic(filepath.Join(s.Dir, name), body); err != nil {
 			return err
 		}
 	}

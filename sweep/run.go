@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"io"
 	"os"
 	"os/exec"
@@ -70,7 +71,7 @@ func Execute(ctx context.Context, s *Sweep, opts Options) ([]Row, error) {
 	if err := os.MkdirAll(s.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("sweep directory: %w", err)
 	}
-	if err := train.WriteFileAtomic(filepath.Join(s.Dir, "sweep.yaml"), s.Source); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(s.Dir, "sweep.yaml"), s.Source); err != nil {
 		return nil, err
 	}
 	rows, todo := plan(s)
@@ -177,7 +178,7 @@ func runChild(ctx context.Context, r *Run, opts Options, log io.Writer) error {
 		return err
 	}
 	file := filepath.Join(r.Dir(), configFile)
-	if err := train.WriteFileAtomic(file, body); err != nil {
+	if err := fsutil.WriteFileAtomic(file, body); err != nil {
 		return err
 	}
 	argv := opts.Command(file)
@@ -217,7 +218,7 @@ func record(row Row, err error) Row {
 		err = fmt.Errorf("training ended without a readable summary: %w", readErr)
 	}
 	row.Status, row.Error = "failed", err.Error()
-	if werr := train.WriteFileAtomic(errPath, []byte(row.Error+"\n")); werr != nil {
+	if werr := fsutil.WriteFileAtomic(errPath, []byte(row.Error+"\n")); werr != nil {
 		row.Error += fmt.Sprintf(" (and %s was not written: %v)", errPath, werr)
 	}
 	return row

@@ -2,6 +2,7 @@ package train
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"os"
 	"path/filepath"
 	"time"
@@ -70,11 +71,7 @@ func (r *Runner) checkSameArchitecture() error {
 	if err != nil {
 		return err
 	}
-	return WriteFileAtomic(file, body)
+	return fsutil.WriteFileAtomic(file, body)
 }
-
-// WriteFileAtomic writes body to a temporary file in the same directory, syncs it and renames it over
-// file, so readers see either the old or the new content, never a partial one.
-func WriteFileAtomic(file string, body []byte) error { return checkpoints.WriteFileAtomic(file, body) }
 
 func renameOver(from, to string) error { return os.Rename(from, to) }

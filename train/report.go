@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/engramlx/engram/internal/fsutil"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,7 +38,7 @@ func openMetrics(path string, step int) (*metricsLog, error) {
 				kept.WriteByte('\n')
 			}
 		}
-		if err := WriteFileAtomic(path, kept.Bytes()); err != nil {
+		if err := fsutil.WriteFileAtomic(path, kept.Bytes()); err != nil {
 			return nil, err
 		}
 	}
@@ -110,7 +111,7 @@ func (r *Runner) writeSummary(evalLoss, evalAcc float64) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := WriteFileAtomic(filepath.Join(r.Dir, "summary.json"), append(body, '\n')); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(r.Dir, "summary.json"), append(body, '\n')); err != nil {
 		return nil, err
 	}
 	r.logf("%s: step %d  eval loss %.4f  eval accuracy %.4f (%d examples)  %.0fs  -> %s",
