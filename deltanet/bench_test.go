@@ -170,16 +170,21 @@ func BenchmarkScaling(b *testing.B) {
 			short := cachedRunner("scaling/"+pass+"/256", func() benchRunner { return opRunner("chunk", pass == "fwdbwd", 256, 64) })
 			long := cachedRunner("scaling/"+pass+"/2048", func() benchRunner { return opRunner("chunk", pass == "fwdbwd", 2048, 64) })
 			b.ResetTimer()
-			var tShort, tLong time.Duration
+			var tShort, tLong, cpuShort, cpuLong time.Duration
 			for i := 0; i < b.N; i++ {
-				start := time.Now()
+				start, cpu := time.Now(), processCPU()
 				short()
 				tShort += time.Since(start)
-				start = time.Now()
+				cpuShort += processCPU() - cpu
+				start, cpu = time.Now(), processCPU()
 				long()
 				tLong += time.Since(start)
+				cpuLong += processCPU() - cpu
 			}
 			b.ReportMetric(float64(tLong)/float64(tShort), "t2048/t256")
+			if cpuShort > 0 {
+				b.ReportMetric(float64(cpuLong)/float64(cpuShort), "cpu2048/cpu256")
+			}
 			b.ReportMetric(float64(benchBatch*2048*b.N)/tLong.Seconds(), "tok/s@2048")
 			b.ReportMetric(float64(benchBatch*256*b.N)/tShort.Seconds(), "tok/s@256")
 		})
