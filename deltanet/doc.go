@@ -30,6 +30,10 @@
 // copies; Chunked is the same op on [B, T, H, ...] tensors (one transpose in, one out). The unrolled
 // recurrence takes its per-chunk operands through splitAxis, whose gradient is one concatenation
 // (autodiff of per-chunk slices would pad every chunk's gradient to full size: quadratic in T).
+// Gradients are written out where autodiff would transpose (customgrad.go): every product x y gets
+// dx = v y^T and dy = x^T v with x^T computed once per tensor (or as a product), and InvertUnitLower
+// gets dA = -T^T dT T^T. These custom gradients are first-order: differentiating a gradient of
+// Chunked again (second order) is not supported.
 //
 // Naive and Chunked: q, k [B, T, H, K], v [B, T, H, V], beta, g [B, T, H], h0 [B, H, K, V] (nil = zeros)
 // -> o [B, T, H, V], ht [B, H, K, V]; ChunkedHeadMajor: the same with T and H swapped.
