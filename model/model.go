@@ -167,3 +167,45 @@ func CrossEntropy(logits, targets, weights *Node) (loss, accuracy *Node) {
 	accuracy = Div(ReduceAllSum(Mul(correct, weights)), count)
 	return loss, accuracy
 }
+
+// NoWeightDecay is the set of variable names (last path element) that the stack's mixers exempt from
+// weight decay (layers.DecayExempt).
+func (m *Model) NoWeightDecay() map[string]bool {
+	names := map[string]bool{}
+	for _, mixer := range m.Mixers {
+		if d, ok := mixer.(layers.DecayExempt); ok {
+			for _, name := range d.NoWeightDecay() {
+				names[name] = true
+			}
+		}
+	}
+	return names
+}
+
+// StatVariables maps the store paths of the statistics variables the stack's mixers write
+// (layers.StatsReporter) to the metric prefix they are logged under: "/layer_0/mom/router_load" ->
+// "layer_0/mom/load".
+func (m *Model) StatVariables() map[string]string {
+	out := map[string]string{}
+	for i, mixer := range m.Mixers {
+		if r, ok := mixer.(layers.StatsReporter); ok {
+			scope := layerName(i) + "/" + m.Config.Layers[i]
+			for name, metric := range r.StatVariables() {
+				out["/"+scope+"/"+name] = scope + "/" + metric
+			}
+		}
+	}
+	return out
+}
+
+// ChunksPerGraph is the number of chunks the stack's mixers unroll over a graph of time tokens
+// (layers.ChunkCounter).
+func (m *Model) ChunksPerGraph(time int) int {
+	chunks := 0
+	for _, mixer := range m.Mixers {
+		if cc, ok := mixer.(layers.ChunkCounter); ok {
+			chunks += cc.ChunksPerGraph(time)
+		}
+	}
+	return chunks
+}

@@ -1,33 +1,28 @@
 package train
 
-import (
-	"fmt"
-	"path"
-	"strings"
+import "fmt"
 
-	"github.com/engramlx/engram/mom"
-)
-
-// layerStats reads the per-memory load that mom layers write into their LoadVariable in every training
-// graph and names it for the metrics line "<layer scope>/load_<m>" (e.g. "layer_0/mom/load_2"). It is
-// empty for models without mom layers, and before the first training step.
+// layerStats reads the statistics the model's mixers write into store variables in every training graph
+// (layers.StatsReporter, through model.StatVariables) and names each element for the metrics line:
+// "<layer scope>/<metric>_<i>" (e.g. MoM's "layer_0/mom/load_2"). It is empty for models whose mixers
+// report nothing, and before the first training step.
 func (r *Runner) layerStats() map[string]float64 {
 	stats := map[string]float64{}
-	for v := range r.Store.IterVariables() {
-		if path.Base(v.Path()) != mom.LoadVariable || !v.HasValue() {
+	for path, metric := range r.Model.StatVariables() {
+		v := r.Store.GetVariable(path)
+		if v == nil || !v.HasValue() {
 			continue
 		}
 		value, err := v.Value()
 		if err != nil {
 			continue
 		}
-		loads, ok := value.Value().([]float64)
+		values, ok := value.Value().([]float64)
 		if !ok {
 			continue
 		}
-		scope := strings.TrimPrefix(path.Dir(v.Path()), "/")
-		for m, load := range loads {
-			stats[fmt.Sprintf("%s/load_%d", scope, m)] = load
+		for i, x := range values {
+			stats[fmt.Sprintf("%s_%d", metric, i)] = x
 		}
 	}
 	return stats

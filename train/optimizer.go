@@ -17,7 +17,8 @@ import (
 //
 // It is ours rather than GoMLX's Adam because GoMLX decays every variable and has no global-norm
 // clipping: here weight decay applies only to matrices (rank >= 2) and never to the variables named
-// in NoDecay (the gated delta rule's A_log and dt_bias), nor to norm weights and biases.
+// in NoDecay (the names the model's mixers exempt: the gated delta rule's A_log and dt_bias), nor to
+// norm weights and biases.
 //
 // Per step s (1-based), for each trainable w with gradient g (after clipping):
 //
@@ -32,10 +33,10 @@ type AdamW struct {
 	Epsilon      float64
 	WeightDecay  float64
 	ClipNorm     float64 // 0: no clipping
+	// NoDecay names variables (last path element) never decayed, whatever their rank
+	// (model.NoWeightDecay collects them from the mixers).
+	NoDecay map[string]bool
 }
-
-// NoDecay names variables never decayed, whatever their rank.
-var NoDecay = map[string]bool{"A_log": true, "dt_bias": true}
 
 // statsScope holds the per-step values the runner logs (learning rate, gradient norm).
 const statsScope = "/train_stats"
@@ -99,9 +100,9 @@ func (o *AdamW) apply(store *mlmodel.Store, v *mlmodel.Variable, grad, lr, debia
 	v.SetNodeValue(ConvertDType(Sub(value, Mul(lr, update)), v.DType()))
 }
 
-// decays says whether weight decay applies to v: matrices only, never the NoDecay names.
+// decays says whether weight decay applies to v: matrices only, never the names in NoDecay.
 func (o *AdamW) decays(v *mlmodel.Variable) bool {
-	return o.WeightDecay > 0 && v.Shape().Rank() >= 2 && !NoDecay[v.Name()]
+	return o.WeightDecay > 0 && v.Shape().Rank() >= 2 && !o.NoDecay[v.Name()]
 }
 
 // Schedule is the learning rate at 1-based step s: linear warm-up to LearningRate over WarmupSteps,

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"reflect"
 	"testing"
 
 	lt "github.com/engramlx/engram/layers/layertest"
@@ -17,7 +18,8 @@ func TestAdamWFirstStepByHand(t *testing.T) {
 	w0 := []float64{1, -2, 3, 0.5}
 	b0 := []float64{0.25, -0.5}
 	aLog0 := []float64{2, 3}
-	o := &AdamW{LearningRate: 0.1, WarmupSteps: 0, TotalSteps: 10, MinLRRatio: 1, Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.5}
+	o := &AdamW{LearningRate: 0.1, WarmupSteps: 0, TotalSteps: 10, MinLRRatio: 1, Beta1: 0.9, Beta2: 0.99, Epsilon: 1e-8, WeightDecay: 0.5,
+		NoDecay: map[string]bool{"A_log": true}}
 	exec := mlmodel.MustNewExec(lt.Backend(), store, func(scope *mlmodel.Scope, g *Graph) *Node {
 		w := scope.VariableWithValue("weight", [][]float64{{w0[0], w0[1]}, {w0[2], w0[3]}}).NodeValue(g)
 		b := scope.VariableWithValue("bias", b0).NodeValue(g)
@@ -50,4 +52,23 @@ func abs(x float64) float64 {
 		return -x
 	}
 	return x
+}
+
+// The trainer's AdamW exempts what the model's mixers declare (layers.DecayExempt): a gated DeltaNet
+// model's A_log and dt_bias, nothing for an attention model.
+func TestNoDecayComesFromTheMixers(t *testing.T) {
+	for _, c := range []struct {
+		layer string
+		want  map[string]bool
+	}{{"gated_deltanet", map[string]bool{"A_log": true, "dt_bias": true}}, {"attention", map[string]bool{}}} {
+		exp := tinyExperiment(t, t.TempDir())
+		exp.Model.Layers = []string{c.layer}
+		r, err := NewRunner(exp, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Model.NoWeightDecay(); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s: NoWeightDecay %v, want %v", c.layer, got, c.want)
+		}
+	}
 }

@@ -130,11 +130,6 @@ func (r *Runner) parameters() int {
 	return total
 }
 
-// ChunkCounter is implemented by mixers that unroll a recurrence over chunks at graph-build time.
-type ChunkCounter interface {
-	ChunksPerGraph(time int) int
-}
-
 // describe creates the variables (loading them from a checkpoint when resuming) and prints the
 // derived quantities: parameters, state bytes per layer, tokens per step, chunks per graph.
 func (r *Runner) describe() error {
@@ -152,13 +147,10 @@ func (r *Runner) describe() error {
 	r.logf("model: %d layers %v, d_model %d, %s parameters (%s)", len(m.Mixers), m.Config.Layers, m.Config.DModel,
 		humanCount(r.parameters()), m.DType)
 	var perLayer []string
-	chunks := 0
 	for i, specs := range m.LayerStateSpecs(t.BatchSize) {
 		perLayer = append(perLayer, fmt.Sprintf("%d:%s", i, humanBytes(layers.StateBytes(specs))))
-		if cc, ok := m.Mixers[i].(ChunkCounter); ok {
-			chunks += cc.ChunksPerGraph(seqLen)
-		}
 	}
+	chunks := m.ChunksPerGraph(seqLen)
 	r.logf("state per layer at batch %d: %s", t.BatchSize, strings.Join(perLayer, " "))
 	r.logf("tokens per step: %d (batch %d x seq_len %d x accum %d); unrolled chunks per graph: %d",
 		t.BatchSize*seqLen*t.AccumSteps, t.BatchSize, seqLen, t.AccumSteps, chunks)

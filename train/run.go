@@ -122,6 +122,7 @@ func (r *Runner) graphs() {
 	opt := &AdamW{
 		LearningRate: t.LearningRate, WarmupSteps: t.WarmupSteps, TotalSteps: t.Steps, MinLRRatio: t.MinLRRatio,
 		Beta1: t.Beta1, Beta2: t.Beta2, Epsilon: t.Epsilon, WeightDecay: t.WeightDecay, ClipNorm: t.ClipNorm,
+		NoDecay: r.Model.NoWeightDecay(),
 	}
 	r.trainer = mltrain.NewTrainer(r.Backend, r.Store, modelFn, lossFn, opt,
 		[]metric.Interface{metric.NewExponentialMovingAverageMetric("Accuracy", "acc", "accuracy", accuracy, nil, 0.05)},
