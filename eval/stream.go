@@ -3,6 +3,8 @@ package eval
 import (
 	"errors"
 	"fmt"
+	"runtime"
+
 	"github.com/engramlx/engram/internal/tensorutil"
 
 	"github.com/engramlx/engram/data"
@@ -55,6 +57,7 @@ type Streamer struct {
 	Segment int
 	exec    *mlmodel.Exec
 	initial *mlmodel.Exec
+	context int // the KV-cache length of the last stream
 }
 
 // NewStreamer builds the segment step over store's variables (loaded from a checkpoint by train.Open).
@@ -103,6 +106,14 @@ func (s *Streamer) initialState(batch, length int) ([]*tensors.Tensor, error) {
 	for context < length {
 		context *= 2
 	}
+	if s.context != 0 && s.context != context {
+		// The previous size's graph leaves its activation buffers in the Go backend's pools (sync.Pool,
+		// emptied by garbage collection): release them before the new size allocates its own, or the
+		// peak RSS holds both.
+		runtime.GC()
+		runtime.GC()
+	}
+	s.context = context
 	outs, err := s.initial.Call(tensors.FromShape(shapes.Make(dtypes.Int32, batch)), tensors.FromShape(shapes.Make(dtypes.Int32, context)))
 	if err != nil {
 		return nil, fmt.Errorf("eval: the model's initial state: %w", err)

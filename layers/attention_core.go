@@ -188,14 +188,20 @@ func causalAttention(q, k, v *Node) *Node {
 
 // cachedAttention is attention of q [B, H, T, Dh] at absolute positions p..p+T-1 (p = position, scalar
 // int32) over keys and values [B, H, S, Dh] held in absolute slots 0..S-1: a query sees the slots at or
-// before its position.
+// before its position. Queries go in blocks of causalBlock, which bounds the score matrices alive at once
+// (a streamed segment of 512 queries over a 4K cache).
 func cachedAttention(q, k, v, position *Node) *Node {
 	g := q.Graph()
 	time, keys := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
-	queryPos := Add(Iota(g, shapes.Make(dtypes.Int32, time, 1), 0), position)
 	keyPos := Iota(g, shapes.Make(dtypes.Int32, 1, keys), 1)
-	bias := Where(LessOrEqual(keyPos, queryPos), Zeros(g, shapes.Make(q.DType(), time, keys)), Scalar(g, q.DType(), maskedOut))
-	return attendCore(q, k, v, Reshape(bias, 1, 1, time, keys))
+	var blocks []attnBlock
+	for start := 0; start < time; start += causalBlock {
+		end := min(start+causalBlock, time)
+		queryPos := Add(AddScalar(Iota(g, shapes.Make(dtypes.Int32, end-start, 1), 0), float64(start)), position)
+		bias := Where(LessOrEqual(keyPos, queryPos), Zeros(g, shapes.Make(q.DType(), end-start, keys)), Scalar(g, q.DType(), maskedOut))
+		blocks = append(blocks, attnBlock{qFrom: start, qTo: end, kTo: keys, bias: Reshape(bias, 1, 1, end-start, keys)})
+	}
+	return attend(q, k, v, blocks)
 }
 
 // writeCache writes new [B, T, H, Dh] into cache [B, L, H, Dh] at slots position..position+T-1 with

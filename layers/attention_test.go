@@ -121,6 +121,7 @@ func TestCausalBlocks(t *testing.T) {
 		ref.Store = fast.Store
 		lt.MixerFastVsReference(t, fast, ref, 11, 0, 1e-12)
 		lt.MixerFastVsReference(t, fast, ref, 12, 0, 1e-12)
+		lt.MixerFastVsReference(t, fast, ref, 10, 5, 1e-12) // from a cache: query blocks over the cache
 		lt.ChainedEqualsSingle(t, fast, 17, []int{9}, 1e-12)
 		lt.Causal(t, fast, 9, 5, 1e-12)
 		lt.MixerGradCheck(t, fast, 10, 0, 6, 1e-6)
