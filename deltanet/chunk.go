@@ -217,23 +217,27 @@ func pieces(x *Node, axis int) []*Node { return gatherPieces(x, axis) }
 func gatherPieces(x *Node, axis int) []*Node {
 	dims := x.Shape().Dimensions
 	num := dims[axis]
-	outer, inner := 1, 1
+	outer := 1
 	for _, d := range dims[:axis] {
 		outer *= d
 	}
-	for _, d := range dims[axis+1:] {
-		inner *= d
-	}
-	flat := Reshape(x, outer*num, inner)
 	pieceDims := append(append([]int{}, dims[:axis]...), dims[axis+1:]...)
 	parts := make([]*Node, num)
 	for n := range parts {
-		rows := make([]int32, outer)
-		for o := range rows {
-			rows[o] = int32(o*num + n)
+		// Gather indexes the leading axis+1 axes directly: reshaping x to rows first would copy it when
+		// it has other consumers.
+		starts := make([]int32, 0, outer*(axis+1))
+		for o := range outer {
+			index := make([]int32, axis+1)
+			index[axis] = int32(n)
+			for a, rest := axis-1, o; a >= 0; a-- {
+				index[a] = int32(rest % dims[a])
+				rest /= dims[a]
+			}
+			starts = append(starts, index...)
 		}
-		indices := Reshape(Const(x.Graph(), rows), outer, 1)
-		parts[n] = Reshape(Gather(flat, indices, true), pieceDims...)
+		indices := Reshape(Const(x.Graph(), starts), outer, axis+1)
+		parts[n] = Reshape(Gather(x, indices, true), pieceDims...)
 	}
 	return parts
 }
