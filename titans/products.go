@@ -1,6 +1,8 @@
 package titans
 
 import (
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -73,49 +75,76 @@ func rawMMT(x, y *Node) *Node {
 	return DotGeneral(x, []int{r - 1}, batchAxes(r-2), y, []int{r - 1}, batchAxes(r-2))
 }
 
-// mm is rawMM with the gradients dx = v y^T and dy = x^T v in kernel layouts (x^T by swapLast).
+// mm is rawMM with the gradients dx = v y^T and dy = x^T v in kernel layouts.
 func mm(x, y *Node) *Node {
 	return customGradient([]*Node{x, y}, func(in []*Node) *Node { return rawMM(in[0], in[1]) },
-		func(v *Node) []*Node { return []*Node{rawMMT(v, y), rawMM(swapLast(x), v)} })
+		func(in []*Node, v *Node) []*Node { return []*Node{rawMMT(v, in[1]), tmm(in[0], v)} })
 }
 
 // mmT is rawMMT with the gradients dx = v y and dy = v^T x in kernel layouts.
 func mmT(x, y *Node) *Node {
 	return customGradient([]*Node{x, y}, func(in []*Node) *Node { return rawMMT(in[0], in[1]) },
-		func(v *Node) []*Node { return []*Node{rawMM(v, y), rawMM(swapLast(v), x)} })
+		func(in []*Node, v *Node) []*Node { return []*Node{rawMM(v, in[1]), tmm(v, in[0])} })
 }
 
-// tmm is x^T y over all leading axes, x [..., s, k], y [..., s, m] -> [..., k, m] (a sum over s), as
-// mm(swapLast(x), y).
-func tmm(x, y *Node) *Node { return mm(swapLast(x), y) }
+// tmm is x^T y over all leading axes, x [..., s, k], y [..., s, m] -> [..., k, m] (a sum over s). The
+// kernel contracts the lhs over its last axis, so one operand is swapped (swapLast): x, or when that
+// moves fewer values, y, and then the (small) result: (y^T x)^T.
+func tmm(x, y *Node) *Node {
+	xd, yd := x.Shape().Dimensions, y.Shape().Dimensions
+	r := len(xd)
+	s, k, m := xd[r-2], xd[r-1], yd[r-1]
+	if s*k <= s*m+k*m {
+		return mm(swapLast(x), y)
+	}
+	return swapLast(mm(swapLast(y), x))
+}
 
-// swapLast swaps the last two axes of x [..., a, b] -> [..., b, a] with two transposes the Go backend has
-// fast paths for: a tiled 2D transpose of [N a, b] to [b, N a], then [b, N, a] -> [N, b, a], which moves
-// rows of a. Its gradient is swapLast again (the transposes' own gradients are those fast paths).
+// swapLast swaps the last two axes of x [..., a, b] -> [..., b, a]. The Go backend transposes that
+// element by element (several ns per value); for a narrow last axis (b <= 48) a product with the
+// identity [b, b] is faster (the kernel packs its operand with vector code, exact: one nonzero term per
+// sum); otherwise a 4D transpose [N, a, b, 1] -> [N, b, a, 1] (the backend's row-copy fast path). Its
+// gradient is swapLast of the adjoint.
 func swapLast(x *Node) *Node {
 	dims := x.Shape().Dimensions
 	r := len(dims)
-	if r == 2 {
-		return Transpose(x, 0, 1)
-	}
 	a, b := dims[r-2], dims[r-1]
-	outer := x.Shape().Size() / (a * b)
+	out := append(append([]int(nil), dims[:r-2]...), b, a)
 	if a == 1 || b == 1 {
-		out := append(append([]int(nil), dims[:r-2]...), b, a)
 		return Reshape(x, out...)
 	}
-	t := Transpose(Reshape(x, outer*a, b), 1, 0)
-	t = TransposeAllAxes(Reshape(t, b, outer, a), 1, 0, 2)
+	return customGradient([]*Node{x}, func(in []*Node) *Node { return rawSwapLast(in[0]) },
+		func(_ []*Node, v *Node) []*Node { return []*Node{swapLast(v)} })
+}
+
+func rawSwapLast(x *Node) *Node {
+	dims := x.Shape().Dimensions
+	r := len(dims)
+	a, b := dims[r-2], dims[r-1]
+	outer := x.Shape().Size() / (a * b)
 	out := append(append([]int(nil), dims[:r-2]...), b, a)
+	if b <= 48 {
+		g := x.Graph()
+		square := shapes.Make(dtypes.Int32, b, b)
+		eye := ConvertDType(Equal(Iota(g, square, 0), Iota(g, square, 1)), x.DType())
+		eye = BroadcastToDims(InsertAxes(eye, 0), outer, b, b)
+		t := DotGeneral(eye, []int{2}, []int{0}, Reshape(x, outer, a, b), []int{2}, []int{0})
+		return Reshape(t, out...)
+	}
+	t := TransposeAllAxes(Reshape(x, outer, a, b, 1), 0, 2, 1, 3)
 	return Reshape(t, out...)
 }
 
-// customGradient returns forward(inputs) whose gradient with respect to inputs[i] is backward(v)[i], v
-// the adjoint of the result, instead of the autodiff of forward. GoMLX has custom gradients only for
+// customGradient returns forward(inputs) whose gradient with respect to inputs[i] is backward(in, v)[i],
+// v the adjoint of the result, instead of the autodiff of forward. GoMLX has custom gradients only for
 // identities: each input goes through one whose gradient returns what backward computed, and the result
 // through one whose gradient calls backward (reverse autodiff reaches the result before the inputs). The
 // autodiff of forward is still built, but nothing reads it, so no backend executes it.
-func customGradient(inputs []*Node, forward func(in []*Node) *Node, backward func(v *Node) []*Node) *Node {
+//
+// forward and backward both read the inputs through those identities (in), so that an input used only
+// here has the identity as its one consumer, which the Go backend then runs without a copy. The gradient
+// is therefore first order only: differentiating backward's result again would not see its inputs.
+func customGradient(inputs []*Node, forward func(in []*Node) *Node, backward func(in []*Node, v *Node) []*Node) *Node {
 	adjoints := make([]*Node, len(inputs))
 	wrapped := make([]*Node, len(inputs))
 	for i, x := range inputs {
@@ -129,7 +158,7 @@ func customGradient(inputs []*Node, forward func(in []*Node) *Node, backward fun
 		})
 	}
 	return IdentityWithCustomGradient(forward(wrapped), func(_, v *Node) *Node {
-		copy(adjoints, backward(v))
+		copy(adjoints, backward(wrapped, v))
 		return v
 	})
 }
