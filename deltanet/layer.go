@@ -87,7 +87,7 @@ func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *
 		z := layers.Dense(scope.In("%s_proj", name), x, h*width, false)
 		if l.cfg.UseShortConv {
 			var cache *Node
-			z, cache = layers.ShortConv(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index])
+			z, cache = shortConv(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index])
 			next = append(next, cache)
 		}
 		return Reshape(layers.SiLU(z), dims[0], dims[1], h, width)
