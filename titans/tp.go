@@ -40,7 +40,7 @@ func tpMLP(ws []*Node, x *Node) (ps, zs []*Node) {
 	h := x
 	for l, w := range ws {
 		if l > 0 {
-			h = gelu(zs[l-1])
+			h = geluAct(zs[l-1])
 		}
 		ps = append(ps, h)
 		zs = append(zs, mm(h, w))
@@ -140,7 +140,7 @@ func tpGradFactors(ws []*Node, k, v *Node, eps float64, autodiff bool) (ps, rs [
 	rs = make([]*Node, len(ws))
 	rs[last] = dz
 	for l := last; l > 0; l-- {
-		rs[l-1] = Mul(mmT(rs[l], mlp[l]), geluPrime(zs[l-1]))
+		rs[l-1] = geluPrimeMul(mmT(rs[l], mlp[l]), zs[l-1], ps[l])
 	}
 	rs[len(ws)-1] = Mul(scaled, nhat)
 	return append(ps, ones), rs, loss
