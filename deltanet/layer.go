@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 )
 
 // keyNormEps is the eps of the L2 normalisation of q and k (flash-linear-attention's value).
@@ -65,8 +66,9 @@ func (l *Layer) Apply(scope *model.Scope, x *Node, state []*Node) (y *Node, next
 	}
 	batch, time := dims[0], dims[1]
 	state = layers.StateOrZero(x.Graph(), "deltanet layer", l.StateSpecs(batch, x.DType()), state)
-	q, k, v, caches := l.features(scope, x, state[1:])
-	beta, g := l.writeStrength(scope, x), l.logDecay(scope, x)
+	xT := TransposeAllAxes(x, 2, 0, 1) // [D, B, T], for the projections' weight gradients only
+	q, k, v, caches := l.features(scope, x, xT, state[1:])
+	beta, g := l.writeStrength(scope, x, xT), l.logDecay(scope, x, xT)
 	scale := 1 / math.Sqrt(float64(l.cfg.HeadDimK))
 	var o, s *Node
 	if time == 1 || l.cfg.Mode == ModeNaive {
@@ -75,16 +77,16 @@ func (l *Layer) Apply(scope *model.Scope, x *Node, state []*Node) (y *Node, next
 		// A chunk longer than the input would only add padding.
 		o, s = Chunked(q, k, v, beta, g, state[0], scale, min(l.cfg.ChunkSize, time), l.cfg.Options())
 	}
-	return l.output(scope, x, o), append([]*Node{s}, caches...)
+	return l.output(scope, x, xT, o), append([]*Node{s}, caches...)
 }
 
 // features returns q, k [B, T, H, d_k] (L2-normalised) and v [B, T, H, d_v]: projections, then the
 // short causal convolutions (their caches carried in the state), then SiLU.
-func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *Node, next []*Node) {
+func (l *Layer) features(scope *model.Scope, x, xT *Node, caches []*Node) (q, k, v *Node, next []*Node) {
 	h, dk, dv := l.cfg.Heads, l.cfg.HeadDimK, l.cfg.HeadDimV()
 	dims := x.Shape().Dimensions
 	feature := func(name string, width, index int) *Node {
-		z := layers.Dense(scope.In("%s_proj", name), x, h*width, false)
+		z := dense(scope.In("%s_proj", name), x, xT, h*width)
 		if l.cfg.UseShortConv {
 			var cache *Node
 			z, cache = shortConv(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index])
@@ -100,12 +102,12 @@ func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *
 
 // writeStrength is beta_t = sigmoid(W_b x_t) [B, T, H], doubled with allow_neg_eigval so the transition
 // I - beta k k^T can have a negative eigenvalue. Without the delta rule beta is unused: zeros.
-func (l *Layer) writeStrength(scope *model.Scope, x *Node) *Node {
+func (l *Layer) writeStrength(scope *model.Scope, x, xT *Node) *Node {
 	dims := x.Shape().Dimensions
 	if !l.cfg.Delta {
 		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.Heads))
 	}
-	beta := Sigmoid(layers.Dense(scope.In("b_proj"), x, l.cfg.Heads, false))
+	beta := Sigmoid(dense(scope.In("b_proj"), x, xT, l.cfg.Heads))
 	if l.cfg.AllowNegEigval {
 		beta = MulScalar(beta, 2)
 	}
@@ -114,7 +116,7 @@ func (l *Layer) writeStrength(scope *model.Scope, x *Node) *Node {
 
 // logDecay is g_t = -exp(A_log) softplus(W_a x_t + dt_bias) [B, T, H] (Mamba2's discretised decay,
 // always < 0); without the gate, zeros.
-func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
+func (l *Layer) logDecay(scope *model.Scope, x, xT *Node) *Node {
 	dims := x.Shape().Dimensions
 	if !l.cfg.Gate {
 		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.Heads))
@@ -122,17 +124,18 @@ func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
 	perHead := shapes.Make(x.DType(), l.cfg.Heads)
 	aLog := scope.WithInitializer(ALogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
 	dtBias := scope.WithInitializer(DTBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
-	a := layers.Dense(scope.In("a_proj"), x, l.cfg.Heads, false)
+	a := dense(scope.In("a_proj"), x, xT, l.cfg.Heads)
 	aLog, dtBias = ExpandLeftToRank(aLog, 3), ExpandLeftToRank(dtBias, 3) // broadcast over [B, T]
 	return Neg(Mul(Exp(aLog), Softplus(Add(a, dtBias))))
 }
 
 // output is W_o (RMSNorm_per_head(o) * SiLU(W_g x)), o: [B, T, H, d_v] -> [B, T, dModel].
-func (l *Layer) output(scope *model.Scope, x, o *Node) *Node {
+func (l *Layer) output(scope *model.Scope, x, xT, o *Node) *Node {
 	dims := o.Shape().Dimensions
-	gate := Reshape(layers.Dense(scope.In("g_proj"), x, dims[2]*dims[3], false), dims...)
+	gate := Reshape(dense(scope.In("g_proj"), x, xT, dims[2]*dims[3]), dims...)
 	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.NormEps), layers.SiLU(gate))
-	return layers.Dense(scope.In("o_proj"), Reshape(o, dims[0], dims[1], dims[2]*dims[3]), l.dModel, false)
+	o = Reshape(o, dims[0], dims[1], dims[2]*dims[3])
+	return dense(scope.In("o_proj"), o, TransposeAllAxes(o, 2, 0, 1), l.dModel)
 }
 
 // ALogInit draws A ~ U(0, 16) per head and returns log A. A is floored at 1e-4 so a draw of exactly 0
@@ -162,4 +165,28 @@ func (l *Layer) ChunksPerGraph(time int) int {
 	}
 	chunk := min(l.cfg.ChunkSize, time)
 	return (time + chunk - 1) / chunk
+}
+
+// dense is layers.Dense without bias (the same variable "weight" [in, out], initialisation and values)
+// for x [B, T, in], given also xT = x transposed to [in, B, T]: its weight gradient xT v needs no
+// transpose, so the projections of one input share one transpose of it (autodiff transposes x per
+// projection).
+func dense(scope *model.Scope, x, xT *Node, out int) *Node {
+	in := x.Shape().Dimensions[2]
+	bound := 1 / math.Sqrt(float64(in))
+	w := scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound)).
+		VariableWithShape("weight", shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
+	return customGradient([]*Node{x, w},
+		func(in []*Node) *Node { return DotGeneral(in[0], []int{2}, nil, in[1], []int{0}, nil) },
+		denseGradient(x, xT, w))
+}
+
+// denseGradient is the gradient of x w with respect to x and w, given xT.
+func denseGradient(x, xT, w *Node) func(v *Node) []*Node {
+	return func(v *Node) []*Node {
+		return []*Node{
+			DotGeneral(v, []int{2}, nil, w, []int{1}, nil),        // v W^T: [B, T, in]
+			DotGeneral(xT, []int{1, 2}, nil, v, []int{0, 1}, nil), // x^T v: [in, out]
+		}
+	}
 }
