@@ -51,6 +51,11 @@
 // weight decay. The carried state is {S, conv_q, conv_k, conv_v} (StateSpecs); a call with T = 1 takes
 // the recurrent step, so streaming one token at a time equals the chunk form.
 //
+// The layer builds its projections and short convolutions itself (dense, shortConv: the same variables,
+// initialisation and values as layers.Dense and layers.ShortConv, tested against them) so that on the
+// Go backend the projections of one input share one transpose for their weight gradients and the
+// convolution's shifted views are row gathers rather than element-wise slices.
+//
 // Choices where the paper is silent, following flash-linear-attention: one RMSNorm weight [d_v] shared
 // by the heads; projections without bias; the chunk length is min(chunk_size, T) so short inputs are not
 // padded to a whole chunk; A is floored at 1e-4 before its log so a draw of 0 cannot give -Inf.
