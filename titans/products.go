@@ -186,7 +186,7 @@ func geluAct(z *Node) *Node {
 
 // geluPrimeMul returns back * GELU'(z), given h = GELU(z). Where fusedGELU, its value is the backend's
 // fused GELU gradient (one pass) and its own gradient is written here: d back = v GELU'(z) (fused
-// again) and d z = v back GELU”(z), GELU”(z) = phi(z) (2 - z^2). The fused gradient op has no gradient
+// again) and d z = v back g2(z), with g2(z) = phi(z) (2 - z^2) the second derivative of GELU. The fused gradient op has no gradient
 // of its own in GoMLX, so it runs on stopped inputs, and a zero-valued term that reads one element of
 // each input keeps the inputs' custom-gradient identities on the path autodiff walks.
 func geluPrimeMul(back, z, h *Node) *Node {

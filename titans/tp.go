@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/engramlx/engram/layers"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -220,13 +221,12 @@ func tpFactorSpan(j, n int, cfg TPConfig) (starts bool, end int) {
 // otherwise). It returns y [B, H, T, Dh], the state after the last complete chunk (a last partial chunk
 // is read but not written) and introspection scalars.
 //
-// Layout for the backend. Per span of tokens whose gradients share one point (all n C written tokens
-// with TTTBatch 0, else each TTT batch) the rank-1 factors p_t, r_t of every token come from one batched
-// pass (tpGradFactors), and the chunk sums G_j = sum_t theta_t p_t^T r_t from one product batched over
-// [B, H, chunk]. Only the recurrence S_j = eta_j S_{j-1} - G_j, W_j = (1 - alpha_j) W_{j-1} + S_j runs
-// per chunk (elementwise, on pieces whose gradient is one Concatenate: splitPieces). The reads are one
-// batched pass too: q shifted by one token (the read shift) and cut into chunks of C, chunk j read with
-// W_j stacked over j.
+// Layout for the backend: no per-chunk ops. Per span of chunks whose gradients share one point (all n
+// chunks with TTTBatch 0, else each TTT batch) the rank-1 factors p_t, r_t of every token come from one
+// batched pass (tpGradFactors) and the chunk sums G_j = sum_t theta_t p_t^T r_t from one product batched
+// over [B, H, chunk] (chunkSums). The recurrence S_j = eta_j S_{j-1} - G_j, W_j = (1 - alpha_j) W_{j-1} +
+// S_j is linear with scalar gates, so every W_j of the span comes from one product with the span's
+// [m, m] gate matrix (tpScan). The reads are one batched pass too (readShifted).
 func ChunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (y *Node, final State, stats Stats) {
 	checkInputs("ChunkedTP", q, k, v, []*Node{gates.Theta}, st)
 	checkTP("ChunkedTP", q, gates, st, base, cfg)
@@ -235,48 +235,102 @@ func ChunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig)
 	n := time / c
 	w := append([]*Node(nil), st.W...)
 	s := append([]*Node(nil), st.S...)
-	weights := make([][]*Node, len(w)) // weights[l][j] = W_j of layer l
+	weights := make([][]*Node, len(w)) // weights[l]: W_j of layer l for j = 0..n, in pieces [B, H, m, in, out]
 	for l := range w {
-		weights[l] = []*Node{w[l]}
+		weights[l] = []*Node{InsertAxes(w[l], 2)}
 	}
 	var losses, thetas, clamped []*Node
-	if n > 0 {
-		perChunk := func(gate *Node) []*Node { // [B, H, n] -> n x [B, H, 1, 1]
-			pieces := splitPieces(InsertAxes(gate, -1, -1), 2)
-			return pieces
+	span := func(x *Node, from, to int) *Node {
+		if from == 0 && to == x.Shape().Dimensions[2] {
+			return x
 		}
-		etas, keeps := perChunk(gates.Eta), perChunk(OneMinus(gates.Alpha))
-		span := func(x *Node, from, to int) *Node {
-			if from == 0 && to == x.Shape().Dimensions[2] {
-				return x
-			}
-			return SliceAxis(x, 2, AxisRange(from, to))
+		return SliceAxis(x, 2, AxisRange(from, to))
+	}
+	for first := 0; first < n; {
+		last := n // chunks [first, last) share the point of their gradients
+		at := base
+		if cfg.TTTBatch > 0 {
+			last, at = min(first+cfg.TTTBatch/c, n), w
 		}
-		for first := 0; first < n; {
-			last := n // chunks [first, last) share the point of their gradients
-			at := base
-			if cfg.TTTBatch > 0 {
-				last, at = min(first+cfg.TTTBatch/c, n), w
-			}
-			from, to := first*c, last*c
-			ps, rs, loss := tpGradFactors(at, span(k, from, to), span(v, from, to), cfg.NormEps, cfg.Autodiff)
-			theta, flags := clampTheta(span(gates.Theta, from, to), ps, rs, cfg.GradClamp)
-			losses, thetas, clamped = append(losses, loss), append(thetas, theta), append(clamped, flags)
-			for l := range w {
-				updates := splitPieces(chunkSums(ps[l], rs[l], theta, c), 2)
-				for i, update := range updates {
-					j := first + i
-					sNew := Sub(Mul(etas[j], s[l]), update)
-					w[l] = tpWrite(cfg, j, Add(Mul(keeps[j], w[l]), sNew), w[l])
-					s[l] = tpWrite(cfg, j, sNew, s[l])
-					weights[l] = append(weights[l], w[l])
-				}
-			}
-			first = last
+		from, to := first*c, last*c
+		ps, rs, loss := tpGradFactors(at, span(k, from, to), span(v, from, to), cfg.NormEps, cfg.Autodiff)
+		theta, flags := clampTheta(span(gates.Theta, from, to), ps, rs, cfg.GradClamp)
+		losses, thetas, clamped = append(losses, loss), append(thetas, theta), append(clamped, flags)
+		scan := newTPScan(span(gates.Eta, first, last), span(gates.Alpha, first, last), cfg.Valid, first, c)
+		for l := range w {
+			var all *Node
+			all, w[l], s[l] = scan.apply(w[l], s[l], chunkSums(ps[l], rs[l], theta, c))
+			weights[l] = append(weights[l], all)
 		}
+		first = last
 	}
 	final = State{W: w, S: s}
+	for l := range weights {
+		weights[l] = []*Node{concatAxis(weights[l], 2)}
+	}
 	return readShifted(weights, q, c, cfg.NormEps), final, tpStats(losses, thetas, clamped, gates, final)
+}
+
+func concatAxis(parts []*Node, axis int) *Node {
+	if len(parts) == 1 {
+		return parts[0]
+	}
+	return Concatenate(parts, axis)
+}
+
+// tpScan is the chunk recurrence of the tp op over a span of m chunks in closed form. With E_a =
+// prod_{j<=a} eta_j, K_a = prod_{j<=a} (1 - alpha_j) and (L_X)_ab = X_a / X_b for b <= a (0 above):
+//
+//	S_a = E_a S_0 - sum_{i<=a} (L_E)_ai G_i
+//	W_a = K_a W_0 + c_a S_0 - sum_{i<=a} A_ai G_i,   A = L_K L_E, c = L_K E
+//
+// (the same algebra as the paper mode's in-chunk form, chunk.go). The ratios are exp of differences of
+// prefix sums of log gates.
+type tpScan struct {
+	lE, a      *Node // [B, H, m, m]
+	e, kk, c   *Node // [B, H, m]
+	m          int
+	selectLast *Node // nil, or with a Valid count the one-hot [m+1] of the state to return (W_0 .. W_m)
+}
+
+func newTPScan(eta, alpha, valid *Node, first, chunk int) *tpScan {
+	floor := logFloor(eta.DType())
+	cumE := CumSum(Log(MaxScalar(eta, floor)), -1)
+	cumK := CumSum(Log(MaxScalar(OneMinus(alpha), floor)), -1)
+	lE, lK := ratioMatrix(cumE), ratioMatrix(cumK)
+	e := layers.ExpNonPositive(cumE)
+	sc := &tpScan{lE: lE, a: mm(lK, lE), e: e, kk: layers.ExpNonPositive(cumK), m: eta.Shape().Dimensions[2]}
+	sc.c = Squeeze(mm(lK, InsertAxes(e, -1)), -1)
+	if valid != nil { // the last chunk written is the last one complete within the valid tokens
+		g := eta.Graph()
+		written := Sub(Div(valid, Const(g, int32(chunk))), Const(g, int32(first)))
+		written = ClipScalar(written, 0, float64(sc.m))
+		idx := Iota(g, shapes.Make(dtypes.Int32, sc.m+1), 0)
+		sc.selectLast = ConvertDType(Equal(idx, written), eta.DType())
+	}
+	return sc
+}
+
+// apply returns W_1 .. W_m [B, H, m, in, out] and the span's final weights and momentum, from the span's
+// start state w0, s0 [B, H, in, out] and the chunk sums G [B, H, m, in, out].
+func (sc *tpScan) apply(w0, s0, sums *Node) (all, w, s *Node) {
+	d := sums.Shape().Dimensions
+	flat := Reshape(sums, d[0], d[1], d[2], d[3]*d[4])
+	col := func(x *Node) *Node { return InsertAxes(x, -1, -1) } // [B, H, m] -> [B, H, m, 1, 1]
+	start := func(x *Node) *Node { return InsertAxes(x, 2) }   // [B, H, in, out] -> [B, H, 1, in, out]
+	all = Sub(Add(Mul(col(sc.kk), start(w0)), Mul(col(sc.c), start(s0))), Reshape(mm(sc.a, flat), d...))
+	if sc.selectLast == nil {
+		lastRow := SliceAxis(sc.lE, 2, AxisElem(sc.m-1)) // [B, H, 1, m]
+		eLast := InsertAxes(SliceAxis(sc.e, 2, AxisElem(sc.m-1)), -1)
+		s = Sub(Mul(eLast, s0), Reshape(mm(lastRow, flat), d[0], d[1], d[3], d[4]))
+		return all, Squeeze(SliceAxis(all, 2, AxisElem(sc.m-1)), 2), s
+	}
+	sAll := Sub(Mul(col(sc.e), start(s0)), Reshape(mm(sc.lE, flat), d...))
+	pick := func(x0, xs *Node) *Node {
+		stacked := Concatenate([]*Node{start(x0), xs}, 2)
+		return ReduceSum(Mul(stacked, Reshape(sc.selectLast, 1, 1, sc.m+1, 1, 1)), 2)
+	}
+	return all, pick(w0, all), pick(s0, sAll)
 }
 
 // chunkSums returns sum_{t in chunk j} theta_t p_t^T r_t [B, H, m, in, out] for the factors p [B, H, m C,
@@ -293,8 +347,8 @@ func chunkSums(p, r, theta *Node, c int) *Node {
 	return tmm(pw, Reshape(r, batch, heads, m, c, rd[3]))
 }
 
-// readShifted returns y_t = M_{W_{floor((t+1)/C)}}(q_t) [B, H, T, Dh] given weights[l][j] = W_j for
-// j = 0..floor(T/C): q shifted right by one token (a zero token first) and padded to whole chunks is
+// readShifted returns y_t = M_{W_{floor((t+1)/C)}}(q_t) [B, H, T, Dh] given weights[l][0] = W_j of layer l
+// stacked over j = 0..floor(T/C), [B, H, n+1, in, out]: q shifted right by one token (a zero token first) and padded to whole chunks is
 // read chunk j with W_j, one pass batched over [B, H, chunk]; the first row and the padding are dropped.
 func readShifted(weights [][]*Node, q *Node, c int, eps float64) *Node {
 	dims := q.Shape().Dimensions
@@ -305,7 +359,10 @@ func readShifted(weights [][]*Node, q *Node, c int, eps float64) *Node {
 	shifted = Reshape(shifted, batch, heads, reads, c, dh)
 	ws := make([]*Node, len(weights))
 	for l, wl := range weights {
-		ws[l] = Stack(wl[:reads], 2) // [B, H, reads, in, out]
+		ws[l] = wl[0] // [B, H, n+1, in, out]
+		if ws[l].Shape().Dimensions[2] > reads {
+			ws[l] = SliceAxis(ws[l], 2, AxisRange(0, reads))
+		}
 	}
 	out := Reshape(ReadTP(ws, shifted, eps), batch, heads, reads*c, dh)
 	return SliceAxis(out, 2, AxisRange(1, time+1))
