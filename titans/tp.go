@@ -317,7 +317,7 @@ func (sc *tpScan) apply(w0, s0, sums *Node) (all, w, s *Node) {
 	d := sums.Shape().Dimensions
 	flat := Reshape(sums, d[0], d[1], d[2], d[3]*d[4])
 	col := func(x *Node) *Node { return InsertAxes(x, -1, -1) } // [B, H, m] -> [B, H, m, 1, 1]
-	start := func(x *Node) *Node { return InsertAxes(x, 2) }   // [B, H, in, out] -> [B, H, 1, in, out]
+	start := func(x *Node) *Node { return InsertAxes(x, 2) }    // [B, H, in, out] -> [B, H, 1, in, out]
 	all = Sub(Add(Mul(col(sc.kk), start(w0)), Mul(col(sc.c), start(s0))), Reshape(mm(sc.a, flat), d...))
 	if sc.selectLast == nil {
 		lastRow := SliceAxis(sc.lE, 2, AxisElem(sc.m-1)) // [B, H, 1, m]
