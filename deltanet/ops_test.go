@@ -180,3 +180,24 @@ func as32(x *tensors.Tensor) *tensors.Tensor {
 	}
 	return tensors.FromFlatDataAndDimensions(out, x.Shape().Dimensions...)
 }
+
+// TestChunkedHeadMajor: the head-major entry point is Chunked with time and heads swapped (outputs and
+// gradients), on a length that is not a multiple of the chunk.
+func TestChunkedHeadMajor(t *testing.T) {
+	shape := opShape{batch: 2, time: 37, heads: 3, dk: 4, dv: 5}
+	inputs := opInputs(21, shape, 0, 1, -0.5, 0)
+	ref := chunkFn(0.5, 16, deltanet.GatedDeltaRule)
+	headMajor := func(in []*Node) []*Node {
+		swap := func(x *Node) *Node {
+			if x.Rank() == 3 {
+				return TransposeAllAxes(x, 0, 2, 1)
+			}
+			return TransposeAllAxes(x, 0, 2, 1, 3)
+		}
+		o, ht := deltanet.ChunkedHeadMajor(swap(in[0]), swap(in[1]), swap(in[2]), swap(in[3]), swap(in[4]), in[5], 0.5, 16, deltanet.GatedDeltaRule)
+		return []*Node{swap(o), ht}
+	}
+	upstream := lt.RandomUpstream(7, lt.RunOp(ref, inputs))
+	wantOut, wantGrad := lt.OpGradients(ref, inputs, upstream)
+	compareOp(t, headMajor, inputs, upstream, wantOut, wantGrad, 1e-13)
+}
