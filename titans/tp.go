@@ -285,12 +285,12 @@ func concatAxis(parts []*Node, axis int) *Node {
 //	W_a = K_a W_0 + c_a S_0 - sum_{i<=a} A_ai G_i,   A = L_K L_E, c = L_K E
 //
 // (the same algebra as the paper mode's in-chunk form, chunk.go). The ratios are exp of differences of
-// prefix sums of log gates.
+// prefix sums of log gates. Each is one product of a coefficient matrix with [W_0; S_0; G_1 .. G_m]
+// (flattened weights): wCoef = [K, c, -A] [B, H, m, m+2], sCoef = [0, E, -L_E].
 type tpScan struct {
-	lE, a      *Node // [B, H, m, m]
-	e, kk, c   *Node // [B, H, m]
-	m          int
-	selectLast *Node // nil, or with a Valid count the one-hot [m+1] of the state to return (W_0 .. W_m)
+	wCoef, sCoef *Node
+	m            int
+	selectLast   *Node // nil, or with a Valid count the one-hot [m+1] of the state to return (W_0 .. W_m)
 }
 
 func newTPScan(eta, alpha, valid *Node, first, chunk int) *tpScan {
@@ -298,14 +298,18 @@ func newTPScan(eta, alpha, valid *Node, first, chunk int) *tpScan {
 	cumE := CumSum(Log(MaxScalar(eta, floor)), -1)
 	cumK := CumSum(Log(MaxScalar(OneMinus(alpha), floor)), -1)
 	lE, lK := ratioMatrix(cumE), ratioMatrix(cumK)
-	e := layers.ExpNonPositive(cumE)
-	sc := &tpScan{lE: lE, a: mm(lK, lE), e: e, kk: layers.ExpNonPositive(cumK), m: eta.Shape().Dimensions[2]}
-	sc.c = Squeeze(mm(lK, InsertAxes(e, -1)), -1)
-	if valid != nil { // the last chunk written is the last one complete within the valid tokens
+	e, kk := InsertAxes(layers.ExpNonPositive(cumE), -1), InsertAxes(layers.ExpNonPositive(cumK), -1) // [B, H, m, 1]
+	m := eta.Shape().Dimensions[2]
+	sc := &tpScan{m: m}
+	sc.wCoef = Concatenate([]*Node{kk, mm(lK, e), Neg(mm(lK, lE))}, -1)
+	sc.sCoef = Concatenate([]*Node{ZerosLike(e), e, Neg(lE)}, -1)
+	if valid == nil {
+		sc.sCoef = SliceAxis(sc.sCoef, 2, AxisElem(m-1)) // only the last momentum is needed
+	} else { // the last chunk written is the last one complete within the valid tokens
 		g := eta.Graph()
 		written := Sub(Div(valid, Const(g, int32(chunk))), Const(g, int32(first)))
-		written = ClipScalar(written, 0, float64(sc.m))
-		idx := Iota(g, shapes.Make(dtypes.Int32, sc.m+1), 0)
+		written = ClipScalar(written, 0, float64(m))
+		idx := Iota(g, shapes.Make(dtypes.Int32, m+1), 0)
 		sc.selectLast = ConvertDType(Equal(idx, written), eta.DType())
 	}
 	return sc
@@ -315,19 +319,15 @@ func newTPScan(eta, alpha, valid *Node, first, chunk int) *tpScan {
 // start state w0, s0 [B, H, in, out] and the chunk sums G [B, H, m, in, out].
 func (sc *tpScan) apply(w0, s0, sums *Node) (all, w, s *Node) {
 	d := sums.Shape().Dimensions
-	flat := Reshape(sums, d[0], d[1], d[2], d[3]*d[4])
-	col := func(x *Node) *Node { return InsertAxes(x, -1, -1) } // [B, H, m] -> [B, H, m, 1, 1]
-	start := func(x *Node) *Node { return InsertAxes(x, 2) }    // [B, H, in, out] -> [B, H, 1, in, out]
-	all = Sub(Add(Mul(col(sc.kk), start(w0)), Mul(col(sc.c), start(s0))), Reshape(mm(sc.a, flat), d...))
+	flat := func(x *Node) *Node { return Reshape(x, d[0], d[1], -1, d[3]*d[4]) }
+	terms := Concatenate([]*Node{flat(w0), flat(s0), flat(sums)}, 2) // [B, H, m+2, in*out]
+	all = Reshape(mm(sc.wCoef, terms), d...)
+	sAll := Reshape(mm(sc.sCoef, terms), d[0], d[1], -1, d[3], d[4])
 	if sc.selectLast == nil {
-		lastRow := SliceAxis(sc.lE, 2, AxisElem(sc.m-1)) // [B, H, 1, m]
-		eLast := InsertAxes(SliceAxis(sc.e, 2, AxisElem(sc.m-1)), -1)
-		s = Sub(Mul(eLast, s0), Reshape(mm(lastRow, flat), d[0], d[1], d[3], d[4]))
-		return all, Squeeze(SliceAxis(all, 2, AxisElem(sc.m-1)), 2), s
+		return all, Squeeze(SliceAxis(all, 2, AxisElem(sc.m-1)), 2), Squeeze(sAll, 2)
 	}
-	sAll := Sub(Mul(col(sc.e), start(s0)), Reshape(mm(sc.lE, flat), d...))
 	pick := func(x0, xs *Node) *Node {
-		stacked := Concatenate([]*Node{start(x0), xs}, 2)
+		stacked := Concatenate([]*Node{InsertAxes(x0, 2), xs}, 2)
 		return ReduceSum(Mul(stacked, Reshape(sc.selectLast, 1, 1, sc.m+1, 1, 1)), 2)
 	}
 	return all, pick(w0, all), pick(s0, sAll)
