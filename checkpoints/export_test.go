@@ -41,7 +41,7 @@ func importModel(t *testing.T, dir string, in *tensors.Tensor) (*tensors.Tensor,
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg model.Config
+	cfg := model.DefaultConfig() // decoded over the defaults, as export.Load does
 	if err := imp.DecodeArchitecture(&cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestImportCheckNamesMismatchedVariables(t *testing.T) {
 	}
 	noMLP, twoLayers := tinyConfig("attention"), tinyConfig("attention")
 	noMLP.MLPHidden = -1
-	twoLayers.Layers = []string{"attention", "attention"}
+	twoLayers.Layers = model.LayerTypes("attention", "attention")
 	for _, c := range []struct {
 		cfg  model.Config
 		want string

@@ -14,7 +14,7 @@ import (
 // tinyConfig is a one-layer model of mixer type typ, small enough to compile in a blink.
 func tinyConfig(typ string) model.Config {
 	cfg := model.DefaultConfig()
-	cfg.Vocab, cfg.DModel, cfg.MLPHidden, cfg.Layers = 32, 16, 24, []string{typ}
+	cfg.Vocab, cfg.DModel, cfg.MLPHidden, cfg.Layers = 32, 16, 24, model.LayerTypes(typ)
 	cfg.Attention.Heads, cfg.Attention.MaxContext = 2, 24
 	cfg.SlidingWindow.Heads, cfg.SlidingWindow.Window = 2, 4
 	cfg.Titans.Heads, cfg.Titans.HeadDim, cfg.Titans.ChunkSize = 2, 8, 4

@@ -29,7 +29,7 @@ func TestOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if exp.Model.DModel != 128 || len(exp.Model.Layers) != 3 || exp.Model.Layers[1] != "swa" || exp.Train.LearningRate != 1e-4 {
+	if exp.Model.DModel != 128 || len(exp.Model.Layers) != 3 || exp.Model.Layers[1].Type != "swa" || exp.Train.LearningRate != 1e-4 {
 		t.Errorf("overrides not applied: d_model %d layers %v lr %g", exp.Model.DModel, exp.Model.Layers, exp.Train.LearningRate)
 	}
 	// Untouched keys keep the file's values.
@@ -63,3 +63,45 @@ func TestDiff(t *testing.T) {
 }
 
 func TestMain(m *testing.M) { os.Exit(m.Run()) }
+
+// A deltanet switch that contradicts the layer type is a one-line error naming both; a run's config
+// saved by an earlier build (which wrote the type's switches into every section) still parses.
+func TestSwitchContradictingTheLayerType(t *testing.T) {
+	_, err := Parse("x.yaml", []byte("model: {layers: [gated_deltanet], deltanet: {gate: false}}\n"), nil)
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), `deltanet.gate = false contradicts layer type "gated_deltanet"`) {
+		t.Errorf("got %v", err)
+	}
+	_, err = Parse("x.yaml", []byte("model: {layers: [titans_mac], titans: {variant: mal}}\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `titans.variant = "mal" contradicts layer type "titans_mac"`) {
+		t.Errorf("got %v", err)
+	}
+	legacy := []byte("model: {layers: [gla], deltanet: {heads: 2, gate: true, delta: true}, titans: {variant: lmm}}\n")
+	if _, err := Parse("saved.yaml", legacy, nil); err == nil {
+		t.Error("a gla layer with delta: true was accepted")
+	}
+	exp, err := ParseSaved("saved.yaml", legacy)
+	if err != nil || exp.Model.DeltaNet.Heads != 2 {
+		t.Errorf("ParseSaved: %v (heads %d)", err, exp.Model.DeltaNet.Heads)
+	}
+}
+
+// model.layers takes per-layer settings; two GDN layers of different head counts parse, and the
+// resolved config written beside a run reads back the same.
+func TestPerLayerSettingsRoundTrip(t *testing.T) {
+	src := []byte("model: {layers: [gated_deltanet, {type: gated_deltanet, deltanet: {heads: 8}}], deltanet: {heads: 2}}\n")
+	exp, err := Parse("x.yaml", src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := Marshal(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse("saved.yaml", body, nil)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, body)
+	}
+	if d := Diff(exp.Model.InUse(), again.Model.InUse(), "model"); len(d) > 0 || again.Model.Layers[1].Settings == "" {
+		t.Errorf("round trip changed %v:\n%s", d, body)
+	}
+}

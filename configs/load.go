@@ -148,3 +148,54 @@ func Marshal(exp Experiment) ([]byte, error) {
 
 // BaseName is the run name a config file suggests: its file name without extension.
 func BaseName(file string) string { return strings.TrimSuffix(path.Base(file), path.Ext(file)) }
+
+// legacyKeys are settings earlier Engram builds wrote into every run's config.yaml although the layer
+// type decided them (model.deltanet.gate / delta from gated_deltanet, gla, ...; model.titans.variant
+// from titans_mac, ...). They are now errors when they contradict the type, so ParseSaved drops them.
+var legacyKeys = map[string][]string{"deltanet": {"gate", "delta"}, "titans": {"variant"}}
+
+// ParseSaved is Parse for a run's own saved config.yaml: the settings earlier builds saved although the
+// layer type decided them (legacyKeys) are dropped first, so runs from before resume.
+func ParseSaved(file string, src []byte) (Experiment, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
+		return Parse(file, src, nil)
+	}
+	if m := mappingValue(doc.Content[0], "model"); m != nil {
+		for section, keys := range legacyKeys {
+			if sec := mappingValue(m, section); sec != nil {
+				for _, key := range keys {
+					removeKey(sec, key)
+				}
+			}
+		}
+	}
+	cleaned, err := yaml.Marshal(&doc)
+	if err != nil {
+		return Parse(file, src, nil)
+	}
+	return Parse(file, cleaned, nil)
+}
+
+// mappingValue is the value node of key in a mapping node (nil if absent or not a mapping).
+func mappingValue(node *yaml.Node, key string) *yaml.Node {
+	if node == nil || node.Kind != yaml.MappingNode {
+		return nil
+	}
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			return node.Content[i+1]
+		}
+	}
+	return nil
+}
+
+// removeKey deletes key from a mapping node.
+func removeKey(node *yaml.Node, key string) {
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		if node.Content[i].Value == key {
+			node.Content = append(node.Content[:i], node.Content[i+2:]...)
+			return
+		}
+	}
+}

@@ -19,7 +19,8 @@ func (e Experiment) validateRMT() error {
 	if !c.Enabled {
 		return nil
 	}
-	for i, t := range e.Model.Layers {
+	for i, l := range e.Model.Layers {
+		t := l.Type
 		if t == "attention" && c.CarryState {
 			return fmt.Errorf("rmt.carry_state = true with an attention layer (layer %d): its KV cache would grow with every segment; carry only recurrent backbones' state", i)
 		}

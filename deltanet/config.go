@@ -21,11 +21,18 @@ type Config struct {
 	UseShortConv   bool    `yaml:"use_short_conv"`   // causal depthwise conv before SiLU on q, k, v
 	ConvSize       int     `yaml:"conv_size"`        // its kernel length
 	AllowNegEigval bool    `yaml:"allow_neg_eigval"` // beta in (0, 2) instead of (0, 1)
-	Gate           bool    `yaml:"gate"`             // decay alpha_t = exp(g_t); false: alpha = 1
-	Delta          bool    `yaml:"delta"`            // delta-rule write; false: S <- alpha S + k v^T
-	ChunkSize      int     `yaml:"chunk_size"`       // C of the chunkwise form
-	Mode           string  `yaml:"mode"`             // "chunk" or "naive"
-	NormEps        float64 `yaml:"norm_eps"`         // eps of the output RMSNorm
+	// Gate (decay alpha_t = exp(g_t); false: alpha = 1) and Delta (delta-rule write; false:
+	// S <- alpha S + k v^T) are the switches the layer runs with. In a model they come from the layer
+	// type (gated_deltanet, deltanet, gla, linear_attention); GateSetting and DeltaSetting hold what a
+	// config file says ("gate:", "delta:"), which must agree with the type (MixerTypes) or, for MoM's
+	// memories, replace the defaults (Resolved).
+	Gate         bool    `yaml:"-"`
+	Delta        bool    `yaml:"-"`
+	GateSetting  *bool   `yaml:"gate,omitempty"`
+	DeltaSetting *bool   `yaml:"delta,omitempty"`
+	ChunkSize    int     `yaml:"chunk_size"` // C of the chunkwise form
+	Mode         string  `yaml:"mode"`       // "chunk" or "naive"
+	NormEps      float64 `yaml:"norm_eps"`   // eps of the output RMSNorm
 }
 
 // DefaultConfig is Gated DeltaNet as in the paper: short convolutions of kernel 4, values twice as
@@ -73,6 +80,14 @@ func PresetNames() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Resolved returns c with the switches a config file set (GateSetting, DeltaSetting), the gated delta
+// rule's (both on) where it set none: how MoM's memories, which have no layer type, read them.
+func (c Config) Resolved() Config {
+	c.Gate = c.GateSetting == nil || *c.GateSetting
+	c.Delta = c.DeltaSetting == nil || *c.DeltaSetting
+	return c
 }
 
 // Options returns the op switches of the config.

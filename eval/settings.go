@@ -13,14 +13,15 @@ import (
 // overrides "eval.<key>=<value>" through the experiment decoder (so eval.lengths=4K,16K reads like the
 // YAML), then validates it.
 func Settings(configFile, run string, overrides []string) (configs.Eval, error) {
+	parse := func(file string, src []byte) (configs.Experiment, error) { return configs.Parse(file, src, nil) }
 	if configFile == "" {
-		configFile = filepath.Join(run, "config.yaml")
+		configFile, parse = filepath.Join(run, "config.yaml"), configs.ParseSaved
 	}
 	src, err := os.ReadFile(configFile)
 	if err != nil {
 		return configs.Eval{}, err
 	}
-	exp, err := configs.Parse(configFile, src, nil)
+	exp, err := parse(configFile, src)
 	if err != nil {
 		return configs.Eval{}, err
 	}

@@ -38,7 +38,7 @@ func tinyModel(t *testing.T, mixer string) *model.Model {
 	t.Helper()
 	cfg := model.DefaultConfig()
 	cfg.Vocab, cfg.DModel, cfg.MLPHidden, cfg.DType = 32, 16, 32, "float64"
-	cfg.Layers = []string{mixer, mixer}
+	cfg.Layers = model.LayerTypes(mixer, mixer)
 	cfg.Attention.Heads, cfg.Attention.MaxContext, cfg.Attention.ShortConv = 2, streamLen, 3
 	cfg.SlidingWindow.Heads, cfg.SlidingWindow.Window, cfg.SlidingWindow.ShortConv = 2, 48, 3
 	m, err := model.New(cfg)

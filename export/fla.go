@@ -23,7 +23,7 @@ func ImportFLA(m *Model, file, layers, prefix string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("-layer: item %d %q: %w", i+1, field, err)
 		}
-		if layer < 0 || layer >= len(cfg.Layers) || cfg.Layers[layer] != "gated_deltanet" {
+		if layer < 0 || layer >= len(cfg.Layers) || cfg.Layers[layer].Type != "gated_deltanet" {
 			return nil, fmt.Errorf("-layer %d: the model's layers are %v; fla's GatedDeltaNet loads into a gated_deltanet layer", layer, cfg.Layers)
 		}
 		layerPrefix := strings.ReplaceAll(prefix, "{layer}", strconv.Itoa(layer))

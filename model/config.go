@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 
@@ -13,14 +14,15 @@ import (
 )
 
 // Config describes a decoder stack. Mixer hyper-parameters live in one section per family; the Layers
-// list picks a family per layer, which is how hybrids are written:
+// list picks a type per layer, which is how hybrids are written, and a layer may override its section
+// for itself alone:
 //
-//	layers: [gated_deltanet, swa, gated_deltanet, swa]
+//	layers: [gated_deltanet, swa, {type: gated_deltanet, deltanet: {heads: 8}}, swa]
 type Config struct {
 	Vocab  int `yaml:"vocab"`
 	DModel int `yaml:"d_model"`
-	// Layers lists the mixer type of each layer (see Types()).
-	Layers []string `yaml:"layers"`
+	// Layers lists the mixer type of each layer (see Types()), with optional per-layer settings.
+	Layers []Layer `yaml:"layers"`
 	// MLPHidden is the SwiGLU hidden width; 0 means 8/3 d_model rounded up to a multiple of 8, and -1
 	// removes the MLP sub-block.
 	MLPHidden     int     `yaml:"mlp_hidden"`
@@ -47,15 +49,25 @@ func DefaultConfig() Config {
 	swa := layers.DefaultAttentionConfig()
 	swa.Window = 64
 	return Config{
-		Vocab: 256, DModel: 64, Layers: []string{"attention", "attention"},
+		Vocab: 256, DModel: 64, Layers: LayerTypes("attention", "attention"),
 		NormEps: 1e-6, DType: "float32",
 		Attention: layers.DefaultAttentionConfig(), SlidingWindow: swa,
 		Titans: titans.DefaultConfig(), DeltaNet: deltanet.DefaultConfig(), MoM: mom.DefaultConfig(),
 	}
 }
 
-// Validate checks every field and the section of every mixer type in use, naming the field and value.
+// Validate checks every field and the section of every layer (by building its mixer), naming the
+// field and value.
 func (c Config) Validate() error {
+	if err := c.validateFields(); err != nil {
+		return err
+	}
+	_, err := c.buildMixers()
+	return err
+}
+
+// validateFields checks the stack's own fields.
+func (c Config) validateFields() error {
 	switch {
 	case c.Vocab < 2:
 		return fmt.Errorf("model.vocab = %d: must be >= 2", c.Vocab)
@@ -68,20 +80,56 @@ func (c Config) Validate() error {
 	case c.NormEps <= 0:
 		return fmt.Errorf("model.norm_eps = %g: must be > 0", c.NormEps)
 	}
-	if _, err := c.dtype(); err != nil {
-		return err
-	}
-	for i, t := range c.Layers {
-		if _, ok := mixerTypes[t]; !ok {
-			return fmt.Errorf("model.layers[%d] = %q: unknown mixer type (known: %s)", i, t, strings.Join(Types(), ", "))
+	_, err := c.dtype()
+	return err
+}
+
+// buildMixers builds every layer's mixer from the table: its section (the shared one, with the layer's
+// own settings applied), validated by the mixer package. Errors name the layer and the field.
+func (c Config) buildMixers() ([]layers.Mixer, error) {
+	mixers := make([]layers.Mixer, len(c.Layers))
+	for i, l := range c.Layers {
+		entry, ok := mixerTable()[l.Type]
+		if !ok {
+			return nil, fmt.Errorf("model.layers[%d] = %q: unknown mixer type (known: %s)", i, l.Type, strings.Join(Types(), ", "))
+		}
+		var section any
+		if entry.Section != "" {
+			var err error
+			if section, err = c.section(entry.Section); err != nil {
+				return nil, err
+			}
+		}
+		if l.Settings != "" {
+			if l.SettingsKey != entry.Section || entry.Section == "" {
+				return nil, fmt.Errorf("model.layers[%d]: %q settings on a %s layer, whose section is %q", i, l.SettingsKey, l.Type, entry.Section)
+			}
+			if err := l.decodeSettings(section); err != nil {
+				return nil, fmt.Errorf("model.layers[%d].%s: %w", i, entry.Section, err)
+			}
+		}
+		var err error
+		if mixers[i], err = entry.Build(section, c.DModel); err != nil {
+			if l.Settings != "" {
+				return nil, fmt.Errorf("model.layers[%d]: %w", i, err)
+			}
+			return nil, fmt.Errorf("model.%w", err)
 		}
 	}
-	for _, t := range c.Layers {
-		if _, err := mixerTypes[t](&c); err != nil {
-			return fmt.Errorf("model.%v", err)
+	return mixers, nil
+}
+
+// section returns a pointer to a copy of the config section with YAML key name.
+func (c Config) section(name string) (any, error) {
+	v := reflect.ValueOf(c)
+	for i := 0; i < v.NumField(); i++ {
+		if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ","); tag == name {
+			copied := reflect.New(v.Field(i).Type())
+			copied.Elem().Set(v.Field(i))
+			return copied.Interface(), nil
 		}
 	}
-	return nil
+	return nil, fmt.Errorf("model: no config section %q (a mixer table entry names a section model.Config lacks)", name)
 }
 
 func (c Config) dtype() (dtypes.DType, error) {
@@ -101,53 +149,31 @@ func (c Config) mlpHidden() int {
 	return (8*c.DModel/3 + 7) / 8 * 8
 }
 
-// mixerTypes maps a layer type to its constructor. Mixer packages never import model: model imports them.
-var mixerTypes = map[string]func(c *Config) (layers.Mixer, error){
-	"attention": func(c *Config) (layers.Mixer, error) {
-		if c.Attention.Window != 0 {
-			return nil, fmt.Errorf("attention.window = %d: use a \"swa\" layer (sliding_window section) for windowed attention", c.Attention.Window)
-		}
-		return layers.NewAttention(c.Attention, c.DModel)
-	},
-	"mom": func(c *Config) (layers.Mixer, error) { return mom.New(c.MoM, c.DModel) },
-	"swa": func(c *Config) (layers.Mixer, error) {
-		if c.SlidingWindow.Window < 1 {
-			return nil, fmt.Errorf("sliding_window.window = %d: a \"swa\" layer needs a window >= 1", c.SlidingWindow.Window)
-		}
-		m, err := layers.NewAttention(c.SlidingWindow, c.DModel)
-		if err != nil {
-			return nil, fmt.Errorf("sliding_window.%s", strings.TrimPrefix(err.Error(), "attention."))
-		}
-		return m, nil
-	},
+// mixerTables are the mixer packages' entries: the one place a new mixer is listed (with its section
+// in Config when it has settings). Mixer packages never import model: model imports them.
+var mixerTables = [][]layers.MixerType{
+	layers.MixerTypes(),   // attention, swa
+	deltanet.MixerTypes(), // gated_deltanet, deltanet, gla, linear_attention
+	titans.MixerTypes(),   // titans_lmm, titans_mac, titans_mag, titans_mal
+	mom.MixerTypes(),      // mom
 }
 
-func init() {
-	for _, name := range deltanet.PresetNames() {
-		mixerTypes[name] = func(c *Config) (layers.Mixer, error) {
-			preset, _ := deltanet.Preset(name)
-			cfg := c.DeltaNet
-			cfg.Gate, cfg.Delta = preset.Gate, preset.Delta
-			layer, err := deltanet.New(cfg, c.DModel)
-			if err != nil {
-				return nil, err
-			}
-			return layer, nil
+// mixerTable maps each layer type to its entry.
+func mixerTable() map[string]layers.MixerType {
+	table := map[string]layers.MixerType{}
+	for _, entries := range mixerTables {
+		for _, e := range entries {
+			table[e.Name] = e
 		}
 	}
-	for _, variant := range []string{"lmm", "mac", "mag", "mal"} {
-		mixerTypes["titans_"+variant] = func(c *Config) (layers.Mixer, error) {
-			cfg := c.Titans
-			cfg.Variant = variant
-			return titans.New(cfg, c.DModel)
-		}
-	}
+	return table
 }
 
 // Types lists the known mixer types, sorted.
 func Types() []string {
-	names := make([]string, 0, len(mixerTypes))
-	for name := range mixerTypes {
+	table := mixerTable()
+	names := make([]string, 0, len(table))
+	for name := range table {
 		names = append(names, name)
 	}
 	sort.Strings(names)
@@ -158,35 +184,23 @@ func Types() []string {
 // sections nothing reads (a sweep's shared base gaining a mom section, say) compare equal.
 func (c Config) InUse() Config {
 	used := map[string]bool{}
-	for _, t := range c.Layers {
-		switch {
-		case t == "attention":
-			used["attention"] = true
-		case t == "swa":
-			used["sliding_window"] = true
-		case strings.HasPrefix(t, "titans_"):
-			used["titans"] = true
-		case t == "mom":
-			used["mom"] = true
-		default:
-			used["deltanet"] = true
-		}
+	table := mixerTable()
+	for _, l := range c.Layers {
+		used[table[l.Type].Section] = true
 	}
 	out := c
-	if !used["attention"] {
-		out.Attention = layers.AttentionConfig{}
-	}
-	if !used["sliding_window"] {
-		out.SlidingWindow = layers.AttentionConfig{}
-	}
-	if !used["titans"] {
-		out.Titans = titans.Config{}
-	}
-	if !used["mom"] {
-		out.MoM = mom.Config{}
-	}
-	if !used["deltanet"] {
-		out.DeltaNet = deltanet.Config{}
+	v := reflect.ValueOf(&out).Elem()
+	for _, entries := range mixerTables {
+		for _, e := range entries {
+			if used[e.Section] {
+				continue
+			}
+			for i := 0; i < v.NumField(); i++ {
+				if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ","); tag == e.Section {
+					v.Field(i).Set(reflect.Zero(v.Field(i).Type()))
+				}
+			}
+		}
 	}
 	return out
 }

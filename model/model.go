@@ -30,21 +30,17 @@ type Model struct {
 	Mixers []layers.Mixer
 }
 
-// New validates cfg and builds the mixers.
+// New validates cfg and builds the mixers (once: building a mixer is what validates its section).
 func New(cfg Config) (*Model, error) {
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.validateFields(); err != nil {
 		return nil, err
 	}
 	dtype, _ := cfg.dtype()
-	m := &Model{Config: cfg, DType: dtype}
-	for _, t := range cfg.Layers {
-		mixer, err := mixerTypes[t](&cfg)
-		if err != nil {
-			return nil, err
-		}
-		m.Mixers = append(m.Mixers, mixer)
+	mixers, err := cfg.buildMixers()
+	if err != nil {
+		return nil, err
 	}
-	return m, nil
+	return &Model{Config: cfg, DType: dtype, Mixers: mixers}, nil
 }
 
 // layerName is the scope and state prefix of layer i.
@@ -116,7 +112,7 @@ func (m *Model) HiddenFromEmbeddings(scope *mlmodel.Scope, h0 *Node, state []*No
 	var next []*Node
 	for i, mixer := range m.Mixers {
 		layer := scope.In("%s", layerName(i))
-		mixed, layerNext := mixer.Apply(layer.In("%s", m.Config.Layers[i]), layers.RMSNorm(layer.In("norm_mixer"), h, m.Config.NormEps), perLayer[i])
+		mixed, layerNext := mixer.Apply(layer.In("%s", m.Config.Layers[i].Type), layers.RMSNorm(layer.In("norm_mixer"), h, m.Config.NormEps), perLayer[i])
 		h = Add(h, mixed)
 		if hidden := m.Config.mlpHidden(); hidden > 0 {
 			h = Add(h, layers.SwiGLU(layer.In("mlp"), layers.RMSNorm(layer.In("norm_mlp"), h, m.Config.NormEps), hidden))
@@ -189,7 +185,7 @@ func (m *Model) StatVariables() map[string]string {
 	out := map[string]string{}
 	for i, mixer := range m.Mixers {
 		if r, ok := mixer.(layers.StatsReporter); ok {
-			scope := layerName(i) + "/" + m.Config.Layers[i]
+			scope := layerName(i) + "/" + m.Config.Layers[i].Type
 			for name, metric := range r.StatVariables() {
 				out["/"+scope+"/"+name] = scope + "/" + metric
 			}

@@ -15,7 +15,7 @@ import (
 func splitCase(t *testing.T, mixer string) *Model {
 	t.Helper()
 	cfg := DefaultConfig()
-	cfg.Vocab, cfg.DModel, cfg.MLPHidden, cfg.DType, cfg.Layers = 16, 8, 16, "float64", []string{mixer, mixer}
+	cfg.Vocab, cfg.DModel, cfg.MLPHidden, cfg.DType, cfg.Layers = 16, 8, 16, "float64", LayerTypes(mixer, mixer)
 	cfg.Attention.Heads, cfg.Attention.MaxContext, cfg.Attention.ShortConv = 2, 64, 3
 	cfg.SlidingWindow.Heads, cfg.SlidingWindow.Window, cfg.SlidingWindow.ShortConv = 2, 6, 3
 	cfg.DeltaNet.Heads, cfg.DeltaNet.HeadDimK, cfg.DeltaNet.ChunkSize = 2, 4, 4

@@ -41,6 +41,7 @@ var (
 
 // New returns a layer for inputs of width dModel, or the error Validate reports.
 func New(cfg Config, dModel int) (*Layer, error) {
+	cfg.Memory = cfg.Memory.Resolved() // memory.gate / memory.delta from a config file
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

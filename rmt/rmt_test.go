@@ -22,7 +22,7 @@ func tinyCase(t *testing.T, cfg rmt.Config) (*rmt.RMT, *model.Model, *mlmodel.St
 func tinyBackbone(t *testing.T, cfg rmt.Config, layer string) (*rmt.RMT, *model.Model, *mlmodel.Store) {
 	t.Helper()
 	mc := model.DefaultConfig()
-	mc.Vocab, mc.DModel, mc.DType, mc.MLPHidden, mc.Layers = vocab, 8, "float64", 16, []string{layer, layer}
+	mc.Vocab, mc.DModel, mc.DType, mc.MLPHidden, mc.Layers = vocab, 8, "float64", 16, model.LayerTypes(layer, layer)
 	mc.Attention.Heads, mc.Attention.MaxContext = 2, 64
 	mc.DeltaNet.Heads, mc.DeltaNet.HeadDimK, mc.DeltaNet.ChunkSize = 2, 4, 4
 	mc.Titans.Heads, mc.Titans.HeadDim, mc.Titans.ChunkSize = 2, 4, 4

@@ -250,7 +250,7 @@ func finished(r *Run) (*train.Summary, bool) {
 	if err != nil {
 		return nil, false
 	}
-	saved, err := configs.Parse(file, src, nil)
+	saved, err := configs.ParseSaved(file, src)
 	if err != nil {
 		return nil, false
 	}

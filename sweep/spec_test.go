@@ -1,6 +1,7 @@
 package sweep
 
 import (
+	"github.com/engramlx/engram/model"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -50,7 +51,7 @@ seeds: [5, 6]
 		t.Errorf("last run %q config %q", last.ID, last.Config)
 	}
 	e := last.Exp
-	if !reflect.DeepEqual(e.Model.Layers, []string{"swa"}) || e.Train.LearningRate != 0.01 || e.Model.DModel != 48 ||
+	if !reflect.DeepEqual(e.Model.Layers, model.LayerTypes("swa")) || e.Train.LearningRate != 0.01 || e.Model.DModel != 48 ||
 		e.Model.Attention.Heads != 4 || e.Seed != 6 || e.Train.Steps != 7 || e.Train.BatchSize != 3 {
 		t.Errorf("settings not applied: layers %v lr %g d_model %d heads %d seed %d steps %d batch %d",
 			e.Model.Layers, e.Train.LearningRate, e.Model.DModel, e.Model.Attention.Heads, e.Seed, e.Train.Steps, e.Train.BatchSize)
@@ -59,7 +60,7 @@ seeds: [5, 6]
 		t.Errorf("run lives in %q / %q", e.RunsDir, e.Name)
 	}
 	// The first run's layer list is its own: applying the second value did not write into it.
-	if !reflect.DeepEqual(s.Runs[0].Exp.Model.Layers, []string{"attention", "attention"}) {
+	if !reflect.DeepEqual(s.Runs[0].Exp.Model.Layers, model.LayerTypes("attention", "attention")) {
 		t.Errorf("first run's layers %v", s.Runs[0].Exp.Model.Layers)
 	}
 	// Untouched keys keep the base's (quickstart's) values.

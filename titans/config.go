@@ -20,8 +20,12 @@ const (
 // Config holds every hyper-parameter of the Titans mixers. YAML keys are snake_case; unknown keys are
 // rejected by the strict decoder of the caller.
 type Config struct {
-	Variant string `yaml:"variant"` // lmm | mac | mag | mal
-	Mode    string `yaml:"mode"`    // paper | tp
+	// Variant is the architecture the layer runs: lmm | mac | mag | mal. In a model it comes from the
+	// layer type (titans_lmm, ...); VariantSetting holds what a config file says ("variant:"), which
+	// must agree with the type (MixerTypes).
+	Variant        string `yaml:"-"`
+	VariantSetting string `yaml:"variant,omitempty"`
+	Mode           string `yaml:"mode"` // paper | tp
 
 	Heads   int `yaml:"heads"`    // H: memory heads (and attention heads)
 	HeadDim int `yaml:"head_dim"` // Dh: width of q, k, v per head; the memory maps Dh -> Dh

@@ -52,7 +52,7 @@ func (r *Runner) sessionMark() time.Time {
 func (r *Runner) checkSameArchitecture() error {
 	file := filepath.Join(r.Dir, "config.yaml")
 	if src, err := os.ReadFile(file); err == nil {
-		saved, err := configs.Parse(file, src, nil)
+		saved, err := configs.ParseSaved(file, src)
 		if err != nil {
 			return fmt.Errorf("the run directory's saved config is unreadable: %w", err)
 		}

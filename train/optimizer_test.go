@@ -1,6 +1,7 @@
 package train
 
 import (
+	"github.com/engramlx/engram/model"
 	"reflect"
 	"testing"
 
@@ -62,7 +63,7 @@ func TestNoDecayComesFromTheMixers(t *testing.T) {
 		want  map[string]bool
 	}{{"gated_deltanet", map[string]bool{"A_log": true, "dt_bias": true}}, {"attention", map[string]bool{}}} {
 		exp := tinyExperiment(t, t.TempDir())
-		exp.Model.Layers = []string{c.layer}
+		exp.Model.Layers = model.LayerTypes(c.layer)
 		r, err := NewRunner(exp, quiet())
 		if err != nil {
 			t.Fatal(err)

@@ -66,3 +66,34 @@ train: {steps: 4, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batc
 		t.Errorf("eval rows of %d tokens (want 12); training row lengths %v (want 4, 8 and 12)", b.SeqLen, seen)
 	}
 }
+
+// A stack mixing two gated DeltaNet layers of different head counts (per-layer settings) trains, and
+// resuming it sees the same architecture.
+func TestPerLayerSettingsTrain(t *testing.T) {
+	dir := t.TempDir()
+	src := []byte(`
+name: two-widths
+seed: 2
+runs_dir: ` + dir + `
+model: {vocab: 16, d_model: 16, mlp_hidden: -1, deltanet: {heads: 2, head_dim_k: 4, chunk_size: 8},
+  layers: [gated_deltanet, {type: gated_deltanet, deltanet: {heads: 4}}]}
+data: {task: mqar, mqar: {vocab: 16, seq_len: 16, num_pairs: 2, power_a: 0.01}}
+train: {steps: 2, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
+`)
+	for range 2 { // the second run resumes (finished: it re-evaluates) with the saved config
+		exp, err := configs.Parse("two-widths", src, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := NewRunner(exp, quiet())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Train(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if h := r.Model.LayerStateSpecs(1)[1][0].Shape.Dimensions[1]; h != 4 {
+			t.Fatalf("layer 1 has %d heads, want 4", h)
+		}
+	}
+}

@@ -242,7 +242,7 @@ func Open(runDir string, opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s is not a run directory: %w", runDir, err)
 	}
-	exp, err := configs.Parse(file, src, nil)
+	exp, err := configs.ParseSaved(file, src)
 	if err != nil {
 		return nil, err
 	}
