@@ -19,7 +19,7 @@ import (
 	"github.com/gomlx/gomlx/ml/model"
 )
 
-// Benchmarks (issue 3, item 4): tokens/s of forward and forward+backward, of the op and of the layer,
+// Benchmarks: tokens/s of forward and forward+backward, of the op and of the layer,
 // naive vs chunk, float32 on the configured backend, at B = 8, H = 4, C = 64. Graphs compile once per
 // shape (cached across the benchmark's b.N rounds) and are run once before the timer starts.
 //

@@ -55,7 +55,7 @@ func to64(x *tensors.Tensor) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(lt.Floats(x), x.Shape().Dimensions...)
 }
 
-// TestGolden: issue 3, item 2. The naive and chunked ops against the PyTorch reference, in float64
+// TestGolden: The naive and chunked ops against the PyTorch reference, in float64
 // (expect ~1e-12) and in float32 within the reference's own tolerances: 2e-3 for o and ht, 8e-3 for
 // the gradients of sum(o*do) + sum(ht*dht).
 func TestGolden(t *testing.T) {

@@ -77,7 +77,7 @@ func compareOp(t *testing.T, got lt.OpFn, inputs, upstream, wantOut, wantGrad []
 	return worst
 }
 
-// TestChunkedEqualsNaive: issue 3, item 1. Every T in {1, 63, 64, 75, 200} with every C in {1, 16, 64}:
+// TestChunkedEqualsNaive: Every T in {1, 63, 64, 75, 200} with every C in {1, 16, 64}:
 // lengths that are not multiples of C, a single token, one partial chunk and up to 200 chunks.
 func TestChunkedEqualsNaive(t *testing.T) {
 	shape := opShape{batch: 2, heads: 2, dk: 4, dv: 3}

@@ -9,7 +9,7 @@ import (
 	"github.com/gomlx/gomlx/core/tensors"
 )
 
-// TestGateRegimesFloat32: issue 3, item 3. Over T = 1024 in float32 the chunk form's outputs, final
+// TestGateRegimesFloat32: Over T = 1024 in float32 the chunk form's outputs, final
 // state and every gradient stay finite in each gate regime, and stay close to the same computation in
 // float64 (so "finite" is not "finite but wrong").
 func TestGateRegimesFloat32(t *testing.T) {

@@ -20,7 +20,7 @@ const streamLen = 4096
 
 // equivalenceLen is the input length of the streaming-equivalence test: 256 tokens by default, so the
 // package's tests stay within a minute on 2 shared cores with every mixer type registered;
-// ENGRAM_EVAL_STREAM_LEN=4096 runs the 4K-token measurement of issue 8.
+// ENGRAM_EVAL_STREAM_LEN=4096 runs the 4K-token measurement.
 func equivalenceLen(t *testing.T) int {
 	if s := os.Getenv("ENGRAM_EVAL_STREAM_LEN"); s != "" {
 		n, err := strconv.Atoi(s)

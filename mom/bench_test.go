@@ -63,7 +63,7 @@ func toFloat32(xs []float64) []float32 {
 	return out
 }
 
-// BenchmarkMoM (issue 5, item 5): tokens/s of the MoM layer (paper defaults: M = 4, top-2, shared
+// BenchmarkMoM: tokens/s of the MoM layer (paper defaults: M = 4, top-2, shared
 // memory; capacity factor 1.25) next to the Gated DeltaNet layer of the same heads and widths, forward
 // and forward+backward. Both run in the same loop, alternating, so the machine's load hits them alike;
 // "mom/gdn" is MoM's time over Gated DeltaNet's. The "noshared" variant drops the shared memory.

@@ -33,7 +33,7 @@ func newCase(t *testing.T, cfg mom.Config, seed int64) *lt.MixerCase {
 	return lt.NewMixerCase(layer, 2, testDModel, seed)
 }
 
-// TestOneMemoryIsGatedDeltaNet (issue 5, item 2): M = 1, k = 1 without the shared memory is the plain
+// TestOneMemoryIsGatedDeltaNet: M = 1, k = 1 without the shared memory is the plain
 // Gated DeltaNet layer with the same weights (same store and scope): outputs, every state tensor, and
 // the gradients of x, of the initial state and of every variable, after a prefix; chunk and naive mode.
 func TestOneMemoryIsGatedDeltaNet(t *testing.T) {
@@ -81,13 +81,13 @@ func TestLayerChunkEqualsNaive(t *testing.T) {
 	}
 }
 
-// TestLayerChainedEqualsSingle (issue 5, item 3): one call equals calls over pieces (one a single token,
+// TestLayerChainedEqualsSingle: one call equals calls over pieces (one a single token,
 // one spanning a chunk boundary) with every memory's state and the conv caches carried.
 func TestLayerChainedEqualsSingle(t *testing.T) {
 	lt.ChainedEqualsSingle(t, newCase(t, smallConfig(), 7), 30, []int{1, 11, 12}, 1e-10)
 }
 
-// TestDecodeStepEqualsPrefill (issue 5, item 3): tokens fed one at a time (the T = 1 decode step) equal
+// TestDecodeStepEqualsPrefill: tokens fed one at a time (the T = 1 decode step) equal
 // the chunk form over the whole sequence.
 func TestDecodeStepEqualsPrefill(t *testing.T) {
 	const time = 13
@@ -98,7 +98,7 @@ func TestDecodeStepEqualsPrefill(t *testing.T) {
 	lt.ChainedEqualsSingle(t, newCase(t, smallConfig(), 9), time, splits, 1e-10)
 }
 
-// TestLayerCausal (issue 5, item 3): appending tokens does not change earlier outputs.
+// TestLayerCausal: appending tokens does not change earlier outputs.
 func TestLayerCausal(t *testing.T) {
 	lt.Causal(t, newCase(t, smallConfig(), 11), 11, 9, 1e-12)
 }

@@ -142,7 +142,7 @@ func randomMask(seed uint64, s mixShape) [][][]bool {
 	return mask
 }
 
-// TestMixEqualsGatheredSubsequences (issue 5, item 1): the masked Mix (chunked and naive) equals running
+// TestMixEqualsGatheredSubsequences: the masked Mix (chunked and naive) equals running
 // every memory's gated delta rule on its gathered subsequence and scattering the outputs back: outputs,
 // final states, and the gradients of q, k, v, beta, g, the routing weights and the initial state, in
 // float64, at a length that is not a multiple of the chunk.

@@ -83,7 +83,7 @@ func hostRouterRows(w, x []float64, tokens, dModel, memories, topK int, meanProb
 	return frac, load
 }
 
-// TestAuxLossInTrainingGraphs (issue 5, item 4): a training graph carries aux_loss_weight * M sum F P as
+// TestAuxLossInTrainingGraphs: a training graph carries aux_loss_weight * M sum F P as
 // GoMLX's regularization loss and stores the per-memory load in the layer's LoadVariable; an eval graph
 // adds nothing; the output is the same either way.
 func TestAuxLossInTrainingGraphs(t *testing.T) {

@@ -1,6 +1,6 @@
 // Command eval measures trained runs on long-context tasks and writes tables and plots next to them:
 // settings from -config or the run's config.yaml, overridden by -set eval.<key>=<value> and shorthand
-// flags (package eval: Settings, Main). The last line reports wall time and peak RSS.
+// flags (package eval: Settings, Evaluate). The last line reports wall time and peak RSS.
 package main
 
 import (
@@ -68,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	start := time.Now()
 	cfg, err := eval.Settings(*configFile, runs[0], sets)
 	if err == nil {
-		err = eval.Main(eval.Request{Runs: runs, Eval: cfg, Out: *out, Log: stderr, PlotOnly: *plotOnly})
+		err = eval.Evaluate(eval.Request{Runs: runs, Eval: cfg, Out: *out, Log: stderr, PlotOnly: *plotOnly})
 	}
 	if err != nil {
 		return c.Exit(err)

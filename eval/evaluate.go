@@ -25,10 +25,10 @@ type Request struct {
 // <task>_token_heatmap.png / <task>_token_curve.png the token accuracy.
 var plotMetrics = map[string]Metric{"": AccuracyMetric, "_token": TokenAccuracyMetric}
 
-// Main evaluates every run on every task, writing per run <task>.csv, <task>.md and (tasks with an
+// Evaluate evaluates every run on every task, writing per run <task>.csv, <task>.md and (tasks with an
 // axis) <task>_heatmap.png, and per task <task>_curve.png comparing all runs, into each run's output
 // directory (plus the same plots of the token accuracy, <task>_token_*.png).
-func Main(req Request) error {
+func Evaluate(req Request) error {
 	if req.Log == nil {
 		req.Log = os.Stderr
 	}
