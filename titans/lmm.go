@@ -181,10 +181,7 @@ func (m *LMM) read(ws []*Node, x *Node) *Node {
 
 // gate is sigmoid(x w + b + offset) [B, H, T]: w "weight" [D, H] ~ N(0, 1/D), b "bias" [H] = 0.
 func (m *LMM) gate(scope *model.Scope, x *Node, offset float64) *Node {
-	g, dtype := x.Graph(), x.DType()
-	w := scope.WithInitializer(initializer.RandomNormalFn(scope, 1/math.Sqrt(float64(m.DModel)))).
-		VariableWithShape("weight", shapes.Make(dtype, m.DModel, m.Config.Heads)).NodeValue(g)
-	b := scope.WithInitializer(initializer.Zero).VariableWithShape("bias", shapes.Make(dtype, m.Config.Heads)).NodeValue(g)
+	w, b := m.gateParams(scope, x)
 	logits := AddScalar(Add(Einsum("btd,dh->bht", x, w), Reshape(b, 1, m.Config.Heads, 1)), offset)
 	return layers.FastSigmoid(logits)
 }

@@ -89,14 +89,21 @@ func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCou
 	heads := func(p *Node) *Node { // [B, T, H*Dh] -> [B, H, T, Dh]
 		return Transpose(Reshape(p, batch, time, cfg.Heads, cfg.HeadDim), 1, 2)
 	}
-	q := heads(layers.Dense(scope.In("q"), retrieved, m.width(), false))
-	k := heads(layers.Dense(scope.In("k"), stored, m.width(), false))
-	v := heads(layers.Dense(scope.In("v"), stored, m.width(), false))
-	gates := Gates{Theta: MulScalar(m.gate(scope.In("theta"), stored, thetaOffset), cfg.MaxLR)}
+	// The variables in the order the layer has always created them; the products share each input's
+	// transpose in their gradients (projectAll).
+	wq := denseWeight(scope.In("q"), retrieved, m.width())
+	wk := denseWeight(scope.In("k"), stored, m.width())
+	wv := denseWeight(scope.In("v"), stored, m.width())
+	wTheta, bTheta := m.gateParams(scope.In("theta"), stored)
+	var gates Gates
 	if pooled := poolChunks(stored, cfg.ChunkSize); pooled != nil {
 		gates.Eta = m.gate(scope.In("eta"), pooled, etaOffset)
 		gates.Alpha = m.gate(scope.In("alpha"), pooled, alphaOffset)
 	}
+	fromStored := projectAll(stored, []*Node{wk, wv, wTheta})
+	k, v := heads(fromStored[0]), heads(fromStored[1])
+	thetaLogits := AddScalar(Add(Transpose(fromStored[2], 1, 2), Reshape(bTheta, 1, cfg.Heads, 1)), thetaOffset)
+	gates.Theta = MulScalar(layers.FastSigmoid(thetaLogits), cfg.MaxLR)
 	init := m.initialWeights(scope, x)
 	numFast := len(init)
 	st := State{W: m.fullWeights(scope, x, state), S: state[numFast : 2*numFast]}
@@ -104,6 +111,12 @@ func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCou
 	if pendingCount != nil {
 		valid = AddScalar(pendingCount, time-cfg.ChunkSize+1)
 	}
+	fromRetrieved := []*Node{wq}
+	if cfg.OutputGate {
+		fromRetrieved = append(fromRetrieved, denseWeight(scope.In("retrieve_gate"), retrieved, cfg.Heads))
+	}
+	fromRetrieved = projectAll(retrieved, fromRetrieved)
+	q := heads(fromRetrieved[0])
 	y, final, stats := m.memoryOp(q, k, v, gates, st, init, valid)
 	var next []*Node
 	for l := range final.W {
@@ -111,9 +124,9 @@ func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCou
 	}
 	next = append(next, final.S...)
 	if cfg.OutputGate { // per head: sigmoid(x^r W_g) [B, T, H] -> [B, H, T, 1]
-		gate := layers.FastSigmoid(layers.Dense(scope.In("retrieve_gate"), retrieved, cfg.Heads, false))
+		gate := layers.FastSigmoid(fromRetrieved[1])
 		y = Mul(y, InsertAxes(Transpose(gate, 1, 2), -1))
 	}
 	y = Reshape(Transpose(y, 1, 2), batch, time, m.width())
-	return layers.Dense(scope.In("output"), y, m.DModel, false), next, stats
+	return projectAll(y, []*Node{denseWeight(scope.In("output"), y, m.DModel)})[0], next, stats
 }
