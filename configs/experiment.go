@@ -10,7 +10,6 @@ package configs
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/engramlx/engram/data"
 	"github.com/engramlx/engram/model"
@@ -44,20 +43,6 @@ type Data struct {
 	FilesSeqLen int             `yaml:"seq_len"`
 	Train       data.FileConfig `yaml:"train"`
 	Eval        data.FileConfig `yaml:"eval"`
-}
-
-// SeqLen is the row length of the chosen task (for token counts).
-func (d Data) SeqLen() int {
-	if d.Task == "copy" {
-		return d.Copy.SeqLen
-	}
-	if d.Task == "passkey" {
-		return d.Passkey.SeqLen
-	}
-	if d.Task == "files" {
-		return d.FilesSeqLen
-	}
-	return d.MQAR.SeqLen
 }
 
 // Train holds the optimisation and bookkeeping settings.
@@ -112,42 +97,8 @@ func (e Experiment) Validate() error {
 	if err := e.Model.Validate(); err != nil {
 		return err
 	}
-	switch e.Data.Task {
-	case "mqar":
-		if err := e.Data.MQAR.Validate(); err != nil {
-			return fmt.Errorf("data.%w", err)
-		}
-		if e.Data.MQAR.Vocab > e.Model.Vocab {
-			return fmt.Errorf("data.mqar.vocab = %d exceeds model.vocab = %d", e.Data.MQAR.Vocab, e.Model.Vocab)
-		}
-	case "passkey":
-		if err := e.Data.Passkey.Validate(); err != nil {
-			return fmt.Errorf("data.%w", err)
-		}
-		if e.Model.Vocab < 256 {
-			return fmt.Errorf("data.task = passkey reads bytes: model.vocab = %d must be >= 256", e.Model.Vocab)
-		}
-	case "copy":
-		if err := e.Data.Copy.Validate(); err != nil {
-			return fmt.Errorf("data.%w", err)
-		}
-		if e.Data.Copy.Vocab > e.Model.Vocab {
-			return fmt.Errorf("data.copy.vocab = %d exceeds model.vocab = %d", e.Data.Copy.Vocab, e.Model.Vocab)
-		}
-	case "files":
-		if e.Data.FilesSeqLen < 1 {
-			return fmt.Errorf("data.seq_len = %d: task files needs the row length of its batches", e.Data.FilesSeqLen)
-		}
-		for _, split := range []struct {
-			name string
-			cfg  data.FileConfig
-		}{{"train", e.Data.Train}, {"eval", e.Data.Eval}} {
-			if err := split.cfg.Validate(); err != nil {
-				return fmt.Errorf("data.%s.%s", split.name, strings.TrimPrefix(err.Error(), "data."))
-			}
-		}
-	default:
-		return fmt.Errorf("data.task = %q: want mqar, passkey, copy or files", e.Data.Task)
+	if err := e.Data.Validate(e.Model.Vocab); err != nil {
+		return err
 	}
 	if err := e.Eval.Validate(); err != nil {
 		return err

@@ -32,15 +32,10 @@ func (e Experiment) validateRMT() error {
 	if !c.Curriculum {
 		return nil
 	}
-	seqLen := 0
-	switch e.Data.Task {
-	case "copy":
-		seqLen = e.Data.Copy.SeqLen
-	case "mqar":
-		seqLen = e.Data.MQAR.SeqLen
-	default:
+	if _, ok := e.Data.Resized(1, 1, 1); !ok {
 		return fmt.Errorf("rmt.curriculum = true with data.task = %q: the curriculum resizes copy or mqar rows", e.Data.Task)
 	}
+	seqLen := e.Data.SeqLen()
 	if seqLen%c.SegmentLen != 0 {
 		return fmt.Errorf("rmt.curriculum = true: data.%s.seq_len = %d is not a multiple of rmt.segment_len = %d", e.Data.Task, seqLen, c.SegmentLen)
 	}
@@ -51,23 +46,11 @@ func (e Experiment) validateRMT() error {
 }
 
 // CurriculumSegments is n, the segment count of a full row of the experiment's task.
-func (e Experiment) CurriculumSegments() int {
-	if e.Data.Task == "copy" {
-		return e.RMT.Segments(e.Data.Copy.SeqLen)
-	}
-	return e.RMT.Segments(e.Data.MQAR.SeqLen)
-}
+func (e Experiment) CurriculumSegments() int { return e.RMT.Segments(e.Data.SeqLen()) }
 
 // CurriculumTask is the experiment's task sized for k of its n segments: rows of k * segment_len tokens,
 // and the copied length (copy) or the pairs (mqar) scaled by k / n, at least 1.
 func (e Experiment) CurriculumTask(k int) data.Task {
-	n, seg := e.CurriculumSegments(), e.RMT.SegmentLen
-	if e.Data.Task == "copy" {
-		t := e.Data.Copy
-		t.SeqLen, t.Length = k*seg, max(1, t.Length*k/n)
-		return t
-	}
-	t := e.Data.MQAR
-	t.SeqLen, t.NumPairs = k*seg, max(1, t.NumPairs*k/n)
+	t, _ := e.Data.Resized(k*e.RMT.SegmentLen, k, e.CurriculumSegments())
 	return t
 }

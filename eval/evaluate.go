@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/data"
 	"github.com/engramlx/engram/internal/fsutil"
 	"io"
 	"os"
@@ -135,8 +136,10 @@ func evalRun(dir, name, out string, e configs.Eval, logf func(string, ...any)) (
 		logf("%s: streams segments of %d tokens (eval.segment %d rounded to whole model segments)", name, s.Segment, e.Segment)
 	}
 	opts := Options{Vocab: r.Model.Config.Vocab, MQAR: r.Exp.Data.MQAR, Pairs: e.Pairs, File: e.File, TextColumn: e.TextColumn}
-	if r.Exp.Data.Task == "copy" {
-		opts.CopyLength = r.Exp.Data.Copy.Length
+	if gen, ok := r.Exp.Data.Generator(); ok {
+		if c, isCopy := gen.(data.Copy); isCopy {
+			opts.CopyLength = c.Length
+		}
 	}
 	results := map[string][]Cell{}
 	for _, taskName := range e.Tasks {

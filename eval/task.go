@@ -8,9 +8,9 @@ import (
 	"github.com/engramlx/engram/data"
 )
 
-// SplitTest is the generator split evaluation rows are drawn from: training uses split 0 and the
-// held-apart eval split 1, so test rows never repeat a training row.
-const SplitTest = 2
+// SplitTest is the generator split evaluation rows are drawn from (data.SplitTest: never the training
+// or in-training evaluation rows).
+const SplitTest = data.SplitTest
 
 // Point is one grid cell's coordinates: a context length and the value on the task's second axis
 // (needle depth, MQAR pair count; 0 when the task has none).

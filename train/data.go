@@ -10,24 +10,18 @@ import (
 	mltrain "github.com/gomlx/gomlx/ml/train"
 )
 
-// Split numbers of the built-in generators: each split has its own random stream.
+// Split numbers of the built-in generators (data's), kept here for callers of train.
 const (
-	SplitTrain = 0
-	SplitEval  = 1
-	SplitTest  = 2
+	SplitTrain = data.SplitTrain
+	SplitEval  = data.SplitEval
+	SplitTest  = data.SplitTest
 )
 
 // Sources returns the training and held-apart evaluation sources of an experiment.
 func Sources(exp configs.Experiment) (trainSrc, evalSrc data.Source, err error) {
-	if exp.Data.Task == "files" {
+	task, ok := exp.Data.Generator()
+	if !ok {
 		return fileSources(exp)
-	}
-	var task data.Task = exp.Data.MQAR
-	switch exp.Data.Task {
-	case "passkey":
-		task = exp.Data.Passkey
-	case "copy":
-		task = exp.Data.Copy
 	}
 	batch := exp.Train.BatchSize
 	if exp.RMT.Enabled && exp.RMT.Curriculum {
