@@ -33,20 +33,56 @@ func ChunkedWithStats(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *No
 
 // chunkedWithBoundaries is ChunkedWithStats returning the state at every chunk boundary: bounds[j] is the
 // state after j chunks (bounds[0] = st, the last one the final state).
+//
+// When T is a multiple of the chunk size, everything that does not depend on the carried weights (the
+// gate coefficient matrices) is computed for all chunks at once, and the per-chunk pieces of q, k, v
+// and the gates come from splitPieces (whose gradient is one Concatenate, not a padded sum per chunk).
 func chunkedWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, bounds []State, stats Stats) {
 	checkInputs("Chunked", q, k, v, []*Node{gates.Theta, gates.Eta, gates.Alpha}, st)
-	time := q.Shape().Dimensions[2]
+	dims := q.Shape().Dimensions
+	batch, heads, time := dims[0], dims[1], dims[2]
+	c := min(cfg.ChunkSize, time)
 	var ys, losses, thetas, clamped []*Node
 	bounds = []State{st}
-	for _, b := range chunkBounds(time, cfg.ChunkSize) {
-		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(b[0], b[1])) }
-		g := Gates{Theta: part(gates.Theta), Eta: part(gates.Eta), Alpha: part(gates.Alpha)}
+	step := func(q, k, v, theta *Node, coefs chunkCoefs) {
 		var out chunkOut
-		out, st = chunkStep(part(q), part(k), part(v), g, st, cfg)
+		out, st = chunkStep(q, k, v, theta, coefs, st, cfg)
 		bounds = append(bounds, st)
 		ys, losses, thetas, clamped = append(ys, out.y), append(losses, out.loss), append(thetas, out.theta), append(clamped, out.clamped)
 	}
+	if n := time / c; time%c == 0 && n > 1 {
+		byChunk := func(x *Node) []*Node { // [B, H, T, ...] -> n x [B, H, C, ...]
+			d := append([]int{batch, heads, n, c}, x.Shape().Dimensions[3:]...)
+			return splitPieces(Reshape(x, d...), 2)
+		}
+		qs, ks, vs, thetas := byChunk(q), byChunk(k), byChunk(v), byChunk(gates.Theta)
+		all := newChunkCoefs(Reshape(gates.Eta, batch, heads, n, c), Reshape(gates.Alpha, batch, heads, n, c))
+		lE, a, e, bt, cc := splitPieces(all.lE, 2), splitPieces(all.a, 2), splitPieces(all.e, 2), splitPieces(all.bt, 2), splitPieces(all.c, 2)
+		for j := range n {
+			step(qs[j], ks[j], vs[j], thetas[j], chunkCoefs{lE: lE[j], a: a[j], e: e[j], bt: bt[j], c: cc[j]})
+		}
+	} else {
+		for _, b := range chunkBounds(time, c) {
+			part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(b[0], b[1])) }
+			step(part(q), part(k), part(v), part(gates.Theta), newChunkCoefs(part(gates.Eta), part(gates.Alpha)))
+		}
+	}
 	return concatTime(ys), bounds, opStats(losses, thetas, clamped, gates, st)
+}
+
+// chunkCoefs are a chunk's gate coefficients (chunkStep), for gates [..., n] over its n tokens: the ratio
+// matrix L_E and A = L_B L_E [..., n, n], and E_t, B_t and c = L_B E [..., n].
+type chunkCoefs struct {
+	lE, a, e, bt, c *Node
+}
+
+func newChunkCoefs(eta, alpha *Node) chunkCoefs {
+	floor := logFloor(eta.DType())
+	cumE := CumSum(Log(MaxScalar(eta, floor)), -1)             // log E_t
+	cumB := CumSum(Log(MaxScalar(OneMinus(alpha), floor)), -1) // log B_t
+	lE, lB := ratioMatrix(cumE), ratioMatrix(cumB)
+	e := layers.ExpNonPositive(cumE) // cum log gates are <= 0
+	return chunkCoefs{lE: lE, a: mm(lB, lE), e: e, bt: layers.ExpNonPositive(cumB), c: Squeeze(mm(lB, InsertAxes(e, -1)), -1)}
 }
 
 // opStats gathers a memory op's introspection from its per-piece losses, thetas and clamp flags
@@ -77,18 +113,13 @@ type chunkOut struct {
 	loss, theta, clamped *Node // [B, H, n]
 }
 
-// chunkStep processes one chunk of n tokens from state st.
-func chunkStep(q, k, v *Node, gates Gates, st State, cfg OpConfig) (chunkOut, State) {
+// chunkStep processes one chunk of n tokens from state st, given theta [B, H, n] and the chunk's gate
+// coefficients.
+func chunkStep(q, k, v, theta *Node, coefs chunkCoefs, st State, cfg OpConfig) (chunkOut, State) {
 	ps, rs, loss := gradFactors(st.W, k, v, cfg.Autodiff)
-	theta, clamped := clampTheta(gates.Theta, ps, rs, cfg.GradClamp)
-	floor := logFloor(q.DType())
-	cumE := CumSum(Log(MaxScalar(gates.Eta, floor)), -1)              // log E_t
-	cumB := CumSum(Log(MaxScalar(OneMinus(gates.Alpha), floor)), -1)  // log B_t
-	lE, lB := ratioMatrix(cumE), ratioMatrix(cumB)                    // [B, H, n, n]
-	e, bt := layers.ExpNonPositive(cumE), layers.ExpNonPositive(cumB) // [B, H, n]; cum log gates are <= 0
-	a := Einsum("bhts,bhsi->bhti", lB, lE)
-	c := Einsum("bhts,bhs->bht", lB, e)
-	aTheta := Mul(a, InsertAxes(theta, 2)) // A_ti theta_i
+	theta, clamped := clampTheta(theta, ps, rs, cfg.GradClamp)
+	lE, e, bt, c := coefs.lE, coefs.e, coefs.bt, coefs.c
+	aTheta := Mul(coefs.a, InsertAxes(theta, 2)) // A_ti theta_i
 
 	var z *Node
 	h := q
@@ -96,10 +127,9 @@ func chunkStep(q, k, v *Node, gates Gates, st State, cfg OpConfig) (chunkOut, St
 		if l > 0 {
 			h = silu(z)
 		}
-		z = Add(Mul(InsertAxes(bt, -1), Einsum("bhni,bhio->bhno", h, st.W[l])),
-			Mul(InsertAxes(c, -1), Einsum("bhni,bhio->bhno", h, st.S[l])))
-		scores := Mul(aTheta, Einsum("bhti,bhsi->bhts", h, ps[l]))
-		z = Sub(z, Einsum("bhts,bhso->bhto", scores, rs[l]))
+		z = Add(Mul(InsertAxes(bt, -1), mm(h, st.W[l])), Mul(InsertAxes(c, -1), mm(h, st.S[l])))
+		scores := Mul(aTheta, mmT(h, ps[l]))
+		z = Sub(z, mm(scores, rs[l]))
 	}
 
 	n := q.Shape().Dimensions[2]
@@ -109,21 +139,25 @@ func chunkStep(q, k, v *Node, gates Gates, st State, cfg OpConfig) (chunkOut, St
 	sCoef := Mul(lastRow(lE), theta) // (E_n / E_i) theta_i
 	next := State{W: make([]*Node, len(st.W)), S: make([]*Node, len(st.S))}
 	for l := range st.W {
-		wUpdate := Einsum("bhsi,bhso->bhio", Mul(ps[l], InsertAxes(wCoef, -1)), rs[l])
-		sUpdate := Einsum("bhsi,bhso->bhio", Mul(ps[l], InsertAxes(sCoef, -1)), rs[l])
+		wUpdate := tmm(Mul(ps[l], InsertAxes(wCoef, -1)), rs[l])
+		sUpdate := tmm(Mul(ps[l], InsertAxes(sCoef, -1)), rs[l])
 		next.W[l] = Sub(Add(Mul(lastCol(bt), st.W[l]), Mul(lastCol(c), st.S[l])), wUpdate)
 		next.S[l] = Sub(Mul(lastCol(e), st.S[l]), sUpdate)
 	}
 	return chunkOut{y: z, loss: loss, theta: theta, clamped: clamped}, next
 }
 
-// ratioMatrix returns (L)_ts = exp(cum_t - cum_s) for s <= t and 0 above the diagonal, cum [B, H, n].
+// ratioMatrix returns (L)_ts = exp(cum_t - cum_s) for s <= t and 0 above the diagonal, cum [..., n].
 // The masked entries are replaced before the exp so large positive differences never overflow; the
 // others are <= 0 (cum is a prefix sum of log gates in (0, 1]), where layers.ExpNonPositive holds.
 func ratioMatrix(cum *Node) *Node {
 	dims := cum.Shape().Dimensions
-	n := dims[2]
-	diff := Sub(InsertAxes(cum, -1), InsertAxes(cum, -2)) // [B, H, t, s]
-	mask := BroadcastToDims(Reshape(LowerTriangular(cum.Graph(), n), 1, 1, n, n), dims[0], dims[1], n, n)
+	n := dims[len(dims)-1]
+	diff := Sub(InsertAxes(cum, -1), InsertAxes(cum, -2)) // [..., t, s]
+	ones := make([]int, len(dims)-1)
+	for i := range ones {
+		ones[i] = 1
+	}
+	mask := BroadcastToDims(Reshape(LowerTriangular(cum.Graph(), n), append(ones, n, n)...), diff.Shape().Dimensions...)
 	return layers.ExpNonPositive(Where(mask, diff, Scalar(cum.Graph(), cum.DType(), -1e30)))
 }
