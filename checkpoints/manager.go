@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/engramlx/engram/internal/fsutil"
+	"github.com/engramlx/engram/internal/panics"
 	"io"
 	"os"
 	"path/filepath"
@@ -140,7 +141,7 @@ func newestComplete(dir string) (*Info, error) {
 func buildHandler(store *mlmodel.Store, dir string) (h *mlckpt.Handler, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
+			err = panics.AsError(p)
 		}
 	}()
 	// Keep(-1): pruning is ours, across published directories; the staging directory holds one checkpoint.

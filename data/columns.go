@@ -244,7 +244,7 @@ func tokenLists(arr arrow.Array) (array.ListLike, arrow.Array, error) {
 	}
 	vals := lists.ListValues()
 	if err := array.Validate(vals); err != nil {
-		return nil, nil, fmt.Errorf("corrupt list values: %v", err)
+		return nil, nil, fmt.Errorf("corrupt list values: %w", err)
 	}
 	return lists, vals, nil
 }

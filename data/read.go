@@ -212,7 +212,7 @@ func ExpandPath(path string) ([]string, error) {
 	}
 	if !strings.ContainsAny(path, "*?[") {
 		if _, err := os.Stat(path); err != nil {
-			return nil, fmt.Errorf("data path: %v", err)
+			return nil, fmt.Errorf("data path: %w", err)
 		}
 		return []string{path}, nil
 	}

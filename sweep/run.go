@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/engramlx/engram/internal/fsutil"
+	"github.com/engramlx/engram/internal/panics"
 	"io"
 	"os"
 	"os/exec"
@@ -159,7 +160,7 @@ func runOne(ctx context.Context, r *Run, opts Options) (err error) {
 	}
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
+			err = panics.AsError(p)
 		}
 	}()
 	trainOpts := train.Options{Log: log}

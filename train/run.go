@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/engramlx/engram/internal/panics"
 	"io"
 	"os"
 	"path/filepath"
@@ -162,7 +163,7 @@ func (r *Runner) GlobalStep() int { return int(optimizer.GetGlobalStep(r.Store))
 func (r *Runner) Train(ctx context.Context) (summary *Summary, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
+			err = panics.AsError(p)
 		}
 	}()
 	r.start = time.Now()
