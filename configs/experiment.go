@@ -29,6 +29,9 @@ type Experiment struct {
 	Data    Data            `yaml:"data"`
 	Train   Train           `yaml:"train"`
 	Eval    Eval            `yaml:"eval"`
+	// Notices are adjustments Parse made to the settings (a warm-up longer than the run, clamped),
+	// printed when the run starts.
+	Notices []string `yaml:"-"`
 }
 
 // Data chooses the training data.

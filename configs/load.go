@@ -65,6 +65,10 @@ func Parse(file string, src []byte, overrides []string) (Experiment, error) {
 			return Experiment{}, err
 		}
 	}
+	if t := &exp.Train; t.WarmupSteps > t.Steps && t.Steps >= 1 {
+		exp.Notices = append(exp.Notices, fmt.Sprintf("train.warmup_steps = %d is longer than train.steps = %d: warm-up clamped to %d steps", t.WarmupSteps, t.Steps, t.Steps))
+		t.WarmupSteps = t.Steps
+	}
 	if err := exp.Validate(); err != nil {
 		return Experiment{}, fmt.Errorf("%s: %w", file, err)
 	}

@@ -1,10 +1,12 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"github.com/engramlx/engram/internal/fsutil"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/engramlx/engram/checkpoints"
@@ -47,31 +49,54 @@ func (r *Runner) sessionMark() time.Time {
 	return mark
 }
 
-// checkSameArchitecture refuses to resume a run directory whose saved model differs from exp's, naming
-// the differing fields; run fields (steps, eval cadence) may change. It then saves the resolved config.
-func (r *Runner) checkSameArchitecture() error {
+// checkSavedConfig reconciles the run directory's saved config.yaml with exp. Before anything was
+// trained (no checkpoint: a new run, or a start that failed) exp simply replaces it. Once a checkpoint
+// exists, settings that change the trained function (model, rmt, data, seed) must match: the error
+// names the differing keys and the way out. Other settings (steps, schedule, eval cadence, backend)
+// may change: the changes are printed and appended to resumes.jsonl, and config.yaml keeps the
+// settings the run started with, so the record stays true.
+func (r *Runner) checkSavedConfig() error {
 	file := filepath.Join(r.Dir, "config.yaml")
-	if src, err := os.ReadFile(file); err == nil {
-		saved, err := configs.ParseSaved(file, src)
+	src, err := os.ReadFile(file)
+	latest, noCkpt := checkpoints.Latest(filepath.Join(r.Dir, "checkpoints"))
+	if err != nil || noCkpt != nil {
+		body, err := configs.Marshal(r.Exp)
 		if err != nil {
-			return fmt.Errorf("the run directory's saved config is unreadable: %w", err)
+			return err
 		}
-		diff := configs.Diff(saved.Model.InUse(), r.Exp.Model.InUse(), "model")
-		if r.Exp.RMT.Enabled || saved.RMT.Enabled {
-			diff = append(diff, configs.Diff(saved.RMT, r.Exp.RMT, "rmt")...)
-		}
-		if len(diff) > 0 {
-			return fmt.Errorf("%s holds a run with a different architecture; use another name or directory. Differences (saved -> now): %s", r.Dir, diff)
-		}
-		if saved.Data != r.Exp.Data || saved.Seed != r.Exp.Seed {
-			return fmt.Errorf("%s holds a run with different data or seed (saved data %+v seed %d, now %+v seed %d); resuming would change the data order", r.Dir, saved.Data, saved.Seed, r.Exp.Data, r.Exp.Seed)
-		}
+		return fsutil.WriteFileAtomic(file, body)
 	}
-	body, err := configs.Marshal(r.Exp)
+	saved, err := configs.ParseSaved(file, src)
+	if err != nil {
+		return fmt.Errorf("the run directory's saved config is unreadable: %w", err)
+	}
+	fixed := configs.DiffModels(saved.Model, r.Exp.Model)
+	fixed = append(fixed, configs.Diff(saved.RMT, r.Exp.RMT, "rmt")...)
+	fixed = append(fixed, configs.Diff(saved.Data, r.Exp.Data, "data")...)
+	if saved.Seed != r.Exp.Seed {
+		fixed = append(fixed, fmt.Sprintf("seed: %d -> %d", saved.Seed, r.Exp.Seed))
+	}
+	if len(fixed) > 0 {
+		return fmt.Errorf("%s holds a run trained with other settings (%s); use -name to start a new run, or delete %s to start this one afresh",
+			r.Dir, strings.Join(fixed, "; "), r.Dir)
+	}
+	changes := configs.Diff(saved.Train, r.Exp.Train, "train")
+	changes = append(changes, configs.Diff(saved.Eval, r.Exp.Eval, "eval")...)
+	if saved.Backend != r.Exp.Backend {
+		changes = append(changes, fmt.Sprintf("backend: %s -> %s", saved.Backend, r.Exp.Backend))
+	}
+	if len(changes) == 0 {
+		return nil
+	}
+	r.logf("resuming %s with changed settings: %s (recorded in resumes.jsonl; config.yaml keeps the original)", r.Dir, strings.Join(changes, "; "))
+	f, err := os.OpenFile(filepath.Join(r.Dir, "resumes.jsonl"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	return fsutil.WriteFileAtomic(file, body)
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	enc.SetEscapeHTML(false) // "a -> b" stays readable
+	return enc.Encode(map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "step": latest.Step, "changes": changes})
 }
 
 func renameOver(from, to string) error { return os.Rename(from, to) }

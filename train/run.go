@@ -85,10 +85,13 @@ func NewRunner(exp configs.Experiment, opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r := &Runner{Exp: exp, Model: m, Seq: seq, opts: opts, Dir: filepath.Join(exp.RunsDir, exp.Name)}
+	for _, notice := range exp.Notices {
+		r.logf("note: %s", notice)
+	}
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("run directory: %w", err)
 	}
-	if err := r.checkSameArchitecture(); err != nil {
+	if err := r.checkSavedConfig(); err != nil {
 		return nil, err
 	}
 	r.Backend, r.Choice, err = backend.New(exp.Backend, r.logf)

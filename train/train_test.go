@@ -149,3 +149,56 @@ func TestScheduleWarmupCosine(t *testing.T) {
 	want := []float64{0.1, 0.5, 1, 0.1 + 0.9*0.5*(1+math.Cos(math.Pi*0.5)), 0.1, 0.1}
 	lt.AssertClose(t, "learning rate", out[0], tensors.FromValue(want), 1e-12)
 }
+
+// A start that fails before its first checkpoint does not bind the run directory: the corrected rerun
+// (other data here) starts; once a checkpoint exists, changing the data or seed is refused in one line
+// naming the key and the way out, and changing a training setting is allowed, printed, recorded in
+// resumes.jsonl, with config.yaml keeping the original.
+func TestSavedConfigAcrossReruns(t *testing.T) {
+	dir := t.TempDir()
+	exp := tinyExperiment(t, dir)
+	exp.Train.Steps = 2
+	failed := exp
+	failed.Data.MQAR.NumPairs = 99 // cannot fit in 16 tokens: the source fails before any checkpoint
+	if _, err := Run(context.Background(), failed, quiet()); err == nil {
+		t.Fatal("a run with 99 pairs in 16 tokens trained")
+	}
+	if _, err := Run(context.Background(), exp, quiet()); err != nil {
+		t.Fatalf("the corrected rerun after a failed start: %v", err)
+	}
+	changedSeed := exp
+	changedSeed.Seed = 9
+	_, err := NewRunner(changedSeed, quiet())
+	if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "seed: 3 -> 9") || !strings.Contains(err.Error(), "use -name") {
+		t.Fatalf("changed seed: got %v", err)
+	}
+	longer := exp
+	longer.Train.Steps, longer.Train.LearningRate = 4, 0.002
+	var log strings.Builder
+	r, err := NewRunner(longer, Options{Log: &log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Train(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if r.GlobalStep() != 4 || !strings.Contains(log.String(), "train.steps: 2 -> 4") {
+		t.Errorf("step %d; log %q", r.GlobalStep(), log.String())
+	}
+	history, _ := os.ReadFile(filepath.Join(dir, "tiny", "resumes.jsonl"))
+	saved, _ := os.ReadFile(filepath.Join(dir, "tiny", "config.yaml"))
+	if !strings.Contains(string(history), "train.learning_rate: 0.001 -> 0.002") || !strings.Contains(string(saved), "steps: 2") {
+		t.Errorf("resumes.jsonl %q; config.yaml keeps steps 2: %v", history, strings.Contains(string(saved), "steps: 2"))
+	}
+}
+
+// A warm-up longer than the run is clamped with a notice instead of refusing short runs.
+func TestWarmupClampedWithNotice(t *testing.T) {
+	exp, err := configs.Load("quickstart", []string{"train.steps=5", "runs_dir=" + t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp.Train.WarmupSteps != 5 || len(exp.Notices) != 1 || !strings.Contains(exp.Notices[0], "warm-up clamped to 5") {
+		t.Errorf("warmup %d, notices %v", exp.Train.WarmupSteps, exp.Notices)
+	}
+}
