@@ -1,7 +1,10 @@
 package eval
 
 import (
+	"reflect"
+
 	"fmt"
+	"github.com/engramlx/engram/data"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +28,9 @@ func Settings(configFile, run string, overrides []string) (configs.Eval, error) 
 	if err != nil {
 		return configs.Eval{}, err
 	}
+	if own, ok := ownTask(exp); ok && reflect.DeepEqual(exp.Eval, configs.DefaultEval()) {
+		exp.Eval = own // the run has no eval: section of its own: evaluate the task it trained on
+	}
 	for _, o := range overrides {
 		if !strings.HasPrefix(o, "eval.") {
 			return configs.Eval{}, fmt.Errorf("-set %s: cmd/eval sets only eval.<key>", o)
@@ -34,4 +40,24 @@ func Settings(configFile, run string, overrides []string) (configs.Eval, error) 
 		}
 	}
 	return exp.Eval, exp.Eval.Validate()
+}
+
+// ownTask is an eval section measuring a run on the task it trained on, at its training length: mqar
+// (at its pair count) and copy; ok is false for the other tasks (passkey is the default section's).
+func ownTask(exp configs.Experiment) (configs.Eval, bool) {
+	e := configs.DefaultEval()
+	gen, ok := exp.Data.Generator()
+	if !ok {
+		return e, false
+	}
+	switch t := gen.(type) {
+	case data.MQAR:
+		e.Tasks, e.Lengths, e.Pairs = []string{"mqar"}, configs.Lengths{t.SeqLen}, []int{t.NumPairs}
+	case data.Copy:
+		e.Tasks, e.Lengths = []string{"copy"}, configs.Lengths{t.SeqLen}
+	default:
+		return e, false
+	}
+	e.Segment = max(e.Segment, exp.Data.SeqLen())
+	return e, true
 }

@@ -50,18 +50,30 @@ type Options struct {
 	TextColumn string
 }
 
-// taskBuilders maps a task name to its constructor.
+// taskBuilders maps a task name to its constructor. Every constructor checks the task's token range
+// against the model's vocabulary, so a task the model cannot read is refused, not scored as zeros.
 var taskBuilders = map[string]func(o Options) (Task, error){
-	"passkey":           func(Options) (Task, error) { return Passkey{}, nil },
-	"needle":            func(Options) (Task, error) { return needleTask("needle", data.Needle{}), nil },
-	"needle_multikey":   func(Options) (Task, error) { return needleTask("needle_multikey", data.Needle{Keys: 4}), nil },
-	"needle_multivalue": func(Options) (Task, error) { return needleTask("needle_multivalue", data.Needle{Values: 4}), nil },
-	"needle_multiquery": func(Options) (Task, error) {
-		return needleTask("needle_multiquery", data.Needle{Keys: 4, Queries: 2}), nil
-	},
+	"passkey":           byteTask("passkey", func() Task { return Passkey{} }),
+	"needle":            byteTask("needle", func() Task { return needleTask("needle", data.Needle{}) }),
+	"needle_multikey":   byteTask("needle_multikey", func() Task { return needleTask("needle_multikey", data.Needle{Keys: 4}) }),
+	"needle_multivalue": byteTask("needle_multivalue", func() Task { return needleTask("needle_multivalue", data.Needle{Values: 4}) }),
+	"needle_multiquery": byteTask("needle_multiquery", func() Task {
+		return needleTask("needle_multiquery", data.Needle{Keys: 4, Queries: 2})
+	}),
 	"mqar":       newMQARTask,
 	"copy":       newCopyTask,
 	"perplexity": newPerplexityTask,
+}
+
+// byteTask is the constructor of a byte-level task (its ids reach data.ByteVocab-1), refused for a
+// model whose vocabulary is smaller.
+func byteTask(name string, task func() Task) func(o Options) (Task, error) {
+	return func(o Options) (Task, error) {
+		if o.Vocab < data.ByteVocab {
+			return nil, fmt.Errorf("task %s is byte-level (token ids up to %d) but the model's vocabulary is %d; pick a task of the model's own data (e.g. -tasks mqar or copy)", name, data.ByteVocab-1, o.Vocab)
+		}
+		return task(), nil
+	}
 }
 
 // TaskNames lists the known tasks, sorted.

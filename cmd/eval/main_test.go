@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/engramlx/engram/configs"
+	"github.com/engramlx/engram/train"
 )
 
 // -h describes the command and exits 0; a missing -run exits 2; a bad length is one line naming it,
@@ -36,4 +40,38 @@ func TestFlagsAndBadInput(t *testing.T) {
 			t.Errorf("%v: exit %d, output %q; want exit %d and one line naming %q", c.args, code, out, c.code, c.want)
 		}
 	}
+}
+
+// A bare eval of a run trained on MQAR (no eval: section of its own) scores MQAR at its training length;
+// a byte-level task on its 32-token vocabulary is refused in one line instead of scored as zeros.
+func TestBareEvalUsesTheRunsTask(t *testing.T) {
+	dir := t.TempDir()
+	exp, err := configs.Parse("tiny", []byte(`
+name: tiny
+runs_dir: `+dir+`
+model: {vocab: 32, d_model: 16, layers: [attention], mlp_hidden: -1, attention: {heads: 2, max_context: 64}}
+data: {task: mqar, mqar: {vocab: 32, seq_len: 16, num_pairs: 2, power_a: 0.01}}
+train: {steps: 2, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := train.Run(context.Background(), exp, train.Options{Log: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	run := filepath.Join(dir, "tiny")
+	var stderr bytes.Buffer
+	if code := evalRun(t, []string{"-run", run, "-samples", "2"}, &stderr); code != 0 || !strings.Contains(stderr.String(), "mqar length 16 pairs 2") {
+		t.Errorf("bare eval: exit %d, output:\n%s", code, stderr.String())
+	}
+	stderr.Reset()
+	code := evalRun(t, []string{"-run", run, "-tasks", "passkey"}, &stderr)
+	if out := strings.TrimSpace(stderr.String()); code != 1 || !strings.Contains(out, "task passkey is byte-level") || !strings.Contains(out, "vocabulary is 32") {
+		t.Errorf("passkey on a 32-token model: exit %d, output %q", code, out)
+	}
+}
+
+func evalRun(t *testing.T, args []string, stderr *bytes.Buffer) int {
+	t.Helper()
+	return run(args, io.Discard, stderr)
 }
