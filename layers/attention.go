@@ -157,9 +157,9 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 	}
 	qRaw, kRaw, vRaw := project("q", 0), project("k", 1), project("v", 2)
 	scale := 1 / math.Sqrt(float64(headDim))
-	output := func(out *Node) (*Node, []*Node) { // out [B, T, H, Dh]
+	output := func(out *Node) *Node { // out [B, T, H, Dh] -> [B, T, D]
 		y := Dense(scope.In("output"), Reshape(out, batch*time, heads*headDim), a.DModel, false)
-		return Reshape(y, batch, time, a.DModel), nil
+		return Reshape(y, batch, time, a.DModel)
 	}
 	if !a.reference {
 		// Head-major [B, H, T, Dh] from here on; RoPE in that layout. Time-major rotated keys only for the
@@ -187,8 +187,7 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 			out = cachedAttention(q, headMajor(kExt), headMajor(vExt), position)
 			next = []*Node{kNext, vNext, AddScalar(position, float64(time))}
 		}
-		y, _ := output(timeMajor(out))
-		return y, append(next, convNext...)
+		return output(timeMajor(out)), append(next, convNext...)
 	}
 
 	// The reference: time-major, dense masked attention, one-hot cache writes.
@@ -206,8 +205,7 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 		out = denseAttention(q, kAll, vAll, position, nil, 0)
 		next = []*Node{kAll, vAll, AddScalar(position, float64(time))}
 	}
-	y, _ := output(out)
-	return y, append(next, convNext...)
+	return output(out), append(next, convNext...)
 }
 
 // slideCache returns the state after x for a sliding window: the last Window keys/values of [cache ; x].
