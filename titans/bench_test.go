@@ -35,7 +35,7 @@ func BenchmarkLMM(b *testing.B) {
 // BenchmarkLMMTP is BenchmarkLMM in the tp mode as titans-pytorch's NeuralMemory runs it (tpBenchConfig:
 // memory depth 2, expansion 4, batch_size None = TTTBatchSize 0, max lr 1, no clipping; B = 8, H = 4,
 // Dh = 32, chunks of 64) at T = 256, 1024 and 2048. The "scaling" sub-benchmarks time T = 256 and
-// T = 2048 in the same iterations and report t2048/t256 (8 = linear in T).
+// T = 2048 in the same iterations and report t2048/t256 (8 = linear in T), by wall time and by CPU time.
 //
 //	GOEXPERIMENT=simd go test ./titans/ -run '^$' -bench LMMTP -benchtime 3x
 func BenchmarkLMMTP(b *testing.B) {
@@ -53,6 +53,7 @@ func BenchmarkLMMTP(b *testing.B) {
 			short, long := newLMMBench(b, tpBenchConfig(), 256, backward), newLMMBench(b, tpBenchConfig(), 2048, backward)
 			runBench(b, []*lmmBench{short, long})
 			b.ReportMetric(long.elapsed.Seconds()/short.elapsed.Seconds(), "t2048/t256")
+			b.ReportMetric(long.cpu.Seconds()/short.cpu.Seconds(), "cpu2048/cpu256")
 		})
 	}
 }
@@ -79,6 +80,7 @@ type lmmBench struct {
 	x       *tensors.Tensor
 	tokens  int
 	elapsed time.Duration // time spent in this graph's calls
+	cpu     time.Duration // process CPU time spent in them
 }
 
 func newLMMBench(b *testing.B, cfg Config, time int, backward bool) *lmmBench {
@@ -106,16 +108,17 @@ func newLMMBench(b *testing.B, cfg Config, time int, backward bool) *lmmBench {
 	}
 	lb := &lmmBench{exec: exec, x: tensors.FromFlatDataAndDimensions(data, batch, time, dModel), tokens: batch * time}
 	lb.call() // compile and warm up outside the timer
-	lb.elapsed = 0
+	lb.elapsed, lb.cpu = 0, 0
 	return lb
 }
 
 func (lb *lmmBench) call() {
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	for _, o := range lb.exec.MustCall(lb.x) {
 		o.FinalizeAll()
 	}
 	lb.elapsed += time.Since(start)
+	lb.cpu += cpuTime() - cpu
 }
 
 // runBench calls every graph b.N times and reports the tokens/s of all of them together, by wall time and

@@ -225,8 +225,8 @@ func tpFactorSpan(j, n int, cfg TPConfig) (starts bool, end int) {
 // chunks with TTTBatch 0, else each TTT batch) the rank-1 factors p_t, r_t of every token come from one
 // batched pass (tpGradFactors) and the chunk sums G_j = sum_t theta_t p_t^T r_t from one product batched
 // over [B, H, chunk] (chunkSums). The recurrence S_j = eta_j S_{j-1} - G_j, W_j = (1 - alpha_j) W_{j-1} +
-// S_j is linear with scalar gates, so every W_j of a block of up to 8 chunks comes from one product with
-// the block's gate matrix (tpScan). The reads are one batched pass too (readShifted).
+// S_j is linear with scalar gates, so every W_j of a block of up to 32 chunks comes from one product
+// with the block's gate matrix (tpScan). The reads are one batched pass too (readShifted).
 func ChunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (y *Node, final State, stats Stats) {
 	checkInputs("ChunkedTP", q, k, v, []*Node{gates.Theta}, st)
 	checkTP("ChunkedTP", q, gates, st, base, cfg)
@@ -256,8 +256,8 @@ func ChunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig)
 		ps, rs, loss := tpGradFactors(at, span(k, from, to), span(v, from, to), cfg.NormEps, cfg.Autodiff)
 		theta, flags := clampTheta(span(gates.Theta, from, to), ps, rs, cfg.GradClamp)
 		losses, thetas, clamped = append(losses, loss), append(thetas, theta), append(clamped, flags)
-		// The closed-form scan costs O(m^2) per span of m chunks: long spans run as blocks of scanBlock
-		// chunks, the state carried from block to block.
+		// The closed-form scan costs O(m^2) per span of m chunks: long spans run as blocks (scanBlock),
+		// the state carried from block to block.
 		m := last - first
 		block := scanBlock(m)
 		pieces := func(x *Node) []*Node { // [B, H, m, ...] -> m/block x [B, H, block, ...]
@@ -289,13 +289,19 @@ func ChunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig)
 	return readShifted(weights, q, c, cfg.NormEps), final, tpStats(losses, thetas, clamped, gates, final)
 }
 
-// scanBlock is the number of chunks tpScan takes at once in a span of m chunks: all of them up to 8,
-// else the largest divisor of m in [4, 8] (or all of them when there is none).
+// maxScanBlock bounds the chunks tpScan takes at once (its cost is quadratic in them; up to 32 chunks
+// one product is faster than carrying the state between blocks, measured at T = 2048, C = 64). Tests
+// lower it to cover the blocked path.
+var maxScanBlock = 32
+
+// scanBlock is the number of chunks tpScan takes at once in a span of m chunks: all of them up to
+// maxScanBlock, else the largest divisor of m in [maxScanBlock/2, maxScanBlock] (or all of them when
+// there is none).
 func scanBlock(m int) int {
-	if m <= 8 {
+	if m <= maxScanBlock {
 		return m
 	}
-	for b := 8; b >= 4; b-- {
+	for b := maxScanBlock; b >= (maxScanBlock+1)/2; b-- {
 		if m%b == 0 {
 			return b
 		}

@@ -71,8 +71,10 @@ func TestTPChunkedEqualsNaive(t *testing.T) {
 	}{
 		{1, 11, 2, 0, 0}, {2, 11, 3, 0, 0}, {2, 11, 2, 4, 0}, {2, 9, 3, 3, 0}, {2, 10, 2, 6, 1.5}, {2, 10, 2, 0, 1.5},
 		{3, 6, 1, 2, 0}, {2, 5, 1, 0, 0}, {2, 1, 4, 8, 0}, {2, 3, 4, 0, 0},
-		{2, 21, 2, 0, 0}, {2, 19, 1, 0, 0}, // spans of 10 and 19 chunks: scanned in blocks of 5, and whole
+		{2, 21, 2, 0, 0}, {2, 19, 1, 0, 0}, // with maxScanBlock 8: spans of 10 and 19 chunks, in blocks of 5 and whole
 	}
+	defer func(old int) { maxScanBlock = old }(maxScanBlock)
+	maxScanBlock = 8
 	for _, tc := range cases {
 		name := fmt.Sprintf("depth%d_T%d_C%d_Q%d_clamp%v", tc.depth, tc.time, tc.chunk, tc.batch, tc.clamp)
 		t.Run(name, func(t *testing.T) {
@@ -216,7 +218,10 @@ func TestCarryPartialChunk(t *testing.T) {
 				fast, ref := mixerPair(t, cfg)
 				lt.ChainedEqualsSingle(t, fast, 33, []int{1, 6, 23, 30}, 1e-10)
 				if mode == ModeTP && variant == VariantLMM { // 3 pending + 37 tokens: 10 chunks, scanned in blocks of 5
+					old := maxScanBlock
+					maxScanBlock = 8
 					lt.ChainedEqualsSingle(t, fast, 37, []int{1, 6, 23, 30}, 1e-10)
+					maxScanBlock = old
 				}
 				lt.MixerFastVsReference(t, fast, ref, 11, 5, 1e-10)
 			})
