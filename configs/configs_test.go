@@ -44,8 +44,12 @@ func TestStrictErrorsNameKeyAndLine(t *testing.T) {
 		t.Errorf("got %v", err)
 	}
 	_, err = Parse("x.yaml", []byte("name: a\n"), []string{"train.steps=ten"})
-	if err == nil || !strings.Contains(err.Error(), `-set train.steps=ten: cannot use string "ten" as int`) {
+	if err == nil || !strings.Contains(err.Error(), `-set train.steps=ten: train.steps: cannot use string "ten" as int`) {
 		t.Errorf("got %v", err)
+	}
+	_, err = Parse("x.yaml", []byte("name: a\nmodel:\n  d_model: abc\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), `x.yaml: line 3: model.d_model: cannot use string "abc" as int`) {
+		t.Errorf("a type error names the line and the key: got %v", err)
 	}
 	_, err = Parse("x.yaml", []byte("name: a\nmodel: {layers: [attention, mamba]}\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), `model.layers[1] = "mamba": unknown mixer type`) {

@@ -105,7 +105,41 @@ var (
 	unknownField = regexp.MustCompile(`field (\S+) not found in type (\S+)`)
 	wrongType    = regexp.MustCompile("cannot unmarshal !!(\\w+) `([^`]*)` into (\\S+)")
 	lineNumber   = regexp.MustCompile(`(^|; )line \d+: `)
+	lineOf       = regexp.MustCompile(`line (\d+): `)
 )
+
+// keysByLine maps each line number (as text) holding a scalar value to the dotted key path of that
+// value ("model.d_model"), for messages that name a line only.
+func keysByLine(src []byte) map[string]string {
+	out := map[string]string{}
+	var doc yaml.Node
+	if yaml.Unmarshal(src, &doc) != nil || len(doc.Content) == 0 {
+		return out
+	}
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				key := n.Content[i].Value
+				if path != "" {
+					key = path + "." + key
+				}
+				walk(n.Content[i+1], key)
+			}
+		case yaml.SequenceNode:
+			for i, c := range n.Content {
+				walk(c, fmt.Sprintf("%s[%d]", path, i))
+			}
+		case yaml.ScalarNode:
+			if _, seen := out[fmt.Sprint(n.Line)]; !seen {
+				out[fmt.Sprint(n.Line)] = path
+			}
+		}
+	}
+	walk(doc.Content[0], "")
+	return out
+}
 
 // DecodeStrict decodes YAML into out with the rules of experiment files: unknown keys are errors, one
 // line per problem naming its line. Formats built around experiments (sweep files) use it so their
@@ -123,9 +157,16 @@ func decodeStrict(src []byte, out any) error {
 	}
 	var typeErr *yaml.TypeError
 	if errors.As(err, &typeErr) {
+		keys := keysByLine(src)
 		msgs := make([]string, len(typeErr.Errors))
 		for i, m := range typeErr.Errors {
 			m = unknownField.ReplaceAllString(m, `unknown key "$1" in $2`)
+			if wrongType.MatchString(m) {
+				// yaml names the line, not the key: add the key path whose value sits on that line.
+				if at := lineOf.FindStringSubmatch(m); at != nil && keys[at[1]] != "" {
+					m = strings.Replace(m, at[0], at[0]+keys[at[1]]+": ", 1)
+				}
+			}
 			m = wrongType.ReplaceAllString(m, `cannot use $1 "$2" as $3`)
 			m = strings.Replace(m, "cannot use str ", "cannot use string ", 1)
 			msgs[i] = m
