@@ -128,11 +128,11 @@ func (m *MAC) segments(scope *model.Scope, x *Node, state []*Node, bounds *[][]*
 func (m *MAC) retrieve(scope *model.Scope, xs *Node, state []*Node) *Node {
 	cfg := m.lmm.Config
 	dims := xs.Shape().Dimensions
-	q := layers.Dense(scope.At("retrieve").In("q"), xs, m.lmm.width(), false)
+	q := dense(scope.At("retrieve").In("q"), xs, m.lmm.width())
 	q = l2Normalize(Reshape(q, dims[0], dims[1], cfg.Heads, cfg.HeadDim), cfg.NormEps)
 	h := m.lmm.read(m.lmm.fullWeights(scope.At("memory"), xs, state), Transpose(q, 1, 2))
 	h = Reshape(Transpose(h, 1, 2), dims[0], dims[1], m.lmm.width())
-	return layers.Dense(scope.At("retrieve").In("output"), h, m.lmm.DModel, false)
+	return dense(scope.At("retrieve").In("output"), h, m.lmm.DModel)
 }
 
 // attention is causal softmax attention of the segment over [p ; h ; xs], RoPE at in-segment positions.
@@ -197,7 +197,7 @@ func (m *Hybrid) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*No
 	eps := m.lmm.Config.NormEps
 	gated := Mul(scaleLast(scope.In("attention_norm"), rmsNormalize(att, eps)),
 		layers.FastSigmoid(scaleLast(scope.In("memory_norm"), rmsNormalize(mem, eps))))
-	return layers.Dense(scope.In("output"), gated, m.lmm.DModel, false), append(memNext, attnNext...), stats
+	return dense(scope.In("output"), gated, m.lmm.DModel), append(memNext, attnNext...), stats
 }
 
 // Reference returns the mixer m with its memory computed by the token-by-token op (for tests).

@@ -68,7 +68,7 @@ func (a swa) apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) 
 // project is the per-head projection "name" of x [B, T, D] -> [B, T, H, Dh].
 func (a swa) project(scope *model.Scope, name string, x *Node) *Node {
 	dims := x.Shape().Dimensions
-	return Reshape(layers.Dense(scope.At("%s", name), x, a.heads*a.headDim, false), dims[0], dims[1], a.heads, a.headDim)
+	return Reshape(dense(scope.At("%s", name), x, a.heads*a.headDim), dims[0], dims[1], a.heads, a.headDim)
 }
 
 // persistentKV returns the keys and values [B, N_p, H, Dh] of the learned persistent tokens (variable
@@ -86,7 +86,7 @@ func (a swa) persistentKV(scope *model.Scope, x *Node) (k, v *Node) {
 
 func (a swa) output(scope *model.Scope, out *Node) *Node {
 	dims := out.Shape().Dimensions
-	return layers.Dense(scope.In("output"), Reshape(out, dims[0], dims[1], a.heads*a.headDim), a.dModel, false)
+	return dense(scope.In("output"), Reshape(out, dims[0], dims[1], a.heads*a.headDim), a.dModel)
 }
 
 // attend is softmax attention of q [B, T, H, Dh] over keys, values [B, S, H, Dh], where visible [T, S]

@@ -130,7 +130,7 @@ func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *N
 	dims := x.Shape().Dimensions
 	cfg := m.Config
 	project := func(i int, name string) *Node {
-		p := layers.Dense(scope.In("%s", name), x, m.width(), false)
+		p := dense(scope.In("%s", name), x, m.width())
 		projections = append(projections, p)
 		var cache *Node
 		if m.numConv() > 0 {
@@ -224,9 +224,9 @@ func (m *LMM) readOut(scope *model.Scope, x, y *Node) *Node {
 	y = Reshape(y, dims[0], dims[1], m.width())
 	y = scaleLast(scope.In("out_norm"), y)
 	if m.Config.OutputGate {
-		y = Mul(y, layers.FastSigmoid(layers.Dense(scope.In("output_gate"), x, m.width(), false)))
+		y = Mul(y, layers.FastSigmoid(dense(scope.In("output_gate"), x, m.width())))
 	}
-	return layers.Dense(scope.In("output"), y, m.DModel, false)
+	return dense(scope.In("output"), y, m.DModel)
 }
 
 // scaleLast multiplies x [..., C] by a learned per-channel "weight" [C] (init 1).

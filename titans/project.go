@@ -42,14 +42,15 @@ func customGradientMulti(inputs []*Node, forward func(in []*Node) []*Node, backw
 	return outs
 }
 
-// projectAll returns x ws[i] for x [B, T, D] and each weight ws[i] [D, out_i], with a gradient in the
+// projectAll returns x ws[i] for x [..., D] and each weight ws[i] [D, out_i], with a gradient in the
 // kernel's layouts: dx = sum_i v_i ws[i]^T, and dws[i] = x^T v_i with x^T [D, B T] swapped once for all
 // of them. (Autodiff of a Dense product has the backend transpose x for each weight, element by
 // element.)
 func projectAll(x *Node, ws []*Node) []*Node {
-	dims := x.Shape().Dimensions
-	rows, width := dims[0]*dims[1], dims[2]
-	product := func(x, w *Node) *Node { return DotGeneral(x, []int{2}, nil, w, []int{0}, nil) }
+	r := x.Rank()
+	width := x.Shape().Dimensions[r-1]
+	rows := x.Shape().Size() / width
+	product := func(x, w *Node) *Node { return DotGeneral(x, []int{r - 1}, nil, w, []int{0}, nil) }
 	inputs := append([]*Node{x}, ws...)
 	return customGradientMulti(inputs,
 		func(in []*Node) []*Node {
@@ -67,7 +68,7 @@ func projectAll(x *Node, ws []*Node) []*Node {
 					continue
 				}
 				w := in[1+i]
-				dx := DotGeneral(v, []int{2}, nil, w, []int{1}, nil)
+				dx := DotGeneral(v, []int{r - 1}, nil, w, []int{1}, nil)
 				if grads[0] == nil {
 					grads[0] = dx
 				} else {
@@ -77,6 +78,11 @@ func projectAll(x *Node, ws []*Node) []*Node {
 			}
 			return grads
 		})
+}
+
+// dense is layers.Dense(scope, x, out, false) (the same variable) with projectAll's gradient.
+func dense(scope *model.Scope, x *Node, out int) *Node {
+	return projectAll(x, []*Node{denseWeight(scope, x, out)})[0]
 }
 
 // denseWeight is the variable layers.Dense(scope, x, out, false) uses: "weight" [in, out], uniform in
