@@ -57,6 +57,9 @@ type Manifest struct {
 	GoMLXVersion  string `json:"gomlx_version"`
 	// Architecture is the model config keyed by its YAML names (see EncodeArchitecture).
 	Architecture json.RawMessage `json:"architecture"`
+	// Conventions say how to read the weights without Engram (layouts, RoPE, conv taps, special
+	// values), so a PyTorch user can rebuild the model from config.json alone.
+	Conventions map[string]string `json:"conventions,omitempty"`
 	// RMT is the recurrent-memory-token wrapper around the architecture (its `rmt:` settings, keyed by
 	// their YAML names); absent when the model has none.
 	RMT       json.RawMessage `json:"rmt,omitempty"`
@@ -81,6 +84,10 @@ type ExportOptions struct {
 	RMT       any
 	Tokenizer Tokenizer
 	Source    Source
+	// OmitSections are top-level keys of the encoded architecture to leave out (sections no layer
+	// reads), and Conventions the manifest's conventions block.
+	OmitSections []string
+	Conventions  map[string]string
 }
 
 var exportDTypes = map[string]string{"": F32, "float32": F32, "bfloat16": BF16, "float64": F64}
@@ -103,9 +110,21 @@ func Export(dir string, store *mlmodel.Store, opts ExportOptions) (*Manifest, er
 	if err != nil {
 		return nil, err
 	}
+	if len(opts.OmitSections) > 0 {
+		var tree map[string]any
+		if err := json.Unmarshal(arch, &tree); err != nil {
+			return nil, fmt.Errorf("architecture: %w", err)
+		}
+		for _, key := range opts.OmitSections {
+			delete(tree, key)
+		}
+		if arch, err = json.Marshal(tree); err != nil {
+			return nil, fmt.Errorf("architecture: %w", err)
+		}
+	}
 	man := &Manifest{Format: ExportFormat, FormatVersion: ExportFormatVersion, EngramVersion: EngramVersion(),
 		GoMLXVersion: GoMLXVersion, Architecture: arch, Tokenizer: opts.Tokenizer, DType: opts.DType,
-		Weights: WeightsFile, Tensors: map[string]string{}, Source: opts.Source}
+		Weights: WeightsFile, Tensors: map[string]string{}, Source: opts.Source, Conventions: opts.Conventions}
 	if opts.RMT != nil {
 		if man.RMT, err = EncodeArchitecture(opts.RMT); err != nil {
 			return nil, err

@@ -24,6 +24,21 @@ import (
 	mlmodel "github.com/gomlx/gomlx/ml/model"
 )
 
+// Conventions is the manifest's block that lets other frameworks rebuild the model from config.json and
+// model.safetensors alone.
+var Conventions = map[string]string{
+	"names":       "tensor names are Engram scope paths with '.' for '/', e.g. layer_0.attention.q.weight; config.json's tensors maps each to its scope",
+	"dense":       "dense weights are stored [in, out]: y = x @ W (transpose for torch.nn.Linear, whose weight is [out, in]); layers have no biases",
+	"embedding":   "embed.weight is [vocab, d_model]; head.weight is [d_model, vocab] unless tie_embeddings, which reuses embed.weight transposed",
+	"norm":        "RMSNorm: x * rsqrt(mean(x^2) + norm_eps) * weight",
+	"block":       "each layer: h += mixer(RMSNorm(h)); h += SwiGLU(RMSNorm(h)) when the MLP exists; then a final RMSNorm and the head",
+	"mlp_hidden":  "-1: no MLP sub-block; 0: 8/3 d_model rounded up to a multiple of 8; SwiGLU(x) = (silu(x W_gate) * (x W_up)) W_down",
+	"rope":        "RoPE pairs (x_i, x_{i+head_dim/2}) (the rotate-half convention) rotated by p * rope_base^(-2i/head_dim) at absolute position p",
+	"short_conv":  "causal depthwise conv weight [K, channels]: y_t = sum_j w[j] x_{t-K+1+j}; tap j = K-1 multiplies the current token (PyTorch Conv1d's [channels, 1, K] with the same tap order)",
+	"state":       "state.safetensors holds the carried state in the order of the model's StateSpecs, names like layer_0/S",
+	"layer_types": "model.layers lists mixer types; a mapping {type, <section>} overrides that layer's section; sections no layer reads are omitted",
+}
+
 // StateFile is the name of a state export in its directory.
 const StateFile = "state.safetensors"
 
@@ -42,15 +57,16 @@ func FromRun(r *train.Runner) *Model {
 	return &Model{Seq: r.Seq, Stack: r.Model, Config: r.Exp.Model, RMT: r.Exp.RMT, Store: r.Store, Backend: r.Backend}
 }
 
-// Architecture encodes what a state belongs to: the model config, and with a wrapper both sections.
+// Architecture encodes what a state belongs to: the model config (the sections its layers read), and
+// with a wrapper both sections.
 func (m *Model) Architecture() (json.RawMessage, error) {
 	if !m.RMT.Enabled {
-		return checkpoints.EncodeArchitecture(m.Config)
+		return checkpoints.EncodeArchitecture(m.Config.InUse())
 	}
 	return checkpoints.EncodeArchitecture(struct {
 		Model model.Config    `yaml:"model"`
 		RMT   model.RMTConfig `yaml:"rmt"`
-	}{m.Config, m.RMT})
+	}{m.Config.InUse(), m.RMT})
 }
 
 // Stepper compiles (ids [B, T], state...) -> (logits [B, T, V], next state...) over the model's
@@ -90,7 +106,8 @@ func Weights(m *Model, out, dtype, run string, step int) (*checkpoints.Manifest,
 	if m.Config.Vocab >= data.ByteVocab {
 		tok = checkpoints.ByteTokenizer()
 	}
-	opts := checkpoints.ExportOptions{DType: dtype, Architecture: m.Config, Tokenizer: tok, Source: checkpoints.Source{Run: run, Step: step}}
+	opts := checkpoints.ExportOptions{DType: dtype, Architecture: m.Config, Tokenizer: tok, Source: checkpoints.Source{Run: run, Step: step},
+		OmitSections: m.Config.UnusedSections(), Conventions: Conventions}
 	if m.RMT.Enabled {
 		opts.RMT = m.RMT
 	}

@@ -146,3 +146,24 @@ func assertBitIdentical(t *testing.T, got, want *tensors.Tensor) {
 		}
 	}
 }
+
+// config.json holds only the sections the model's layers read, and the conventions block.
+func TestConfigJSONOnlyUsedSections(t *testing.T) {
+	r := trainedRMT(t, "attention", "")
+	man, err := Weights(FromRun(r), t.TempDir(), "float32", "x", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var arch map[string]any
+	if err := json.Unmarshal(man.Architecture, &arch); err != nil {
+		t.Fatal(err)
+	}
+	for _, unused := range []string{"deltanet", "titans", "mom", "sliding_window"} {
+		if _, ok := arch[unused]; ok {
+			t.Errorf("config.json architecture holds the unused section %q", unused)
+		}
+	}
+	if _, ok := arch["attention"]; !ok || man.Conventions["dense"] == "" || man.Conventions["rope"] == "" {
+		t.Errorf("attention section %v, conventions %v", ok, man.Conventions)
+	}
+}

@@ -204,3 +204,24 @@ func (c Config) InUse() Config {
 	}
 	return out
 }
+
+// UnusedSections lists the YAML keys of the mixer sections no layer of c reads (sorted).
+func (c Config) UnusedSections() []string {
+	used := map[string]bool{}
+	table := mixerTable()
+	for _, l := range c.Layers {
+		used[table[l.Type].Section] = true
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, entries := range mixerTables {
+		for _, e := range entries {
+			if e.Section != "" && !used[e.Section] && !seen[e.Section] {
+				seen[e.Section] = true
+				out = append(out, e.Section)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/engramlx/engram/checkpoints"
 	"github.com/engramlx/engram/configs"
+	"github.com/engramlx/engram/export"
 	lt "github.com/engramlx/engram/layers/layertest"
 	"github.com/engramlx/engram/train"
 )
@@ -105,8 +106,7 @@ train: {steps: 2, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
 	if err := command("-run", runDir, "-out", out, "-state", "-ids", "1, 2,3"); err != nil {
 		t.Fatal(err)
 	}
-	arch, _ := checkpoints.EncodeArchitecture(r.Model.Config)
-	state, meta, err := checkpoints.LoadState(filepath.Join(out, "state.safetensors"), r.Model.StateSpecs(1), arch)
+	state, meta, err := export.LoadState(export.FromRun(r), filepath.Join(out, "state.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
