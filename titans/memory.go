@@ -49,7 +49,7 @@ func mlpForwardSig(ws []*Node, x *Node) (ps, zs, sigs []*Node) {
 			h = Mul(zs[l-1], sig)
 		}
 		ps = append(ps, h)
-		zs = append(zs, Einsum("bhni,bhio->bhno", h, w))
+		zs = append(zs, mm(h, w))
 	}
 	return ps, zs, sigs
 }
@@ -78,8 +78,7 @@ func gradFactors(ws []*Node, k, v *Node, autodiff bool) (ps, rs []*Node, loss *N
 	rs = make([]*Node, len(ws))
 	rs[last] = MulScalar(residual, 2)
 	for l := last; l > 0; l-- {
-		back := Einsum("bhno,bhio->bhni", rs[l], ws[l])
-		rs[l-1] = Mul(back, siluPrime(zs[l-1], sigs[l-1]))
+		rs[l-1] = Mul(mmT(rs[l], ws[l]), siluPrime(zs[l-1], sigs[l-1]))
 	}
 	return ps, rs, loss
 }
