@@ -50,6 +50,19 @@
 // naive.go is the token-by-token reference with the same semantics (per-token gradients from
 // graph.Gradient as full matrices); the tests hold them equal in float64, gradients included.
 //
+// # Layout for the backends (products.go, project.go)
+//
+// The Go backend runs a batched matmul without copies only when the batch axes lead and the lhs
+// contracts its last axis (the rhs its first non-batch axis or its last), and it transposes anything
+// else element by element. The memory's products (mm, mmT, tmm) and the layers' projections (dense,
+// projectAll) therefore carry custom gradients written in those layouts: a product over tokens swaps
+// the narrower operand once (swapLast), and projections of one input share its transpose. The tp op
+// has no per-chunk ops at all (ChunkedTP: factors, chunk sums and reads batched over chunks, the
+// weights of every chunk from one product with the gate matrix); the paper op computes its gate
+// coefficients for all chunks at once and cuts q, k, v into chunks with splitPieces, whose gradient is
+// one Concatenate. In float32 the tp memory's GELU is the backend's fused activation where it has one.
+// BenchmarkLMM and BenchmarkLMMTP measure tokens/s (wall and CPU) and the T = 2048 / T = 256 time ratio.
+//
 // # Architectures (section 4)
 //
 //   - LMM: the memory alone (NewLMM).
