@@ -109,3 +109,17 @@ func TestPerLayerSettingsRoundTrip(t *testing.T) {
 		t.Errorf("round trip changed %v:\n%s", d, body)
 	}
 }
+
+// The old name "gla" of the scalar-gated member still works, with a notice naming mamba2_style.
+func TestDeprecatedLayerTypeNotice(t *testing.T) {
+	exp, err := Parse("x.yaml", []byte("model: {layers: [gla, gla]}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exp.Notices) != 1 || !strings.Contains(exp.Notices[0], `now named "mamba2_style"`) {
+		t.Errorf("notices %v", exp.Notices)
+	}
+	if exp, _ := Parse("x.yaml", []byte("model: {layers: [mamba2_style]}\n"), nil); len(exp.Notices) != 0 {
+		t.Errorf("mamba2_style got notices %v", exp.Notices)
+	}
+}

@@ -72,6 +72,7 @@ func Parse(file string, src []byte, overrides []string) (Experiment, error) {
 	if err := exp.Validate(); err != nil {
 		return Experiment{}, fmt.Errorf("%s: %w", file, err)
 	}
+	exp.Notices = append(exp.Notices, exp.Model.Deprecations()...)
 	return exp, nil
 }
 

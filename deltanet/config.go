@@ -56,12 +56,13 @@ func DefaultConfig() Config {
 var presets = map[string]Options{
 	"gated_deltanet":   GatedDeltaRule,  // Yang, Kautz & Hatamizadeh 2025
 	"deltanet":         DeltaRule,       // Schlag et al. 2021; Yang et al. 2024
-	"gla":              GatedLinearAttn, // Mamba2-style scalar-gated linear attention
+	"mamba2_style":     GatedLinearAttn, // scalar-gated linear attention with Mamba2's decay (not GLA's per-channel gate)
+	"gla":              GatedLinearAttn, // the old name of mamba2_style (deprecatedPresets)
 	"linear_attention": LinearAttention, // Katharopoulos et al. 2020, with the same q/k features
 }
 
 // Preset returns DefaultConfig with the switches of a named member of the family: "gated_deltanet",
-// "deltanet", "gla" or "linear_attention".
+// "deltanet", "mamba2_style" (or its old name "gla") or "linear_attention".
 func Preset(name string) (Config, error) {
 	opts, ok := presets[name]
 	if !ok {
@@ -70,6 +71,13 @@ func Preset(name string) (Config, error) {
 	cfg := DefaultConfig()
 	cfg.Gate, cfg.Delta = opts.Gate, opts.Delta
 	return cfg, nil
+}
+
+// deprecatedPresets are old names still accepted, with the notice a config using them gets: "gla" was
+// the scalar-gated member, which is not flash-linear-attention's GatedLinearAttention (per-channel
+// gates); the name is kept for existing configs and checkpoints (their scope names say gla).
+var deprecatedPresets = map[string]string{
+	"gla": `layer type "gla" is the scalar-gated (Mamba2-style) member, now named "mamba2_style"; "gla" will mean flash-linear-attention's GatedLinearAttention (per-channel gates), so rename it in new configs`,
 }
 
 // PresetNames lists the names Preset accepts, sorted.

@@ -180,7 +180,7 @@ func TestConfig(t *testing.T) {
 	if err := deltanet.DefaultConfig().Validate(); err != nil {
 		t.Errorf("default config: %v", err)
 	}
-	want := map[string][2]bool{"gated_deltanet": {true, true}, "deltanet": {false, true}, "gla": {true, false}, "linear_attention": {false, false}}
+	want := map[string][2]bool{"gated_deltanet": {true, true}, "deltanet": {false, true}, "mamba2_style": {true, false}, "gla": {true, false}, "linear_attention": {false, false}}
 	for _, name := range deltanet.PresetNames() {
 		cfg, err := deltanet.Preset(name)
 		if err != nil || [2]bool{cfg.Gate, cfg.Delta} != want[name] {

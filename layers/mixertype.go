@@ -18,6 +18,8 @@ type MixerType struct {
 	// per-layer settings applied) and returns the mixer for width dModel. A setting that contradicts
 	// the layer type is an error naming both.
 	Build func(section any, dModel int) (Mixer, error)
+	// Deprecated, when set, is the notice a config using this (old) name gets; the name keeps working.
+	Deprecated string
 }
 
 // MixerTypes are the attention baselines: "attention" (causal softmax attention, section attention)

@@ -225,3 +225,17 @@ func (c Config) UnusedSections() []string {
 	sort.Strings(out)
 	return out
 }
+
+// Deprecations are the notices of the deprecated layer types c uses (one per type).
+func (c Config) Deprecations() []string {
+	table := mixerTable()
+	seen := map[string]bool{}
+	var out []string
+	for _, l := range c.Layers {
+		if notice := table[l.Type].Deprecated; notice != "" && !seen[l.Type] {
+			seen[l.Type] = true
+			out = append(out, notice)
+		}
+	}
+	return out
+}

@@ -101,7 +101,7 @@ func TestParseErrors(t *testing.T) {
 		{"unknown sweep key", "base: quickstart\nseedz: [1]\n", `line 2: unknown key "seedz"`},
 		{"unknown experiment key", "experiment:\n  model: {d_modle: 3}\n", `line 2: unknown key "d_modle"`},
 		{"misspelt grid key", "base: quickstart\ngrid: {model.d_modle: [1, 2]}\n", `model.d_modle=1: unknown key "d_modle"`},
-		{"wrong-typed value", "base: quickstart\ngrid: {train.steps: [10, ten]}\n", `train.steps=ten: cannot use string "ten" as int`},
+		{"wrong-typed value", "base: quickstart\ngrid: {train.steps: [10, ten]}\n", `train.steps=ten: train.steps: cannot use string "ten" as int`},
 		{"no base", "grid: {train.steps: [1]}\n", "no base experiment"},
 		{"both bases", "base: quickstart\nexperiment: {seed: 2}\n", "not both"},
 		{"missing base", "base: nope/missing.yaml\n", "base: config file nope/missing.yaml"},
