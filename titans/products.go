@@ -90,6 +90,37 @@ func mmT(x, y *Node) *Node {
 		func(in []*Node, v *Node) []*Node { return []*Node{rawMM(v, in[1]), rawTMM(v, in[0])} })
 }
 
+// mmShared returns xs[i] y for each xs[i] [..., n_i, k] and one y [..., k, m] -- mm for several
+// left-hand sides, with y passed once through the custom gradient's identity (so that y is not copied
+// for each product): dxs[i] = v_i y^T, dy = sum_i xs[i]^T v_i.
+func mmShared(xs []*Node, y *Node) []*Node {
+	inputs := append([]*Node{y}, xs...)
+	return customGradientMulti(inputs,
+		func(in []*Node) []*Node {
+			outs := make([]*Node, len(xs))
+			for i, x := range in[1:] {
+				outs[i] = rawMM(x, in[0])
+			}
+			return outs
+		},
+		func(in, vs []*Node) []*Node {
+			grads := make([]*Node, len(in))
+			for i, v := range vs {
+				if v == nil {
+					continue
+				}
+				grads[1+i] = rawMMT(v, in[0])
+				dy := rawTMM(in[1+i], v)
+				if grads[0] == nil {
+					grads[0] = dy
+				} else {
+					grads[0] = Add(grads[0], dy)
+				}
+			}
+			return grads
+		})
+}
+
 // tmm is x^T y over all leading axes, x [..., s, k], y [..., s, m] -> [..., k, m] (a sum over s). The
 // kernel contracts the lhs over its last axis, so one operand is swapped (swapLast): x, or when that
 // moves fewer values, y, and then the (small) result: (y^T x)^T.

@@ -359,8 +359,9 @@ func (sc *tpScan) apply(w0, s0, sums *Node) (all, w, s *Node) {
 	d := sums.Shape().Dimensions
 	flat := func(x *Node) *Node { return Reshape(x, d[0], d[1], -1, d[3]*d[4]) }
 	terms := Concatenate([]*Node{flat(w0), flat(s0), flat(sums)}, 2) // [B, H, m+2, in*out]
-	all = Reshape(mm(sc.wCoef, terms), d...)
-	sAll := Reshape(mm(sc.sCoef, terms), d[0], d[1], -1, d[3], d[4])
+	products := mmShared([]*Node{sc.wCoef, sc.sCoef}, terms)
+	all = Reshape(products[0], d...)
+	sAll := Reshape(products[1], d[0], d[1], -1, d[3], d[4])
 	if sc.selectLast == nil {
 		return all, Squeeze(SliceAxis(all, 2, AxisElem(sc.m-1)), 2), Squeeze(sAll, 2)
 	}
