@@ -3,7 +3,7 @@
 //
 // Paper: S. Yang, J. Kautz, A. Hatamizadeh, "Gated Delta Networks: Improving Mamba2 with Delta Rule",
 // ICLR 2025. Behaviour checked against flash-linear-attention (fla/ops/gated_delta_rule/naive.py,
-// fla/layers/gated_deltanet.py) through the golden vectors in ../shared/golden/gated_delta_rule.
+// fla/layers/gated_deltanet.py) through the golden vectors in testdata/gated_delta_rule (copied from the shared golden set).
 //
 // # Recurrence (per batch and head; the paper's eq. 10)
 //
