@@ -8,14 +8,12 @@ import (
 	"runtime/pprof"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/engramlx/engram/deltanet"
 	lt "github.com/engramlx/engram/layers/layertest"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
@@ -32,33 +30,13 @@ const (
 	benchChunk = 64
 )
 
-// benchRunner runs one compiled graph on fixed inputs.
-type benchRunner func()
+// benchRunner, cachedRunner and finalizeAll are layertest's shared benchmark scaffolding.
+type benchRunner = lt.Runner
 
 var (
-	benchMu      sync.Mutex
-	benchRunners = map[string]benchRunner{}
+	cachedRunner = lt.CachedRunner
+	finalizeAll  = lt.FinalizeAll
 )
-
-// cachedRunner builds (once per name) and returns the runner, having run it once so compilation is
-// outside the timed loop.
-func cachedRunner(name string, build func() benchRunner) benchRunner {
-	benchMu.Lock()
-	defer benchMu.Unlock()
-	run, ok := benchRunners[name]
-	if !ok {
-		run = build()
-		run()
-		benchRunners[name] = run
-	}
-	return run
-}
-
-func finalizeAll(ts []*tensors.Tensor) {
-	for _, t := range ts {
-		t.FinalizeAll()
-	}
-}
 
 // opRunner compiles the op (naive or chunk) at T and d = d_k = d_v; with backward, the graph also
 // computes the gradients of sum(o) + sum(ht) with respect to every input.

@@ -2,7 +2,6 @@ package layers_test
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,32 +27,13 @@ const (
 	benchWindow = 128
 )
 
-type benchRunner func()
+// benchRunner, cachedRunner and finalizeAll are layertest's shared benchmark scaffolding.
+type benchRunner = lt.Runner
 
 var (
-	benchMu      sync.Mutex
-	benchRunners = map[string]benchRunner{}
+	cachedRunner = lt.CachedRunner
+	finalizeAll  = lt.FinalizeAll
 )
-
-// cachedRunner builds (once per name) and returns the runner, having run it once so compilation is
-// outside the timed loop.
-func cachedRunner(name string, build func() benchRunner) benchRunner {
-	benchMu.Lock()
-	defer benchMu.Unlock()
-	run, ok := benchRunners[name]
-	if !ok {
-		run = build()
-		run()
-		benchRunners[name] = run
-	}
-	return run
-}
-
-func finalizeAll(ts []*tensors.Tensor) {
-	for _, t := range ts {
-		t.FinalizeAll()
-	}
-}
 
 // attentionRunner compiles the attention Mixer (window 0: full causal attention) at T and head dim d.
 func attentionRunner(window int, backward bool, steps, d int) benchRunner {
