@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"github.com/engramlx/engram/data"
 	"github.com/engramlx/engram/internal/fsutil"
+	"github.com/engramlx/engram/model"
 	"io"
 	"os"
 	"path/filepath"
@@ -124,12 +125,17 @@ func evalRun(dir, name, out string, e configs.Eval, logf func(string, ...any)) (
 	if err != nil {
 		return nil, err
 	}
-	s, err := NewStreamer(r.Seq, r.Model.Config.Vocab, r.Store, r.Backend, e.Segment)
+	// Streaming set-up of the same weights (Titans carries its partial chunk): segments split anywhere.
+	seq, _, err := model.NewSequence(r.Exp.Model.ForStreaming(), r.Exp.RMT)
+	if err != nil {
+		return nil, err
+	}
+	s, err := NewStreamer(seq, r.Model.Config.Vocab, r.Store, r.Backend, e.Segment)
 	if err != nil {
 		return nil, err
 	}
 	defer s.Close()
-	if line := r.Seq.Describe(); line != "" {
+	if line := seq.Describe(); line != "" {
 		logf("%s: %s", name, line)
 	}
 	if s.Segment != e.Segment {

@@ -52,9 +52,15 @@ type Model struct {
 	Backend compute.Backend
 }
 
-// FromRun is the model of a run opened with train.Open.
+// FromRun is the model of a run opened with train.Open, set up for streaming (model.Config.ForStreaming:
+// the same weights, a state that continues exactly after a prompt of any length).
 func FromRun(r *train.Runner) *Model {
-	return &Model{Seq: r.Seq, Stack: r.Model, Config: r.Exp.Model, RMT: r.Exp.RMT, Store: r.Store, Backend: r.Backend}
+	cfg := r.Exp.Model.ForStreaming()
+	seq, stack, err := model.NewSequence(cfg, r.Exp.RMT)
+	if err != nil { // the run's own config, streaming settings added: cannot fail where the run built
+		seq, stack, cfg = r.Seq, r.Model, r.Exp.Model
+	}
+	return &Model{Seq: seq, Stack: stack, Config: cfg, RMT: r.Exp.RMT, Store: r.Store, Backend: r.Backend}
 }
 
 // Architecture encodes what a state belongs to: the model config (the sections its layers read), and
@@ -173,6 +179,7 @@ func Load(dir string, backend compute.Backend) (*Model, *checkpoints.Imported, e
 	if _, err := imp.DecodeRMT(&wrap); err != nil {
 		return nil, nil, err
 	}
+	cfg = cfg.ForStreaming()
 	seq, stack, err := model.NewSequence(cfg, wrap)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", dir, err)

@@ -239,3 +239,11 @@ func (c Config) Deprecations() []string {
 	}
 	return out
 }
+
+// ForStreaming returns c set up for decoding in calls of any length (the same weights): Titans layers
+// carry their partial chunk in the state where their mode allows (titans.Config.ForStreaming), so a
+// stream split anywhere computes what one call computes. Evaluation streaming and state export use it.
+func (c Config) ForStreaming() Config {
+	c.Titans = c.Titans.ForStreaming()
+	return c
+}

@@ -11,7 +11,7 @@ import (
 )
 
 // splitCase is a float64 two-layer model of one mixer type with small chunks (4), so the splits below
-// cut chunks, Titans carrying its partial chunk in the state.
+// cut chunks; set up for streaming as eval and export do (Titans carries its partial chunk).
 func splitCase(t *testing.T, mixer string) *Model {
 	t.Helper()
 	cfg := DefaultConfig()
@@ -24,8 +24,8 @@ func splitCase(t *testing.T, mixer string) *Model {
 	// which tokens overflow depends on the split; the masked form (0) drops none and streams exactly.
 	cfg.MoM.CapacityFactor = 0
 	cfg.Titans.Heads, cfg.Titans.HeadDim, cfg.Titans.ChunkSize, cfg.Titans.SegmentSize = 2, 4, 4, 4
-	cfg.Titans.PersistentTokens, cfg.Titans.Window, cfg.Titans.CarryPartialChunk = 2, 6, true
-	m, err := New(cfg)
+	cfg.Titans.PersistentTokens, cfg.Titans.Window = 2, 6
+	m, err := New(cfg.ForStreaming()) // what evaluation and state export stream with
 	if err != nil {
 		t.Fatalf("%s: %v", mixer, err)
 	}

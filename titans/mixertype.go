@@ -24,3 +24,14 @@ func MixerTypes() []layers.MixerType {
 	}
 	return out
 }
+
+// ForStreaming returns c set up for decoding in calls of any length: the partial chunk carried in the
+// state (CarryPartialChunk) where the mode allows it (paper mode, or tp mode without TTT batches), so
+// that decoding token by token computes what one call over the whole text computes. The weights are
+// the same: only the state grows by the pending tokens.
+func (c Config) ForStreaming() Config {
+	if c.Mode != ModeTP || c.TTTBatchSize == 0 {
+		c.CarryPartialChunk = true
+	}
+	return c
+}
