@@ -123,3 +123,17 @@ func TestDeprecatedLayerTypeNotice(t *testing.T) {
 		t.Errorf("mamba2_style got notices %v", exp.Notices)
 	}
 }
+
+// titans.mode "tp" (the old name of titans_pytorch) still works, with a notice.
+func TestOldTitansModeName(t *testing.T) {
+	exp, err := Parse("x.yaml", []byte("model: {layers: [titans_lmm], titans: {mode: tp, ttt_batch_size: 0}}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(exp.Notices) != 1 || !strings.Contains(exp.Notices[0], `now named "titans_pytorch"`) {
+		t.Errorf("notices %v", exp.Notices)
+	}
+	if exp, err := Load("titans_lmm_tp.yaml", nil); err != nil || exp.Model.Titans.Mode != "titans_pytorch" || len(exp.Notices) != 0 {
+		t.Errorf("titans_lmm_tp.yaml: %v (mode %q, notices %v)", err, exp.Model.Titans.Mode, exp.Notices)
+	}
+}

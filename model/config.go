@@ -226,7 +226,7 @@ func (c Config) UnusedSections() []string {
 	return out
 }
 
-// Deprecations are the notices of the deprecated layer types c uses (one per type).
+// Deprecations are the notices of the deprecated layer types and settings c uses (one each).
 func (c Config) Deprecations() []string {
 	table := mixerTable()
 	seen := map[string]bool{}
@@ -235,6 +235,10 @@ func (c Config) Deprecations() []string {
 		if notice := table[l.Type].Deprecated; notice != "" && !seen[l.Type] {
 			seen[l.Type] = true
 			out = append(out, notice)
+		}
+		if section := table[l.Type].Section; section == "titans" && !seen[section] {
+			seen[section] = true
+			out = append(out, c.Titans.Deprecations()...)
 		}
 	}
 	return out

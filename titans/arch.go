@@ -18,6 +18,7 @@ type Introspector interface {
 
 // New returns the mixer of cfg.Variant (lmm, mac, mag, mal) for a model of width dModel.
 func New(cfg Config, dModel int) (layers.Mixer, error) {
+	cfg = cfg.Normalized()
 	lmm, err := NewLMM(cfg, dModel)
 	if err != nil {
 		return nil, err

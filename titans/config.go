@@ -13,8 +13,10 @@ const (
 
 // Modes selectable by Config.Mode.
 const (
-	ModePaper = "paper" // the paper's equations (default)
-	ModeTP    = "tp"    // compatibility with titans-pytorch (tp.go lists each difference)
+	ModePaper = "paper"          // the paper's equations (default)
+	ModeTP    = "titans_pytorch" // lucidrains/titans-pytorch's NeuralMemory (tp.go, doc.go)
+	// modeTPOld is the mode's first name, still accepted (Normalized) with a notice (Deprecations).
+	modeTPOld = "tp"
 )
 
 // Config holds every hyper-parameter of the Titans mixers. YAML keys are snake_case; unknown keys are
@@ -25,7 +27,7 @@ type Config struct {
 	// must agree with the type (MixerTypes).
 	Variant        string `yaml:"-"`
 	VariantSetting string `yaml:"variant,omitempty"`
-	Mode           string `yaml:"mode"` // paper | tp
+	Mode           string `yaml:"mode"` // paper | titans_pytorch ("tp", its old name, still works)
 
 	Heads   int `yaml:"heads"`    // H: memory heads (and attention heads)
 	HeadDim int `yaml:"head_dim"` // Dh: width of q, k, v per head; the memory maps Dh -> Dh
@@ -84,8 +86,25 @@ func DefaultConfig() Config {
 	}
 }
 
+// Normalized returns c with the old mode name "tp" replaced by "titans_pytorch".
+func (c Config) Normalized() Config {
+	if c.Mode == modeTPOld {
+		c.Mode = ModeTP
+	}
+	return c
+}
+
+// Deprecations are the notices for old names c uses.
+func (c Config) Deprecations() []string {
+	if c.Mode == modeTPOld {
+		return []string{`titans.mode "tp" is now named "titans_pytorch" (it reads as tensor parallel); "tp" keeps working`}
+	}
+	return nil
+}
+
 // Validate reports the first invalid field, naming it and its value.
 func (c Config) Validate() error {
+	c = c.Normalized()
 	switch c.Variant {
 	case VariantLMM, VariantMAC, VariantMAG, VariantMAL:
 	default:
@@ -101,7 +120,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("titans: carry_partial_chunk needs ttt_batch_size 0 (TTT batches are cut from each call), got %d", c.TTTBatchSize)
 		}
 	default:
-		return fmt.Errorf("titans: mode %q: want paper or tp", c.Mode)
+		return fmt.Errorf("titans: mode %q: want paper or titans_pytorch", c.Mode)
 	}
 	positive := []struct {
 		name  string

@@ -103,7 +103,7 @@
 //
 // # The tp compatibility mode (tp.go, tplmm.go, import.go)
 //
-// Config.Mode = "tp" is lucidrains/titans-pytorch's NeuralMemory (titans_pytorch/neural_memory.py at
+// Config.Mode = "titans_pytorch" (first named "tp", still accepted) is lucidrains/titans-pytorch's NeuralMemory (titans_pytorch/neural_memory.py at
 // commit cc016eb) with its default options: batch_size None, momentum order 1, per-head learned
 // parameters, pre_rmsnorm, mean pooling of chunks, no q/k/v activation, max lr 1 (set MaxLR = 1), no
 // gradient clipping (GradClamp = 0), the ResidualNorm(MemoryMLP) memory. Order of operations, per batch

@@ -72,8 +72,8 @@ func ImportPyTorchState(scope *model.Scope, cfg Config, dModel int, state map[st
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	if cfg.Mode != ModeTP {
-		return fmt.Errorf("titans: ImportPyTorchState needs mode tp, got %q", cfg.Mode)
+	if cfg = cfg.Normalized(); cfg.Mode != ModeTP {
+		return fmt.Errorf("titans: ImportPyTorchState needs mode titans_pytorch, got %q", cfg.Mode)
 	}
 	params := pyTorchParams(cfg, dModel)
 	known := map[string]bool{}

@@ -37,6 +37,7 @@ type LMM struct {
 
 // NewLMM validates cfg and returns the memory layer for a model of width dModel.
 func NewLMM(cfg Config, dModel int) (*LMM, error) {
+	cfg = cfg.Normalized()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

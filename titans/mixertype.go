@@ -30,7 +30,7 @@ func MixerTypes() []layers.MixerType {
 // that decoding token by token computes what one call over the whole text computes. The weights are
 // the same: only the state grows by the pending tokens.
 func (c Config) ForStreaming() Config {
-	if c.Mode != ModeTP || c.TTTBatchSize == 0 {
+	if c.Normalized().Mode != ModeTP || c.TTTBatchSize == 0 {
 		c.CarryPartialChunk = true
 	}
 	return c

@@ -10,7 +10,7 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// The tp compatibility mode (Config.Mode = "tp") reproduces lucidrains/titans-pytorch's NeuralMemory
+// The titans-pytorch mode (Config.Mode = "titans_pytorch", formerly "tp") reproduces lucidrains/titans-pytorch's NeuralMemory
 // (see the package doc for the whole layer and each remaining difference). This file holds its memory
 // form and its op; the paper mode is chunk.go and naive.go.
 //
