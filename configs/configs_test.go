@@ -130,8 +130,8 @@ func TestOldTitansModeName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(exp.Notices) != 1 || !strings.Contains(exp.Notices[0], `now named "titans_pytorch"`) {
-		t.Errorf("notices %v", exp.Notices)
+	if len(exp.Notices) != 1 || !strings.Contains(exp.Notices[0], `now named "titans_pytorch"`) || exp.Model.Titans.Mode != "titans_pytorch" {
+		t.Errorf("notices %v, mode %q (a run saved with tp and resumed with titans_pytorch must compare equal)", exp.Notices, exp.Model.Titans.Mode)
 	}
 	if exp, err := Load("titans_lmm_tp.yaml", nil); err != nil || exp.Model.Titans.Mode != "titans_pytorch" || len(exp.Notices) != 0 {
 		t.Errorf("titans_lmm_tp.yaml: %v (mode %q, notices %v)", err, exp.Model.Titans.Mode, exp.Notices)

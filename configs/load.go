@@ -73,6 +73,7 @@ func Parse(file string, src []byte, overrides []string) (Experiment, error) {
 		return Experiment{}, fmt.Errorf("%s: %w", file, err)
 	}
 	exp.Notices = append(exp.Notices, exp.Model.Deprecations()...)
+	exp.Model = exp.Model.Normalized()
 	return exp, nil
 }
 

@@ -251,3 +251,10 @@ func (c Config) ForStreaming() Config {
 	c.Titans = c.Titans.ForStreaming()
 	return c
 }
+
+// Normalized returns c with old setting names replaced by the current ones (titans.mode "tp" ->
+// "titans_pytorch"), so configs written before and after a rename compare equal.
+func (c Config) Normalized() Config {
+	c.Titans = c.Titans.Normalized()
+	return c
+}
