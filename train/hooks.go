@@ -1,8 +1,12 @@
 package train
 
 import (
+	"io"
+	"os"
+
 	"context"
 	"fmt"
+	"golang.org/x/term"
 	"time"
 
 	"github.com/gomlx/gomlx/core/tensors"
@@ -26,12 +30,14 @@ func (r *Runner) newHooks(ctx context.Context, evalDS *indexedDataset) *hooks {
 	t := r.Exp.Train
 	h := &hooks{r: r, ctx: ctx, evalDS: evalDS, started: time.Now(), first: r.GlobalStep(),
 		tokens: t.BatchSize * t.AccumSteps * r.Exp.Data.SeqLen()}
-	if r.opts.Progress {
+	// The bar needs a terminal wide enough for its numbers; narrower ones get the plain lines a log gets.
+	if r.opts.Progress && terminalWidth(r.opts.Log) >= minBarWidth {
 		h.bar = progressbar.NewOptions(t.Steps,
 			progressbar.OptionSetWriter(r.opts.Log),
 			progressbar.OptionSetDescription(r.Exp.Name),
 			progressbar.OptionShowCount(),
 			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionFullWidth(),
 			progressbar.OptionThrottle(200*time.Millisecond),
 			progressbar.OptionClearOnFinish())
 		_ = h.bar.Set(h.first)
@@ -55,7 +61,7 @@ func (h *hooks) onStep(loop *mltrain.Loop, metrics []*tensors.Tensor) error {
 	tokensPerSec := float64((step-h.first)*h.tokens) / max(elapsed, 1e-9)
 	loss, acc := scalar(metrics[0]), scalar(metrics[2])
 	if h.bar != nil {
-		h.bar.Describe(fmt.Sprintf("%s loss %.4f acc %.3f %.0f tok/s", h.r.Exp.Name, loss, acc, tokensPerSec))
+		h.bar.Describe(fmt.Sprintf("loss %.4f acc %.3f lr %.1e %.0f tok/s", loss, acc, h.r.stat("learning_rate"), tokensPerSec))
 		_ = h.bar.Set(step)
 	}
 	line := map[string]any{"step": step, "loss": loss, "loss_ema": scalar(metrics[1]), "accuracy": acc,
@@ -70,6 +76,10 @@ func (h *hooks) onStep(loop *mltrain.Loop, metrics []*tensors.Tensor) error {
 			return err
 		}
 		line["eval_loss"], line["eval_accuracy"] = evalLoss, evalAcc
+		if h.bar != nil { // each intermediate eval on its own line above the bar
+			_ = h.bar.Clear()
+			h.r.logf("step %d/%d  eval_loss %.4f  eval_acc %.3f", step, t.Steps, evalLoss, evalAcc)
+		}
 	}
 	if step%t.LogEvery == 0 || evalNow {
 		if err := h.r.metrics.Write(line); err != nil {
@@ -110,4 +120,21 @@ func (r *Runner) stat(name string) float64 {
 		return 0
 	}
 	return scalar(value)
+}
+
+// minBarWidth is the narrowest terminal the progress bar is drawn in (its description and counters
+// take about 70 columns).
+const minBarWidth = 90
+
+// terminalWidth is w's terminal width in columns, 0 when w is not a terminal.
+func terminalWidth(w io.Writer) int {
+	f, ok := w.(*os.File)
+	if !ok {
+		return 0
+	}
+	cols, _, err := term.GetSize(int(f.Fd()))
+	if err != nil {
+		return 0
+	}
+	return cols
 }
