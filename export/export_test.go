@@ -17,18 +17,16 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// trainedRMT trains a tiny RMT run (backbone layers of type layer) for a few steps and reopens it as
-// cmd/export does.
-func trainedRMT(t *testing.T, layer, extra string) *train.Runner {
+// trainedRun trains a tiny run on the copy task (model and extra sections in YAML) for a few steps and
+// reopens it as cmd/export does.
+func trainedRun(t *testing.T, modelAndSections string) *train.Runner {
 	t.Helper()
 	dir := t.TempDir()
-	exp, err := configs.Parse("tiny-rmt", []byte(`
-name: tiny-rmt
+	exp, err := configs.Parse("tiny", []byte(`
+name: tiny
 seed: 5
 runs_dir: `+dir+`
-model: {vocab: 8, d_model: 8, layers: [`+layer+`], mlp_hidden: 16, attention: {heads: 2, max_context: 16},
-  deltanet: {heads: 2, head_dim_k: 4, chunk_size: 4}}
-rmt: {enabled: true, memory_size: 2, segment_len: 4`+extra+`}
+`+modelAndSections+`
 data: {task: copy, copy: {vocab: 8, seq_len: 12, length: 5}}
 train: {steps: 3, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batches: 1, log_every: 1}
 `), nil)
@@ -38,11 +36,19 @@ train: {steps: 3, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batc
 	if _, err := train.Run(context.Background(), exp, train.Options{Log: discard{}}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := train.Open(filepath.Join(dir, "tiny-rmt"), train.Options{Log: discard{}})
+	r, err := train.Open(filepath.Join(dir, "tiny"), train.Options{Log: discard{}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return r
+}
+
+// trainedRMT is a tiny RMT run whose backbone layers have type layer (extra: more rmt settings).
+func trainedRMT(t *testing.T, layer, extra string) *train.Runner {
+	t.Helper()
+	return trainedRun(t, `model: {vocab: 8, d_model: 8, layers: [`+layer+`], mlp_hidden: 16, attention: {heads: 2, max_context: 16},
+  deltanet: {heads: 2, head_dim_k: 4, chunk_size: 4}}
+rmt: {enabled: true, memory_size: 2, segment_len: 4`+extra+`}`)
 }
 
 // An RMT model's export holds its learned initial memory and its rmt settings; its state after a prompt,
@@ -171,25 +177,7 @@ func TestConfigJSONOnlyUsedSections(t *testing.T) {
 // A Titans model exported and continued after a prompt that ends inside a chunk computes what one pass
 // over prompt + continuation computes (export streams with the partial chunk carried).
 func TestTitansStateContinuesMidChunk(t *testing.T) {
-	dir := t.TempDir()
-	exp, err := configs.Parse("titans", []byte(`
-name: titans
-seed: 4
-runs_dir: `+dir+`
-model: {vocab: 8, d_model: 8, layers: [titans_lmm], mlp_hidden: 16, titans: {heads: 2, head_dim: 4, chunk_size: 4}}
-data: {task: copy, copy: {vocab: 8, seq_len: 12, length: 5}}
-train: {steps: 2, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batches: 1, log_every: 1}
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := train.Run(context.Background(), exp, train.Options{Log: discard{}}); err != nil {
-		t.Fatal(err)
-	}
-	r, err := train.Open(filepath.Join(dir, "titans"), train.Options{Log: discard{}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := trainedRun(t, "model: {vocab: 8, d_model: 8, layers: [titans_lmm], mlp_hidden: 16, titans: {heads: 2, head_dim: 4, chunk_size: 4}}")
 	m := FromRun(r)
 	out := t.TempDir()
 	prompt, next := []int32{1, 2, 3, 4, 5}, []int32{6, 7, 2}
