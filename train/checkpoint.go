@@ -99,4 +99,3 @@ func (r *Runner) checkSavedConfig() error {
 	return enc.Encode(map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "step": latest.Step, "changes": changes})
 }
 
-func renameOver(from, to string) error { return os.Rename(from, to) }
