@@ -98,4 +98,3 @@ func (r *Runner) checkSavedConfig() error {
 	enc.SetEscapeHTML(false) // "a -> b" stays readable
 	return enc.Encode(map[string]any{"time": time.Now().UTC().Format(time.RFC3339), "step": latest.Step, "changes": changes})
 }
-
