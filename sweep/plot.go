@@ -52,13 +52,19 @@ func metricIndex(name string) int {
 	panic("sweep: no metric " + name)
 }
 
-// points are one line's (x, mean, std) triples; they satisfy plotter.XYer and plotter.YErrorer.
-type points struct{ x, y, err []float64 }
+// points are one line's (x, mean, std) triples; they satisfy plotter.XYer and plotter.YErrorer. Error
+// bars are clipped to the metric's range [lo, hi] (an accuracy's mean + std can pass 1).
+type points struct {
+	x, y, err []float64
+	lo, hi    float64
+}
 
-func (p points) Len() int                        { return len(p.x) }
-func (p points) XY(i int) (float64, float64)     { return p.x[i], p.y[i] }
-func (p points) YError(i int) (float64, float64) { return p.err[i], p.err[i] }
-func (p *points) Less(i, j int) bool             { return p.x[i] < p.x[j] }
+func (p points) Len() int                    { return len(p.x) }
+func (p points) XY(i int) (float64, float64) { return p.x[i], p.y[i] }
+func (p points) YError(i int) (float64, float64) {
+	return math.Min(p.err[i], p.y[i]-p.lo), math.Min(p.err[i], p.hi-p.y[i])
+}
+func (p *points) Less(i, j int) bool { return p.x[i] < p.x[j] }
 func (p *points) Swap(i, j int) {
 	p.x[i], p.x[j] = p.x[j], p.x[i]
 	p.y[i], p.y[j] = p.y[j], p.y[i]
@@ -84,7 +90,10 @@ func plotKey(s *Sweep, groups []Group, k, m int) ([]byte, error) {
 		}
 		name := lineName(s, g.Labels, k)
 		if lines[name] == nil {
-			lines[name] = &points{}
+			lines[name] = &points{lo: 0, hi: math.Inf(1)}
+			if strings.HasSuffix(metrics[m].name, "accuracy") {
+				lines[name].hi = 1
+			}
 			lineNames = append(lineNames, name)
 		}
 		x := float64(position[g.Labels[k]])

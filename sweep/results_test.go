@@ -47,3 +47,11 @@ func TestGroupsMeanStd(t *testing.T) {
 		t.Errorf("a configuration with no finished seed: %+v", g[0])
 	}
 }
+
+// Error bars stay inside the metric's range: an accuracy of 0.98 +- 0.05 reaches 1, not 1.03.
+func TestErrorBarsClipped(t *testing.T) {
+	p := points{x: []float64{0}, y: []float64{0.98}, err: []float64{0.05}, lo: 0, hi: 1}
+	if low, high := p.YError(0); math.Abs(low-0.05) > 1e-12 || math.Abs(high-0.02) > 1e-12 {
+		t.Errorf("error bar (-%g, +%g), want (-0.05, +0.02)", low, high)
+	}
+}
