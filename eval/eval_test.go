@@ -2,6 +2,7 @@ package eval
 
 import (
 	"bytes"
+	"image/color"
 	"image/png"
 	"math"
 	"os"
@@ -180,13 +181,18 @@ func TestMarkdownAndCSV(t *testing.T) {
 	}
 }
 
-// The heatmap and the curve are valid PNGs; the heatmap's palette runs from red (0) to green (1).
+// The heatmap and the curve are valid PNGs; the heatmap's palette gets lighter with accuracy (readable
+// in greyscale and for the colour-blind: no red-green).
 func TestPlots(t *testing.T) {
-	colours := accuracyPalette(3).Colors()
-	r0, g0, _, _ := colours[0].RGBA()
-	r1, g1, _, _ := colours[2].RGBA()
-	if !(r0 > g0 && g1 > r1) {
-		t.Errorf("palette ends %v, %v: want red then green", colours[0], colours[2])
+	colours := accuracyPalette(5).Colors()
+	lightness := func(c color.Color) float64 {
+		r, g, b, _ := c.RGBA()
+		return 0.299*float64(r) + 0.587*float64(g) + 0.114*float64(b)
+	}
+	for i := 1; i < len(colours); i++ {
+		if !(lightness(colours[i]) > lightness(colours[i-1])) {
+			t.Errorf("palette step %d: lightness %g after %g, want rising", i, lightness(colours[i]), lightness(colours[i-1]))
+		}
 	}
 	heat, err := Heatmap(sampleCells(), AccuracyMetric, "test")
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // heatGrid is the cells of one run and task as a grid: column c = c-th context length, row r = r-th
@@ -68,27 +70,51 @@ func (g heatGrid) Z(c, r int) float64 {
 	return math.NaN()
 }
 
-// accuracyPalette runs from red (0) through yellow to green (1), the colours of NIAH heatmaps.
+// accuracyPalette runs from dark purple (0) through teal to yellow (1): viridis-like, readable for the
+// colour-blind and in greyscale (lightness rises with accuracy), unlike the red-green NIAH maps.
 type accuracyPalette int
+
+// viridisAnchors are five points of the viridis map; colours in between are interpolated linearly.
+var viridisAnchors = [][3]float64{{68, 1, 84}, {59, 82, 139}, {33, 145, 140}, {94, 201, 98}, {253, 231, 37}}
+
+// accuracyColor is the palette's colour at t in [0, 1].
+func accuracyColor(t float64) color.Color {
+	t = math.Max(0, math.Min(1, t))
+	pos := t * float64(len(viridisAnchors)-1)
+	i := min(int(pos), len(viridisAnchors)-2)
+	f := pos - float64(i)
+	var c [3]uint8
+	for k := range c {
+		c[k] = uint8(math.Round(viridisAnchors[i][k]*(1-f) + viridisAnchors[i+1][k]*f))
+	}
+	return color.NRGBA{R: c[0], G: c[1], B: c[2], A: 255}
+}
 
 func (n accuracyPalette) Colors() []color.Color {
 	out := make([]color.Color, int(n))
 	for i := range out {
-		t := float64(i) / float64(int(n)-1)
-		r, g := 1.0, 2*t
-		if t > 0.5 {
-			r, g = 2*(1-t), 1
-		}
-		out[i] = color.NRGBA{R: uint8(40 + 200*r), G: uint8(40 + 170*g), B: 60, A: 255}
+		out[i] = accuracyColor(float64(i) / float64(int(n)-1))
 	}
 	return out
 }
 
+// accuracyMap is the palette as a palette.ColorMap on [0, 1], for the heatmap's colour bar.
+type accuracyMap struct{ alpha float64 }
+
+func (accuracyMap) At(v float64) (color.Color, error) { return accuracyColor(v), nil }
+func (accuracyMap) Max() float64                      { return 1 }
+func (accuracyMap) Min() float64                      { return 0 }
+func (accuracyMap) SetMax(float64)                    {}
+func (accuracyMap) SetMin(float64)                    {}
+func (m accuracyMap) Alpha() float64                  { return 1 }
+func (m accuracyMap) SetAlpha(float64)                {}
+func (accuracyMap) Palette(n int) palette.Palette     { return accuracyPalette(n) }
+
 var _ palette.Palette = accuracyPalette(0)
 
 // Heatmap renders the cells of one run and task as a PNG: x = context length, y = depth (or the task's
-// axis), colour = accuracy from red (0) to green (1); grey cells were not measured (exceeds cache).
-// Each cell is labelled with its accuracy in percent.
+// axis), colour = accuracy on a viridis-like scale (colour bar beside it); grey cells were not measured
+// (exceeds cache). Each cell is labelled with its accuracy in percent; the title gives the rows per cell.
 func Heatmap(cells []Cell, metric Metric, title string) ([]byte, error) {
 	if len(cells) == 0 {
 		return nil, fmt.Errorf("eval: heatmap %q: no cells", title)
@@ -97,7 +123,11 @@ func Heatmap(cells []Cell, metric Metric, title string) ([]byte, error) {
 	hm := plotter.NewHeatMap(g, accuracyPalette(64))
 	hm.NaN = color.Gray{Y: 200}
 	p := plot.New()
-	p.Title.Text = title
+	rows := cells[0].Rows
+	for _, c := range cells {
+		rows = min(rows, c.Rows)
+	}
+	p.Title.Text = fmt.Sprintf("%s, %d rows per cell", title, rows)
 	p.X.Label.Text = "context length (tokens)"
 	p.Y.Label.Text = orDash(cells[0].Axis)
 	p.Add(hm)
@@ -124,7 +154,29 @@ func Heatmap(cells []Cell, metric Metric, title string) ([]byte, error) {
 	p.Y.Tick.Marker = indexTicks(len(g.ats), func(i int) string { return fmt.Sprintf("%g", g.ats[i]) })
 	p.Y.Scale, p.Y.Min, p.Y.Max = plot.LinearScale{}, -0.5, float64(len(g.ats))-0.5
 	p.X.Min, p.X.Max = -0.5, float64(len(g.lengths))-0.5
-	return render(p, 1.1*vg.Inch*vg.Length(len(g.lengths)+2), 0.6*vg.Inch*vg.Length(len(g.ats)+3))
+	// Label contrast: white on the dark end of the scale, black on the light end.
+	for i, xy := range labels.XYs {
+		if v := g.Z(int(xy.X), int(xy.Y)); !math.IsNaN(v) && v < 0.55 {
+			l.TextStyle[i].Color = color.White
+		}
+	}
+	bar := plot.New()
+	bar.Add(&plotter.ColorBar{ColorMap: accuracyMap{}, Vertical: true, Colors: 64})
+	bar.HideX()
+	bar.Y.Label.Text = metric.Name + " (0 to 1)"
+	bar.Title.Text = " "
+	w, h := 1.1*vg.Inch*vg.Length(len(g.lengths)+2), 0.6*vg.Inch*vg.Length(len(g.ats)+3)
+	img := vgimg.New(w+1.1*vg.Inch, h)
+	dc := draw.New(img)
+	main := draw.Crop(dc, 0, -1.1*vg.Inch, 0, 0)
+	side := draw.Crop(dc, w+0.2*vg.Inch, 0, 0, 0)
+	p.Draw(main)
+	bar.Draw(side)
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // indexTicks labels the integer positions 0..n-1.
