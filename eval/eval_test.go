@@ -170,7 +170,7 @@ func TestMarkdownAndCSV(t *testing.T) {
 	want := "passkey on r: accuracy (%) by context length and depth\n\n" +
 		"| depth | 512 | 8K |\n|---|---:|---:|\n" +
 		"| 0 | 100.0 | exceeds cache |\n| 1 | 25.0 | exceeds cache |\n\n" +
-		"| bits per token (mean over rows) | 1.000 | - |\n|---|---:|---:|\n"
+		"| context length | 512 | 8K |\n|---|---:|---:|\n| bits per token (mean over rows) | 1.000 | - |\n"
 	if got := string(Markdown(sampleCells())); got != want {
 		t.Errorf("markdown:\n%s\nwant:\n%s", got, want)
 	}

@@ -202,6 +202,12 @@ func Curve(byRun map[string][]Cell, metric Metric, title string) ([]byte, error)
 	p.Title.Text = title
 	p.X.Label.Text = "context length (tokens, log scale)"
 	p.Y.Label.Text = metric.Name
+	for _, cells := range byRun { // say what each point averages over
+		if len(cells) > 0 && cells[0].Axis != "" {
+			p.Y.Label.Text = fmt.Sprintf("%s (mean over %ss)", metric.Name, cells[0].Axis)
+			break
+		}
+	}
 	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, lengthTicks{}
 	p.Y.Min, p.Y.Max = 0, 1.05
 	var args []any

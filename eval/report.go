@@ -71,11 +71,15 @@ func Markdown(cells []Cell) []byte {
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\n| bits per token (mean over rows) |")
+	b.WriteString("\n| context length |")
+	for _, l := range lengths {
+		fmt.Fprintf(&b, " %s |", LengthLabel(l))
+	}
+	b.WriteString("\n|---|" + strings.Repeat("---:|", len(lengths)) + "\n| bits per token (mean over rows) |")
 	for _, l := range lengths {
 		fmt.Fprintf(&b, " %s |", meanBits(cells, l))
 	}
-	b.WriteString("\n|---|" + strings.Repeat("---:|", len(lengths)) + "\n")
+	b.WriteString("\n")
 	return []byte(b.String())
 }
 
