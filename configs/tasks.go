@@ -2,6 +2,7 @@ package configs
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"sort"
 	"strings"
 
@@ -24,7 +25,7 @@ var dataTasks = map[string]dataTask{
 	"mqar": {
 		validate: func(d Data, vocab int) error {
 			if err := d.MQAR.Validate(); err != nil {
-				return fmt.Errorf("data.%w", err)
+				return field.In("data", err)
 			}
 			if d.MQAR.Vocab > vocab {
 				return fmt.Errorf("data.mqar.vocab = %d exceeds model.vocab = %d", d.MQAR.Vocab, vocab)
@@ -42,7 +43,7 @@ var dataTasks = map[string]dataTask{
 	"passkey": {
 		validate: func(d Data, vocab int) error {
 			if err := d.Passkey.Validate(); err != nil {
-				return fmt.Errorf("data.%w", err)
+				return field.In("data", err)
 			}
 			if vocab < 256 {
 				return fmt.Errorf("data.task = passkey reads bytes: model.vocab = %d must be >= 256", vocab)
@@ -55,7 +56,7 @@ var dataTasks = map[string]dataTask{
 	"copy": {
 		validate: func(d Data, vocab int) error {
 			if err := d.Copy.Validate(); err != nil {
-				return fmt.Errorf("data.%w", err)
+				return field.In("data", err)
 			}
 			if d.Copy.Vocab > vocab {
 				return fmt.Errorf("data.copy.vocab = %d exceeds model.vocab = %d", d.Copy.Vocab, vocab)
@@ -80,7 +81,7 @@ var dataTasks = map[string]dataTask{
 				cfg  data.FileConfig
 			}{{"train", d.Train}, {"eval", d.Eval}} {
 				if err := split.cfg.Validate(); err != nil {
-					return fmt.Errorf("data.%s.%s", split.name, strings.TrimPrefix(err.Error(), "data."))
+					return field.Reroot(err, "data", "data."+split.name)
 				}
 			}
 			return nil

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"math/rand/v2"
 	"sort"
 )
@@ -29,11 +30,11 @@ type Copy struct {
 func (c Copy) Validate() error {
 	switch {
 	case c.Vocab < 3:
-		return fmt.Errorf("copy.vocab = %d: need at least 3 (blank, marker and one data token)", c.Vocab)
+		return field.Errorf("copy.vocab", c.Vocab, "need at least 3 (blank, marker and one data token)")
 	case c.Length < 1:
-		return fmt.Errorf("copy.length = %d: need at least 1", c.Length)
+		return field.Errorf("copy.length", c.Length, "need at least 1")
 	case c.SeqLen < 2*c.Length:
-		return fmt.Errorf("copy.seq_len = %d: need at least 2 * length = %d", c.SeqLen, 2*c.Length)
+		return field.Errorf("copy.seq_len", c.SeqLen, "need at least 2 * length = %d", 2*c.Length)
 	}
 	return nil
 }
@@ -86,11 +87,11 @@ type SelectiveCopy struct {
 func (s SelectiveCopy) Validate() error {
 	switch {
 	case s.Vocab < 3:
-		return fmt.Errorf("selective_copy.vocab = %d: need at least 3 (blank, marker and one data token)", s.Vocab)
+		return field.Errorf("selective_copy.vocab", s.Vocab, "need at least 3 (blank, marker and one data token)")
 	case s.Tokens < 1:
-		return fmt.Errorf("selective_copy.tokens = %d: need at least 1", s.Tokens)
+		return field.Errorf("selective_copy.tokens", s.Tokens, "need at least 1")
 	case s.SeqLen < 2*s.Tokens:
-		return fmt.Errorf("selective_copy.seq_len = %d: need at least 2 * tokens = %d", s.SeqLen, 2*s.Tokens)
+		return field.Errorf("selective_copy.seq_len", s.SeqLen, "need at least 2 * tokens = %d", 2*s.Tokens)
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -51,17 +52,17 @@ func (c FileConfig) Validate() error {
 	case c.Path == "":
 		return fmt.Errorf("data.path is empty: name a file, a glob or a directory")
 	case c.Format != "" && c.Format != FormatAuto && c.Format != FormatArrow && c.Format != FormatParquet:
-		return fmt.Errorf("data.format = %q: want auto, arrow or parquet", c.Format)
+		return field.Errorf("data.format", c.Format, "want auto, arrow or parquet")
 	case c.Mode != "" && c.Mode != ModePad && c.Mode != ModePack:
-		return fmt.Errorf("data.mode = %q: want pad or pack", c.Mode)
+		return field.Errorf("data.mode", c.Mode, "want pad or pack")
 	case c.TextColumn != "" && c.IDsColumn != "":
 		return fmt.Errorf("data.text_column = %q and data.ids_column = %q: name one of them", c.TextColumn, c.IDsColumn)
 	case c.TextColumn != "" && c.LabelsColumn != "":
-		return fmt.Errorf("data.labels_column = %q: a text column gets next-token labels, it cannot have a labels column", c.LabelsColumn)
+		return field.Errorf("data.labels_column", c.LabelsColumn, "a text column gets next-token labels, it cannot have a labels column")
 	case c.TextColumn != "" && c.ShiftLabels:
 		return fmt.Errorf("data.shift_labels = true: a text column has no labels column to shift")
 	case c.Prefetch < -1:
-		return fmt.Errorf("data.prefetch = %d: want -1 (off), 0 (default) or a positive depth", c.Prefetch)
+		return field.Errorf("data.prefetch", c.Prefetch, "want -1 (off), 0 (default) or a positive depth")
 	}
 	return nil
 }

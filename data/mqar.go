@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"math"
 	"math/rand/v2"
 )
@@ -27,15 +28,15 @@ type MQAR struct {
 func (m MQAR) Validate() error {
 	switch {
 	case m.Vocab < 4:
-		return fmt.Errorf("mqar.vocab = %d: need at least 4 (keys and values take half each)", m.Vocab)
+		return field.Errorf("mqar.vocab", m.Vocab, "need at least 4 (keys and values take half each)")
 	case m.NumPairs < 1:
-		return fmt.Errorf("mqar.num_pairs = %d: need at least 1", m.NumPairs)
+		return field.Errorf("mqar.num_pairs", m.NumPairs, "need at least 1")
 	case m.NumPairs > m.Vocab/2-1:
-		return fmt.Errorf("mqar.num_pairs = %d: only %d distinct keys exist below vocab/2 = %d", m.NumPairs, m.Vocab/2-1, m.Vocab/2)
+		return field.Errorf("mqar.num_pairs", m.NumPairs, "only %d distinct keys exist below vocab/2 = %d", m.Vocab/2-1, m.Vocab/2)
 	case (m.SeqLen-2*m.NumPairs)/2 < m.NumPairs:
-		return fmt.Errorf("mqar.seq_len = %d: too short for %d pairs and their queries (need >= %d)", m.SeqLen, m.NumPairs, 4*m.NumPairs)
+		return field.Errorf("mqar.seq_len", m.SeqLen, "too short for %d pairs and their queries (need >= %d)", m.NumPairs, 4*m.NumPairs)
 	case m.PowerA <= 0:
-		return fmt.Errorf("mqar.power_a = %g: must be > 0", m.PowerA)
+		return field.Errorf("mqar.power_a", m.PowerA, "must be > 0")
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -98,13 +99,13 @@ func (n Needle) Validate() error {
 	d := n.withDefaults()
 	switch {
 	case d.Queries > d.Keys:
-		return fmt.Errorf("needle.queries = %d: more than the %d keys", d.Queries, d.Keys)
+		return field.Errorf("needle.queries", d.Queries, "more than the %d keys", d.Keys)
 	case d.ValueLen > 18:
-		return fmt.Errorf("needle.value_len = %d: at most 18 digits", d.ValueLen)
+		return field.Errorf("needle.value_len", d.ValueLen, "at most 18 digits")
 	case d.KeyLen < 2 || d.ValueLen < 3:
 		return fmt.Errorf("needle: key_len %d, value_len %d: need at least 2 letters and 3 digits so rows can have distinct keys and values", d.KeyLen, d.ValueLen)
 	case float64(d.Keys) > math.Pow(26, float64(d.KeyLen))/2:
-		return fmt.Errorf("needle.keys = %d: too many for keys of %d letters", d.Keys, d.KeyLen)
+		return field.Errorf("needle.keys", d.Keys, "too many for keys of %d letters", d.KeyLen)
 	case float64(d.needles()) > math.Pow(10, float64(d.ValueLen))/4:
 		return fmt.Errorf("needle: %d needles: too many for values of %d digits", d.needles(), d.ValueLen)
 	case d.haystackLen() < 0:

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"math"
 	"math/rand/v2"
 )
@@ -58,9 +59,9 @@ func (p Passkey) fillerLen() int {
 func (p Passkey) Validate() error {
 	switch {
 	case p.Digits < 0 || p.Digits > 18:
-		return fmt.Errorf("passkey.digits = %d: want 1..18 (0 = 5)", p.Digits)
+		return field.Errorf("passkey.digits", p.Digits, "want 1..18 (0 = 5)")
 	case p.fillerLen() < 0:
-		return fmt.Errorf("passkey.seq_len = %d: too short for the prompt, need at least %d", p.SeqLen, p.SeqLen-p.fillerLen())
+		return field.Errorf("passkey.seq_len", p.SeqLen, "too short for the prompt, need at least %d", p.SeqLen-p.fillerLen())
 	}
 	return checkDepth("passkey", p.Depth)
 }

@@ -2,6 +2,7 @@ package deltanet
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"math"
 	"sort"
 )
@@ -109,19 +110,19 @@ func (c Config) HeadDimV() int { return int(math.Round(float64(c.HeadDimK) * c.E
 func (c Config) Validate() error {
 	switch {
 	case c.Heads < 1:
-		return fmt.Errorf("deltanet.heads = %d: must be >= 1", c.Heads)
+		return field.Errorf("deltanet.heads", c.Heads, "must be >= 1")
 	case c.HeadDimK < 1:
-		return fmt.Errorf("deltanet.head_dim_k = %d: must be >= 1", c.HeadDimK)
+		return field.Errorf("deltanet.head_dim_k", c.HeadDimK, "must be >= 1")
 	case !(c.ExpandV > 0) || math.Abs(float64(c.HeadDimK)*c.ExpandV-float64(c.HeadDimV())) > 1e-9:
-		return fmt.Errorf("deltanet.expand_v = %g: must be > 0 with head_dim_k * expand_v (head_dim_k = %d) a whole number", c.ExpandV, c.HeadDimK)
+		return field.Errorf("deltanet.expand_v", c.ExpandV, "must be > 0 with head_dim_k * expand_v (head_dim_k = %d) a whole number", c.HeadDimK)
 	case c.UseShortConv && c.ConvSize < 2:
-		return fmt.Errorf("deltanet.conv_size = %d: must be >= 2 with use_short_conv", c.ConvSize)
+		return field.Errorf("deltanet.conv_size", c.ConvSize, "must be >= 2 with use_short_conv")
 	case c.ChunkSize < 1:
-		return fmt.Errorf("deltanet.chunk_size = %d: must be >= 1", c.ChunkSize)
+		return field.Errorf("deltanet.chunk_size", c.ChunkSize, "must be >= 1")
 	case c.Mode != ModeChunk && c.Mode != ModeNaive:
-		return fmt.Errorf("deltanet.mode = %q: want %q or %q", c.Mode, ModeChunk, ModeNaive)
+		return field.Errorf("deltanet.mode", c.Mode, "want %q or %q", ModeChunk, ModeNaive)
 	case !(c.NormEps > 0):
-		return fmt.Errorf("deltanet.norm_eps = %g: must be > 0", c.NormEps)
+		return field.Errorf("deltanet.norm_eps", c.NormEps, "must be > 0")
 	case c.AllowNegEigval && !c.Delta:
 		return fmt.Errorf("deltanet.allow_neg_eigval = true: needs delta = true (beta is unused without the delta rule)")
 	}

@@ -2,6 +2,7 @@ package layers
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"math"
 
 	"github.com/gomlx/compute/dtypes"
@@ -34,19 +35,19 @@ func DefaultAttentionConfig() AttentionConfig {
 func (c AttentionConfig) Validate(dModel int) error {
 	switch {
 	case c.Heads < 1:
-		return fmt.Errorf("attention.heads = %d: must be >= 1", c.Heads)
+		return field.Errorf("attention.heads", c.Heads, "must be >= 1")
 	case c.HeadDim == 0 && dModel%c.Heads != 0:
-		return fmt.Errorf("attention.heads = %d: d_model = %d is not divisible by it", c.Heads, dModel)
+		return field.Errorf("attention.heads", c.Heads, "d_model = %d is not divisible by it", dModel)
 	case c.HeadDim < 0 || (c.HeadDim > 0 && c.HeadDim%2 != 0) || (c.HeadDim == 0 && (dModel/c.Heads)%2 != 0):
 		return fmt.Errorf("attention.head_dim = %d (d_model/heads = %d): RoPE needs an even head dim", c.HeadDim, dModel/c.Heads)
 	case c.Window < 0:
-		return fmt.Errorf("attention.window = %d: must be >= 0 (0 = full attention)", c.Window)
+		return field.Errorf("attention.window", c.Window, "must be >= 0 (0 = full attention)")
 	case c.Window == 0 && c.MaxContext < 1:
-		return fmt.Errorf("attention.max_context = %d: full attention needs a cache length >= 1", c.MaxContext)
+		return field.Errorf("attention.max_context", c.MaxContext, "full attention needs a cache length >= 1")
 	case c.RoPEBase <= 1:
-		return fmt.Errorf("attention.rope_base = %g: must be > 1", c.RoPEBase)
+		return field.Errorf("attention.rope_base", c.RoPEBase, "must be > 1")
 	case c.ShortConv < 0 || c.ShortConv == 1:
-		return fmt.Errorf("attention.short_conv = %d: want 0 (off) or a kernel size >= 2", c.ShortConv)
+		return field.Errorf("attention.short_conv", c.ShortConv, "want 0 (off) or a kernel size >= 2")
 	}
 	return nil
 }

@@ -2,7 +2,7 @@ package layers
 
 import (
 	"fmt"
-	"strings"
+	"github.com/engramlx/engram/internal/field"
 )
 
 // MixerType is one entry of the model's mixer table: a layer type name of `model.layers`, the config
@@ -40,7 +40,7 @@ func MixerTypes() []MixerType {
 			}
 			m, err := NewAttention(cfg, dModel)
 			if err != nil {
-				return nil, fmt.Errorf("sliding_window.%s", strings.TrimPrefix(err.Error(), "attention."))
+				return nil, field.Reroot(err, "attention", "sliding_window")
 			}
 			return m, nil
 		}},

@@ -2,6 +2,7 @@ package model
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"reflect"
 	"sort"
 	"strings"
@@ -113,7 +114,7 @@ func (c Config) buildMixers() ([]layers.Mixer, error) {
 			if l.Settings != "" {
 				return nil, fmt.Errorf("model.layers[%d]: %w", i, err)
 			}
-			return nil, fmt.Errorf("model.%w", err)
+			return nil, field.In("model", err)
 		}
 	}
 	return mixers, nil

@@ -1,9 +1,8 @@
 package mom
 
 import (
-	"fmt"
+	"github.com/engramlx/engram/internal/field"
 	"math"
-	"strings"
 
 	"github.com/engramlx/engram/deltanet"
 )
@@ -53,16 +52,16 @@ func (c Config) slots() int {
 func (c Config) Validate() error {
 	switch {
 	case c.Memories < 1:
-		return fmt.Errorf("mom.memories = %d: must be >= 1", c.Memories)
+		return field.Errorf("mom.memories", c.Memories, "must be >= 1")
 	case c.TopK < 1 || c.TopK > c.Memories:
-		return fmt.Errorf("mom.top_k = %d: must be in [1, memories = %d]", c.TopK, c.Memories)
+		return field.Errorf("mom.top_k", c.TopK, "must be in [1, memories = %d]", c.Memories)
 	case !(c.AuxLossWeight >= 0):
-		return fmt.Errorf("mom.aux_loss_weight = %g: must be >= 0", c.AuxLossWeight)
+		return field.Errorf("mom.aux_loss_weight", c.AuxLossWeight, "must be >= 0")
 	case !(c.CapacityFactor >= 0) || math.IsInf(c.CapacityFactor, 1):
-		return fmt.Errorf("mom.capacity_factor = %g: must be >= 0 and finite (0 = no capacity limit)", c.CapacityFactor)
+		return field.Errorf("mom.capacity_factor", c.CapacityFactor, "must be >= 0 and finite (0 = no capacity limit)")
 	}
 	if err := c.Memory.Validate(); err != nil {
-		return fmt.Errorf("mom.memory.%s", strings.TrimPrefix(err.Error(), "deltanet."))
+		return field.Reroot(err, "deltanet", "mom.memory")
 	}
 	return nil
 }
