@@ -1,6 +1,10 @@
 package titans
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/engramlx/engram/internal/field"
+)
 
 // Variants selectable by Config.Variant (model/ registers them as titans_lmm, titans_mac, titans_mag,
 // titans_mal).
@@ -108,19 +112,19 @@ func (c Config) Validate() error {
 	switch c.Variant {
 	case VariantLMM, VariantMAC, VariantMAG, VariantMAL:
 	default:
-		return fmt.Errorf("titans: variant %q: want one of lmm, mac, mag, mal", c.Variant)
+		return field.Errorf("titans.variant", c.Variant, "want one of lmm, mac, mag, mal")
 	}
 	switch c.Mode {
 	case ModePaper:
 	case ModeTP:
 		if c.ChunkSize >= 1 && c.TTTBatchSize != 0 && (c.TTTBatchSize < c.ChunkSize || c.TTTBatchSize%c.ChunkSize != 0) {
-			return fmt.Errorf("titans: ttt_batch_size = %d: must be 0 or a positive multiple of chunk_size %d in mode tp", c.TTTBatchSize, c.ChunkSize)
+			return field.Errorf("titans.ttt_batch_size", c.TTTBatchSize, "must be 0 or a positive multiple of chunk_size %d in mode titans_pytorch", c.ChunkSize)
 		}
 		if c.CarryPartialChunk && c.TTTBatchSize != 0 {
-			return fmt.Errorf("titans: carry_partial_chunk needs ttt_batch_size 0 (TTT batches are cut from each call), got %d", c.TTTBatchSize)
+			return field.Errorf("titans.carry_partial_chunk", c.CarryPartialChunk, "needs ttt_batch_size 0 (TTT batches are cut from each call), got %d", c.TTTBatchSize)
 		}
 	default:
-		return fmt.Errorf("titans: mode %q: want paper or titans_pytorch", c.Mode)
+		return field.Errorf("titans.mode", c.Mode, "want paper or titans_pytorch")
 	}
 	positive := []struct {
 		name  string
@@ -131,29 +135,29 @@ func (c Config) Validate() error {
 	}
 	for _, p := range positive {
 		if p.value < 1 {
-			return fmt.Errorf("titans: %s = %d: must be >= 1", p.name, p.value)
+			return field.Errorf("titans."+p.name, p.value, "must be >= 1")
 		}
 	}
 	if !(c.MaxLR > 0) {
-		return fmt.Errorf("titans: max_lr = %v: must be > 0", c.MaxLR)
+		return field.Errorf("titans.max_lr", c.MaxLR, "must be > 0")
 	}
 	if c.GradClamp < 0 {
-		return fmt.Errorf("titans: grad_clamp = %v: must be >= 0 (0 = off)", c.GradClamp)
+		return field.Errorf("titans.grad_clamp", c.GradClamp, "must be >= 0 (0 = off)")
 	}
 	if !(c.NormEps > 0) {
-		return fmt.Errorf("titans: norm_eps = %v: must be > 0", c.NormEps)
+		return field.Errorf("titans.norm_eps", c.NormEps, "must be > 0")
 	}
 	if c.PersistentTokens < 0 {
-		return fmt.Errorf("titans: persistent_tokens = %d: must be >= 0", c.PersistentTokens)
+		return field.Errorf("titans.persistent_tokens", c.PersistentTokens, "must be >= 0")
 	}
 	switch c.Variant {
 	case VariantMAG, VariantMAL:
 		if c.Window < 2 {
-			return fmt.Errorf("titans: window = %d: must be >= 2 for variant %s", c.Window, c.Variant)
+			return field.Errorf("titans.window", c.Window, "must be >= 2 for variant %s", c.Variant)
 		}
 	case VariantMAC:
 		if c.SegmentSize < 1 || c.SegmentSize%c.ChunkSize != 0 {
-			return fmt.Errorf("titans: segment_size = %d: must be a positive multiple of chunk_size %d", c.SegmentSize, c.ChunkSize)
+			return field.Errorf("titans.segment_size", c.SegmentSize, "must be a positive multiple of chunk_size %d", c.ChunkSize)
 		}
 	}
 	return nil
