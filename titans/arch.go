@@ -38,7 +38,7 @@ func New(cfg Config, dModel int) (layers.Mixer, error) {
 		if cfg.HeadDim%2 != 0 {
 			return nil, fmt.Errorf("titans: head_dim = %d: the attention's RoPE needs an even head dim", cfg.HeadDim)
 		}
-		return &Hybrid{lmm: lmm, attn: attn, gated: cfg.Variant == VariantMAG}, nil
+		return &MAGOrMAL{lmm: lmm, attn: attn, gated: cfg.Variant == VariantMAG}, nil
 	}
 	return lmm, nil
 }
@@ -154,7 +154,7 @@ func (m *MAC) attention(scope *model.Scope, xs, h *Node) *Node {
 	return a.output(scope, attend(q, keys, values, Concatenate(parts, 1)))
 }
 
-// Hybrid is MAG (memory as a gate, paper section 4.2) or MAL (memory as a layer, section 4.3):
+// MAGOrMAL is MAG (memory as a gate, paper section 4.2) or MAL (memory as a layer, section 4.3):
 //
 //	MAG: o = W_o (RMSNorm(SWA([p ; x])) * sigmoid(RMSNorm(LMM(x))))
 //	MAL: o = SWA([p ; LMM(x)])
@@ -162,26 +162,26 @@ func (m *MAC) attention(scope *model.Scope, xs, h *Node) *Node {
 // Persistent tokens are keys/values of the attention only; the memory starts from its learned initial
 // weights, which play the role of having read the (data-independent) persistent tokens first.
 // State: the LMM's specs prefixed "memory/", then the attention's prefixed "attention/".
-type Hybrid struct {
+type MAGOrMAL struct {
 	lmm   *LMM
 	attn  swa
 	gated bool // MAG when set, else MAL
 }
 
 // StateSpecs implements layers.Mixer.
-func (m *Hybrid) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
+func (m *MAGOrMAL) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 	return append(layers.PrefixSpecs("memory", m.lmm.StateSpecs(batch, dtype)),
 		layers.PrefixSpecs("attention", m.attn.specs(batch, dtype))...)
 }
 
 // Apply implements layers.Mixer.
-func (m *Hybrid) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
+func (m *MAGOrMAL) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
 	y, next, _ := m.ApplyWithStats(scope, x, state)
 	return y, next
 }
 
 // ApplyWithStats implements Introspector.
-func (m *Hybrid) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
+func (m *MAGOrMAL) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
 	batch := x.Shape().Dimensions[0]
 	name := "titans mal"
 	if m.gated {
@@ -208,8 +208,8 @@ func Reference(m layers.Mixer) layers.Mixer {
 		return v.Reference()
 	case *MAC:
 		return &MAC{lmm: v.lmm.Reference(), attn: v.attn, carry: v.carry}
-	case *Hybrid:
-		return &Hybrid{lmm: v.lmm.Reference(), attn: v.attn, gated: v.gated}
+	case *MAGOrMAL:
+		return &MAGOrMAL{lmm: v.lmm.Reference(), attn: v.attn, gated: v.gated}
 	}
 	panic(fmt.Errorf("titans.Reference: not a Titans mixer: %T", m))
 }

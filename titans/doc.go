@@ -57,7 +57,7 @@
 // else element by element. The memory's products (mm, mmT, tmm) and the layers' projections (dense,
 // projectAll) therefore carry custom gradients written in those layouts: a product over tokens swaps
 // the narrower operand once (swapLast), and projections of one input share its transpose. The tp op
-// has no per-chunk ops at all (ChunkedTP: factors, chunk sums and reads batched over chunks, the
+// has no per-chunk ops at all (ChunkedPyTorch: factors, chunk sums and reads batched over chunks, the
 // weights of every chunk from one product with the gate matrix); the paper op computes its gate
 // coefficients for all chunks at once and cuts q, k, v into chunks with splitPieces, whose gradient is
 // one Concatenate. In float32 the tp memory's GELU is the backend's fused activation where it has one.

@@ -157,12 +157,12 @@ func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *N
 func (m *LMM) memoryOp(q, k, v *Node, gates Gates, st State, base []*Node, valid *Node) (*Node, State, Stats) {
 	cfg := m.Config
 	if cfg.Mode == ModeTP {
-		tp := TPConfig{ChunkSize: cfg.ChunkSize, TTTBatch: cfg.TTTBatchSize, GradClamp: cfg.GradClamp, NormEps: tpLayerNormEps, Valid: valid}
+		tp := PyTorchConfig{ChunkSize: cfg.ChunkSize, TTTBatch: cfg.TTTBatchSize, GradClamp: cfg.GradClamp, NormEps: tpLayerNormEps, Valid: valid}
 		if m.naive {
-			y, final := NaiveTP(q, k, v, gates, st, base, tp)
+			y, final := NaivePyTorch(q, k, v, gates, st, base, tp)
 			return y, final, Stats{}
 		}
-		return ChunkedTP(q, k, v, gates, st, base, tp)
+		return ChunkedPyTorch(q, k, v, gates, st, base, tp)
 	}
 	op := OpConfig{ChunkSize: cfg.ChunkSize, GradClamp: cfg.GradClamp}
 	if m.naive {

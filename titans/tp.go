@@ -147,8 +147,8 @@ func tpGradFactors(ws []*Node, k, v *Node, eps float64, autodiff bool) (ps, rs [
 	return append(ps, ones), rs, loss
 }
 
-// TPConfig configures the tp ops.
-type TPConfig struct {
+// PyTorchConfig configures the tp ops.
+type PyTorchConfig struct {
 	ChunkSize int // C: tokens per chunk; one eta and alpha per complete chunk
 	// TTTBatch: 0 takes every inner gradient at the base weights given to the op (titans-pytorch's
 	// batch_size None: the learned initial weights, in every call); Q > 0 (a multiple of ChunkSize)
@@ -165,7 +165,7 @@ type TPConfig struct {
 
 // tpWrite returns the chunk's new value, or with cfg.Valid set and chunk j not complete within the valid
 // tokens, the old one.
-func tpWrite(cfg TPConfig, j int, updated, old *Node) *Node {
+func tpWrite(cfg PyTorchConfig, j int, updated, old *Node) *Node {
 	if cfg.Valid == nil {
 		return updated
 	}
@@ -173,7 +173,7 @@ func tpWrite(cfg TPConfig, j int, updated, old *Node) *Node {
 	return Where(complete, updated, old)
 }
 
-func checkTP(op string, q *Node, gates Gates, st State, base []*Node, cfg TPConfig) {
+func checkTP(op string, q *Node, gates Gates, st State, base []*Node, cfg PyTorchConfig) {
 	if cfg.ChunkSize < 1 || cfg.TTTBatch < 0 || (cfg.TTTBatch > 0 && (cfg.TTTBatch < cfg.ChunkSize || cfg.TTTBatch%cfg.ChunkSize != 0)) {
 		panic(fmt.Errorf("titans.%s: ttt batch %d must be 0 or a positive multiple of chunk size %d", op, cfg.TTTBatch, cfg.ChunkSize))
 	}
@@ -207,7 +207,7 @@ func checkTP(op string, q *Node, gates Gates, st State, base []*Node, cfg TPConf
 
 // tpFactorSpan reports whether chunk j starts a span of tokens whose gradients are taken at one point
 // (the whole written part [0, n C) with TTTBatch 0, else the TTT batch), and that span's end.
-func tpFactorSpan(j, n int, cfg TPConfig) (starts bool, end int) {
+func tpFactorSpan(j, n int, cfg PyTorchConfig) (starts bool, end int) {
 	start := j * cfg.ChunkSize
 	if cfg.TTTBatch == 0 {
 		return j == 0, n * cfg.ChunkSize
@@ -215,7 +215,7 @@ func tpFactorSpan(j, n int, cfg TPConfig) (starts bool, end int) {
 	return start%cfg.TTTBatch == 0, min(start+cfg.TTTBatch, n*cfg.ChunkSize)
 }
 
-// ChunkedTP is the tp-mode memory op. q, k, v [B, H, T, Dh]; gates.Theta [B, H, T]; gates.Eta and
+// ChunkedPyTorch is the tp-mode memory op. q, k, v [B, H, T, Dh]; gates.Theta [B, H, T]; gates.Eta and
 // gates.Alpha [B, H, n] with n = floor(T / C) the complete chunks (nil when n = 0); st: MLP weights then
 // gamma, and their momenta; base: the weights the gradients are taken at when cfg.TTTBatch = 0 (ignored
 // otherwise). It returns y [B, H, T, Dh], the state after the last complete chunk (a last partial chunk
@@ -227,9 +227,9 @@ func tpFactorSpan(j, n int, cfg TPConfig) (starts bool, end int) {
 // over [B, H, chunk] (chunkSums). The recurrence S_j = eta_j S_{j-1} - G_j, W_j = (1 - alpha_j) W_{j-1} +
 // S_j is linear with scalar gates, so every W_j of a block of up to 32 chunks comes from one product
 // with the block's gate matrix (tpScan). The reads are one batched pass too (readShifted).
-func ChunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (y *Node, final State, stats Stats) {
-	checkInputs("ChunkedTP", q, k, v, []*Node{gates.Theta}, st)
-	checkTP("ChunkedTP", q, gates, st, base, cfg)
+func ChunkedPyTorch(q, k, v *Node, gates Gates, st State, base []*Node, cfg PyTorchConfig) (y *Node, final State, stats Stats) {
+	checkInputs("ChunkedPyTorch", q, k, v, []*Node{gates.Theta}, st)
+	checkTP("ChunkedPyTorch", q, gates, st, base, cfg)
 	dims := q.Shape().Dimensions
 	time, c := dims[2], cfg.ChunkSize
 	n := time / c
@@ -426,13 +426,13 @@ func chunkGate(gate *Node, j int) *Node {
 	return InsertAxes(SliceAxis(gate, 2, AxisElem(j)), -1)
 }
 
-// NaiveTP is the token-by-token reference of ChunkedTP with the same semantics: each token's inner
+// NaivePyTorch is the token-by-token reference of ChunkedPyTorch with the same semantics: each token's inner
 // gradient is a full matrix from graph.Gradient (perTokenGradientsTP) at the base weights or its TTT
 // batch's start weights, summed one token at a time; the weights after every chunk are kept, and then
 // each token t reads W_{floor((t+1)/C)} on its own.
-func NaiveTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (y *Node, final State) {
-	checkInputs("NaiveTP", q, k, v, []*Node{gates.Theta}, st)
-	checkTP("NaiveTP", q, gates, st, base, cfg)
+func NaivePyTorch(q, k, v *Node, gates Gates, st State, base []*Node, cfg PyTorchConfig) (y *Node, final State) {
+	checkInputs("NaivePyTorch", q, k, v, []*Node{gates.Theta}, st)
+	checkTP("NaivePyTorch", q, gates, st, base, cfg)
 	time, c := q.Shape().Dimensions[2], cfg.ChunkSize
 	n := time / c
 	weights := [][]*Node{append([]*Node(nil), st.W...)} // weights[j] = W_j

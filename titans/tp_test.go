@@ -36,16 +36,16 @@ func newTPCase(seed uint64, batch, heads, time, dim, depth, expansion, chunk int
 	return c
 }
 
-type tpOp func(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (*Node, State)
+type tpOp func(q, k, v *Node, gates Gates, st State, base []*Node, cfg PyTorchConfig) (*Node, State)
 
-func chunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg TPConfig) (*Node, State) {
-	y, final, _ := ChunkedTP(q, k, v, gates, st, base, cfg)
+func chunkedTP(q, k, v *Node, gates Gates, st State, base []*Node, cfg PyTorchConfig) (*Node, State) {
+	y, final, _ := ChunkedPyTorch(q, k, v, gates, st, base, cfg)
 	return y, final
 }
 
 // tpFn wraps a tp op as an OpFn over the case's inputs (q, k, v, theta, eta, alpha, W..., gamma,
 // S..., s_gamma, base W..., base gamma), returning [y, W..., gamma, S..., s_gamma].
-func (c *opCase) tpFn(op tpOp, cfg TPConfig) lt.OpFn {
+func (c *opCase) tpFn(op tpOp, cfg PyTorchConfig) lt.OpFn {
 	fast := len(c.dims)
 	return func(in []*Node) []*Node {
 		st := State{W: in[6 : 6+fast], S: in[6+fast : 6+2*fast]}
@@ -58,8 +58,8 @@ func (c *opCase) tpFn(op tpOp, cfg TPConfig) lt.OpFn {
 	}
 }
 
-// ChunkedTP (rank-1 closed-form gradients summed per chunk by matmuls, reads grouped by weights) equals
-// NaiveTP (full per-token gradient matrices from graph.Gradient, accumulated token by token, every token
+// ChunkedPyTorch (rank-1 closed-form gradients summed per chunk by matmuls, reads grouped by weights) equals
+// NaivePyTorch (full per-token gradient matrices from graph.Gradient, accumulated token by token, every token
 // t reading W_{floor((t+1)/C)} on its own): outputs, final state and the gradients of every input, with
 // gradients at the base weights (TTT batch 0) and at TTT batch starts of one and of several chunks,
 // lengths that cut a chunk or a batch short or are shorter than a chunk, chunk 1, linear and deep
@@ -79,8 +79,8 @@ func TestTPChunkedEqualsNaive(t *testing.T) {
 		name := fmt.Sprintf("depth%d_T%d_C%d_Q%d_clamp%v", tc.depth, tc.time, tc.chunk, tc.batch, tc.clamp)
 		t.Run(name, func(t *testing.T) {
 			c := newTPCase(uint64(tc.depth*100+tc.time+7), 2, 2, tc.time, 4, tc.depth, 2, tc.chunk)
-			cfg := TPConfig{ChunkSize: tc.chunk, TTTBatch: tc.batch, GradClamp: tc.clamp, NormEps: 1e-5}
-			worst := compareOps(t, c.tpFn(chunkedTP, cfg), c.tpFn(NaiveTP, cfg), c, 1e-10)
+			cfg := PyTorchConfig{ChunkSize: tc.chunk, TTTBatch: tc.batch, GradClamp: tc.clamp, NormEps: 1e-5}
+			worst := compareOps(t, c.tpFn(chunkedTP, cfg), c.tpFn(NaivePyTorch, cfg), c, 1e-10)
 			t.Logf("tp chunked vs naive: worst rel RMS over outputs, final state and gradients %.3g", worst)
 		})
 	}
@@ -130,11 +130,11 @@ func TestTPReadBeforeWrite(t *testing.T) {
 		q, k, v, theta, eta, alpha := in[0], in[1], in[2], in[3], in[4], in[5]
 		st, base := State{W: in[6:9], S: in[9:12]}, in[12:15]
 		gates := Gates{Theta: theta, Eta: eta, Alpha: alpha}
-		cfg := TPConfig{ChunkSize: chunk, NormEps: 1e-5}
-		y, _, _ := ChunkedTP(q, k, v, gates, st, base, cfg)
-		yAtW0, _, _ := ChunkedTP(q, k, v, gates, st, st.W, cfg)
+		cfg := PyTorchConfig{ChunkSize: chunk, NormEps: 1e-5}
+		y, _, _ := ChunkedPyTorch(q, k, v, gates, st, base, cfg)
+		yAtW0, _, _ := ChunkedPyTorch(q, k, v, gates, st, st.W, cfg)
 		cfg.TTTBatch = chunk
-		yRunning, _, _ := ChunkedTP(q, k, v, gates, st, nil, cfg)
+		yRunning, _, _ := ChunkedPyTorch(q, k, v, gates, st, nil, cfg)
 		span := func(x *Node, from, to int) *Node { return SliceAxis(x, 2, AxisRange(from, to)) }
 		ps, rs, _ := tpGradFactors(base, span(k, 0, chunk), span(v, 0, chunk), 1e-5, false)
 		w1 := make([]*Node, 3)
@@ -157,8 +157,8 @@ func TestTPReadBeforeWrite(t *testing.T) {
 // Finite differences of the naive tp op (second order through graph.Gradient) and of the chunked one.
 func TestTPGradCheck(t *testing.T) {
 	c := newTPCase(501, 1, 2, 5, 3, 2, 2, 2)
-	cfg := TPConfig{ChunkSize: 2, TTTBatch: 4, GradClamp: 0.8, NormEps: 1e-5}
-	lt.GradCheck(t, c.tpFn(NaiveTP, cfg), c.inputs, nil, 3, 1e-6)
+	cfg := PyTorchConfig{ChunkSize: 2, TTTBatch: 4, GradClamp: 0.8, NormEps: 1e-5}
+	lt.GradCheck(t, c.tpFn(NaivePyTorch, cfg), c.inputs, nil, 3, 1e-6)
 	cfg.TTTBatch = 0
 	lt.GradCheck(t, c.tpFn(chunkedTP, cfg), c.inputs, []int{1, 4, 5, 6, 8, 12, 13, 14}, 3, 1e-6)
 }
