@@ -130,7 +130,7 @@ func (m *MAC) retrieve(scope *model.Scope, xs *Node, state []*Node) *Node {
 	cfg := m.lmm.Config
 	dims := xs.Shape().Dimensions
 	q := dense(scope.At("retrieve").In("q"), xs, m.lmm.width())
-	q = l2Normalize(Reshape(q, dims[0], dims[1], cfg.Heads, cfg.HeadDim), cfg.NormEps)
+	q = layers.L2NormLast(Reshape(q, dims[0], dims[1], cfg.Heads, cfg.HeadDim), cfg.NormEps)
 	h := m.lmm.read(m.lmm.fullWeights(scope.At("memory"), xs, state), Transpose(q, 1, 2))
 	h = Reshape(Transpose(h, 1, 2), dims[0], dims[1], m.lmm.width())
 	return dense(scope.At("retrieve").In("output"), h, m.lmm.DModel)
@@ -196,8 +196,8 @@ func (m *MAGOrMAL) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*
 	}
 	att, attnNext := m.attn.apply(scope.In("attention"), x, state[numMem:])
 	eps := m.lmm.Config.NormEps
-	gated := Mul(scaleLast(scope.In("attention_norm"), rmsNormalize(att, eps)),
-		layers.FastSigmoid(scaleLast(scope.In("memory_norm"), rmsNormalize(mem, eps))))
+	gated := Mul(scaleLast(scope.In("attention_norm"), layers.RMSNormalize(att, eps)),
+		layers.FastSigmoid(scaleLast(scope.In("memory_norm"), layers.RMSNormalize(mem, eps))))
 	return dense(scope.In("output"), gated, m.lmm.DModel), append(memNext, attnNext...), stats
 }
 

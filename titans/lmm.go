@@ -143,7 +143,7 @@ func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *N
 		}
 		p = Reshape(layers.SiLU(p), dims[0], dims[1], cfg.Heads, cfg.HeadDim)
 		if name != "v" {
-			p = l2Normalize(p, cfg.NormEps)
+			p = layers.L2NormLast(p, cfg.NormEps)
 		}
 		return Transpose(p, 1, 2) // [B, H, T, Dh]
 	}
@@ -221,7 +221,7 @@ func (m *LMM) fullWeights(scope *model.Scope, x *Node, state []*Node) []*Node {
 // the output projection ("output").
 func (m *LMM) readOut(scope *model.Scope, x, y *Node) *Node {
 	dims := x.Shape().Dimensions
-	y = rmsNormalize(Transpose(y, 1, 2), m.Config.NormEps) // [B, T, H, Dh]
+	y = layers.RMSNormalize(Transpose(y, 1, 2), m.Config.NormEps) // [B, T, H, Dh]
 	y = Reshape(y, dims[0], dims[1], m.width())
 	y = scaleLast(scope.In("out_norm"), y)
 	if m.Config.OutputGate {
@@ -240,17 +240,6 @@ func scaleLast(scope *model.Scope, x *Node) *Node {
 	}
 	dims[len(dims)-1] = last
 	return Mul(x, Reshape(w, dims...))
-}
-
-// l2Normalize is x / sqrt(sum(x^2 over the last axis) + eps). It uses Sqrt and Div rather than Rsqrt,
-// which has no gradient in GoMLX v0.28.8 (so layers.L2NormLast cannot be trained through).
-func l2Normalize(x *Node, eps float64) *Node {
-	return Div(x, Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceSum, -1), eps)))
-}
-
-// rmsNormalize is x / sqrt(mean(x^2 over the last axis) + eps) (Sqrt and Div, as l2Normalize).
-func rmsNormalize(x *Node, eps float64) *Node {
-	return Div(x, Sqrt(AddScalar(ReduceAndKeep(Square(x), ReduceMean, -1), eps)))
 }
 
 // ChunksPerGraph is the number of memory mini-batches a call over time tokens unrolls at graph-build

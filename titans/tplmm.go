@@ -84,8 +84,8 @@ func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCou
 	dims := x.Shape().Dimensions
 	batch, time := dims[0], dims[1]
 	eps := machineEps(x.DType())
-	stored := scaleLast(scope.In("store_norm"), rmsNormalize(x, eps))
-	retrieved := scaleLast(scope.In("retrieve_norm"), rmsNormalize(x, eps))
+	stored := scaleLast(scope.In("store_norm"), layers.RMSNormalize(x, eps))
+	retrieved := scaleLast(scope.In("retrieve_norm"), layers.RMSNormalize(x, eps))
 	heads := func(p *Node) *Node { // [B, T, H*Dh] -> [B, H, T, Dh]
 		return Transpose(Reshape(p, batch, time, cfg.Heads, cfg.HeadDim), 1, 2)
 	}
