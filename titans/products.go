@@ -1,6 +1,7 @@
 package titans
 
 import (
+	"github.com/engramlx/engram/layers"
 	"math"
 
 	"github.com/gomlx/compute"
@@ -80,13 +81,13 @@ func rawMMT(x, y *Node) *Node {
 
 // mm is rawMM with the gradients dx = v y^T and dy = x^T v in kernel layouts.
 func mm(x, y *Node) *Node {
-	return customGradient([]*Node{x, y}, func(in []*Node) *Node { return rawMM(in[0], in[1]) },
+	return layers.CustomGradient([]*Node{x, y}, func(in []*Node) *Node { return rawMM(in[0], in[1]) },
 		func(in []*Node, v *Node) []*Node { return []*Node{rawMMT(v, in[1]), rawTMM(in[0], v)} })
 }
 
 // mmT is rawMMT with the gradients dx = v y and dy = v^T x in kernel layouts.
 func mmT(x, y *Node) *Node {
-	return customGradient([]*Node{x, y}, func(in []*Node) *Node { return rawMMT(in[0], in[1]) },
+	return layers.CustomGradient([]*Node{x, y}, func(in []*Node) *Node { return rawMMT(in[0], in[1]) },
 		func(in []*Node, v *Node) []*Node { return []*Node{rawMM(v, in[1]), rawTMM(v, in[0])} })
 }
 
@@ -125,7 +126,7 @@ func mmShared(xs []*Node, y *Node) []*Node {
 // kernel contracts the lhs over its last axis, so one operand is swapped (swapLast): x, or when that
 // moves fewer values, y, and then the (small) result: (y^T x)^T.
 func tmm(x, y *Node) *Node {
-	return customGradient([]*Node{x, y}, func(in []*Node) *Node { return rawTMM(in[0], in[1]) },
+	return layers.CustomGradient([]*Node{x, y}, func(in []*Node) *Node { return rawTMM(in[0], in[1]) },
 		func(in []*Node, v *Node) []*Node { return []*Node{rawMMT(in[1], v), rawMM(in[0], v)} })
 }
 
@@ -164,34 +165,6 @@ func swapLast(x *Node) *Node {
 	}
 	t := TransposeAllAxes(Reshape(x, outer, a, b, 1), 0, 2, 1, 3)
 	return Reshape(t, out...)
-}
-
-// customGradient returns forward(inputs) whose gradient with respect to inputs[i] is backward(in, v)[i],
-// v the adjoint of the result, instead of the autodiff of forward. GoMLX has custom gradients only for
-// identities: each input goes through one whose gradient returns what backward computed, and the result
-// through one whose gradient calls backward (reverse autodiff reaches the result before the inputs). The
-// autodiff of forward is still built, but nothing reads it, so no backend executes it.
-//
-// forward and backward both read the inputs through those identities (in), so that an input used only
-// here has the identity as its one consumer, which the Go backend then runs without a copy. The gradient
-// is therefore first order only: differentiating backward's result again would not see its inputs.
-func customGradient(inputs []*Node, forward func(in []*Node) *Node, backward func(in []*Node, v *Node) []*Node) *Node {
-	adjoints := make([]*Node, len(inputs))
-	wrapped := make([]*Node, len(inputs))
-	for i, x := range inputs {
-		wrapped[i] = IdentityWithCustomGradient(x, func(x, _ *Node) *Node {
-			adj := adjoints[i]
-			adjoints[i] = nil
-			if adj == nil {
-				return ZerosLike(x)
-			}
-			return adj
-		})
-	}
-	return IdentityWithCustomGradient(forward(wrapped), func(_, v *Node) *Node {
-		copy(adjoints, backward(wrapped, v))
-		return v
-	})
 }
 
 // geluConfig is the backend's exact (erf) GELU.
