@@ -1,9 +1,6 @@
 package layers
 
 import (
-	"fmt"
-	"math"
-
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -282,23 +279,8 @@ func slidingWindowAttention(q, k, v, kCache, vCache, position *Node, window int)
 func ropeHeadMajor(x *Node, offset *Node, base float64) *Node {
 	dims := x.Shape().Dimensions
 	time, headDim := dims[2], dims[3]
-	if headDim%2 != 0 {
-		panic(fmt.Errorf("layers.RoPE: head dim %d must be even", headDim))
-	}
-	g := x.Graph()
-	half := headDim / 2
-	invFreq := make([]float64, half)
-	for i := range invFreq {
-		invFreq[i] = math.Pow(base, -2*float64(i)/float64(headDim))
-	}
-	// Angles in float64 whatever x's dtype: positions in the millions lose all precision in float32.
-	positions := Iota(g, shapes.Make(dtypes.Float64, time), 0)
-	if offset != nil {
-		positions = Add(positions, ConvertDType(offset, dtypes.Float64))
-	}
-	angles := Einsum("t,f->tf", positions, Const(g, invFreq)) // [T, half]
-	cos := ConvertDType(Cos(angles), x.DType())
-	sin := ConvertDType(Sin(angles), x.DType())
+	g, half := x.Graph(), headDim/2
+	cos, sin := ropeAngles(x, time, headDim, offset, base)
 	cosFull := Reshape(Concatenate([]*Node{cos, cos}, 1), 1, 1, time, headDim)
 	sinFull := Reshape(Concatenate([]*Node{Neg(sin), sin}, 1), 1, 1, time, headDim)
 	rotation := make([][]float64, headDim) // rotate(x)[k] = sum_j x[j] R[j][k]

@@ -18,12 +18,25 @@ import (
 func RoPE(x *Node, offset *Node, base float64) *Node {
 	dims := x.Shape().Dimensions
 	time, headDim := dims[1], dims[3]
+	half := headDim / 2
+	cos, sin := ropeAngles(x, time, headDim, offset, base)
+	cos, sin = Reshape(cos, 1, time, 1, half), Reshape(sin, 1, time, 1, half)
+	x1 := SliceAxis(x, 3, AxisRange(0, half))
+	x2 := SliceAxis(x, 3, AxisRange(half, headDim))
+	return Concatenate([]*Node{
+		Sub(Mul(x1, cos), Mul(x2, sin)),
+		Add(Mul(x2, cos), Mul(x1, sin)),
+	}, 3)
+}
+
+// ropeAngles returns cos and sin [T, Dh/2] in x's dtype of the angles (offset + t) * base^(-2i/Dh), for
+// both layouts of RoPE (token-major here, head-major in attention_core.go).
+func ropeAngles(x *Node, time, headDim int, offset *Node, base float64) (cos, sin *Node) {
 	if headDim%2 != 0 {
 		panic(fmt.Errorf("layers.RoPE: head dim %d must be even", headDim))
 	}
 	g := x.Graph()
-	half := headDim / 2
-	invFreq := make([]float64, half)
+	invFreq := make([]float64, headDim/2)
 	for i := range invFreq {
 		invFreq[i] = math.Pow(base, -2*float64(i)/float64(headDim))
 	}
@@ -33,12 +46,5 @@ func RoPE(x *Node, offset *Node, base float64) *Node {
 		positions = Add(positions, ConvertDType(offset, dtypes.Float64))
 	}
 	angles := Einsum("t,f->tf", positions, Const(g, invFreq)) // [T, half]
-	cos := Reshape(ConvertDType(Cos(angles), x.DType()), 1, time, 1, half)
-	sin := Reshape(ConvertDType(Sin(angles), x.DType()), 1, time, 1, half)
-	x1 := SliceAxis(x, 3, AxisRange(0, half))
-	x2 := SliceAxis(x, 3, AxisRange(half, headDim))
-	return Concatenate([]*Node{
-		Sub(Mul(x1, cos), Mul(x2, sin)),
-		Add(Mul(x2, cos), Mul(x1, sin)),
-	}, 3)
+	return ConvertDType(Cos(angles), x.DType()), ConvertDType(Sin(angles), x.DType())
 }
