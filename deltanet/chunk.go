@@ -2,6 +2,7 @@ package deltanet
 
 import (
 	"fmt"
+	"github.com/engramlx/engram/layers"
 
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -80,13 +81,13 @@ func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 	// key's write has decayed by the end of its chunk (a row scaling is one of the Go backend's fast
 	// broadcasts; scaling the columns of K^T is not).
 	var uParts, wParts, wTParts, kTParts, kParts, tailParts, totalParts []*Node
-	uParts, kTParts, kParts = splitAxis(u, 2), splitAxis(kT, 2), pieces(kc, 2)
+	uParts, kTParts, kParts = layers.SplitAxis(u, 2), layers.SplitAxis(kT, 2), layers.GatherPieces(kc, 2)
 	if opts.Delta {
-		wParts, wTParts = splitAxis(w, 2), pieces(wT, 2)
+		wParts, wTParts = layers.SplitAxis(w, 2), layers.GatherPieces(wT, 2)
 	}
 	if decay.total != nil {
-		totalParts = splitAxis(decay.total, 2) // [B, H, 1, 1] each
-		tailParts = splitAxis(decay.tail, 2)   // [B, H, C] each
+		totalParts = layers.SplitAxis(decay.total, 2) // [B, H, 1, 1] each
+		tailParts = layers.SplitAxis(decay.tail, 2)   // [B, H, C] each
 	}
 	states := make([]*Node, numChunks)    // S entering each chunk: [B, H, K, V]
 	corrected := make([]*Node, numChunks) // V' of each chunk: [B, H, C, V]
@@ -106,7 +107,7 @@ func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 		}
 		state = Add(state, product(kTParts[n], kParts[n], vn, 2)) // [B,H,K,C] x [B,H,C,V]
 	}
-	stateStack, vStack := stackAxis(states, 2), stackAxis(corrected, 2) // [B, H, N, K, V], [B, H, N, C, V]
+	stateStack, vStack := layers.StackAxis(states, 2), layers.StackAxis(corrected, 2) // [B, H, N, K, V], [B, H, N, C, V]
 
 	// Outputs of all chunks at once: the inter-chunk part from the incoming state, the intra-chunk part
 	// from the corrected values.
@@ -170,84 +171,6 @@ func iota(n int) []int {
 		axes[i] = i
 	}
 	return axes
-}
-
-// splitAxis returns the dim(axis) pieces of x along axis (the axis kept, size 1, then squeezed away),
-// like Squeeze(SliceAxis(x, axis, AxisElem(i)), axis) for every i, but with the gradient of x assembled
-// by one Concatenate of the pieces' gradients. (Autodiff of N separate slices pads each piece's
-// gradient back to the full shape and sums N full-size tensors: O(N^2) in the number of chunks.)
-//
-// The pieces' custom gradients record their adjoints; x's custom gradient concatenates them (zeros for
-// pieces the loss does not reach) and ignores the padded sum autodiff built, which is then dead code
-// that no backend executes. Autodiff visits the pieces before x (they are built after it).
-func splitAxis(x *Node, axis int) []*Node {
-	num := x.Shape().Dimensions[axis]
-	pieceShape := x.Shape().Clone()
-	pieceShape.Dimensions[axis] = 1
-	adjoints := make([]*Node, num)
-	whole := IdentityWithCustomGradient(x, func(x, _ *Node) *Node {
-		parts := make([]*Node, num)
-		for i, adj := range adjoints {
-			if adj == nil {
-				parts[i] = Zeros(x.Graph(), pieceShape)
-			} else {
-				parts[i] = Reshape(adj, pieceShape.Dimensions...)
-			}
-		}
-		clear(adjoints)
-		return Concatenate(parts, axis)
-	})
-	parts := gatherPieces(whole, axis)
-	for i, piece := range parts {
-		parts[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
-			adjoints[i] = v
-			return v
-		})
-	}
-	return parts
-}
-
-// pieces is splitAxis for values only gradients read (no gradient flows through them).
-func pieces(x *Node, axis int) []*Node { return gatherPieces(x, axis) }
-
-// gatherPieces returns the dim(axis) pieces of x along axis, the axis removed. Each is one Gather of
-// contiguous rows, which the Go backend copies with memmove (its Slice copies element by element).
-// Its gradient is left to the callers (autodiff of Gather would scatter into a full-size zero tensor
-// per piece).
-func gatherPieces(x *Node, axis int) []*Node {
-	dims := x.Shape().Dimensions
-	num := dims[axis]
-	outer := 1
-	for _, d := range dims[:axis] {
-		outer *= d
-	}
-	pieceDims := append(append([]int{}, dims[:axis]...), dims[axis+1:]...)
-	parts := make([]*Node, num)
-	for n := range parts {
-		// Gather indexes the leading axis+1 axes directly: reshaping x to rows first would copy it when
-		// it has other consumers.
-		starts := make([]int32, 0, outer*(axis+1))
-		for o := range outer {
-			index := make([]int32, axis+1)
-			index[axis] = int32(n)
-			for a, rest := axis-1, o; a >= 0; a-- {
-				index[a] = int32(rest % dims[a])
-				rest /= dims[a]
-			}
-			starts = append(starts, index...)
-		}
-		indices := Reshape(Const(x.Graph(), starts), outer, axis+1)
-		parts[n] = Reshape(Gather(x, indices, true), pieceDims...)
-	}
-	return parts
-}
-
-// stackAxis is Stack(parts, axis) with the gradient of each part gathered from the result's (autodiff of
-// Stack slices it, element by element on the Go backend).
-func stackAxis(parts []*Node, axis int) *Node {
-	return customGradient(parts,
-		func(in []*Node) *Node { return Stack(in, axis) },
-		func(v *Node) []*Node { return gatherPieces(v, axis) })
 }
 
 // headMajor swaps the time and head axes of [B, T, H, D] (or back): the Go backend's fast transpose,

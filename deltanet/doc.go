@@ -28,7 +28,7 @@
 // Layout: ChunkedHeadMajor works on [B, H, T, ...] tensors seen as [B, H, N, C, ...], so every product is
 // a batched matmul over leading [B, H, N] axes in the layout the Go backend's kernels read without
 // copies; Chunked is the same op on [B, T, H, ...] tensors (one transpose in, one out). The unrolled
-// recurrence takes its per-chunk operands through splitAxis, whose gradient is one concatenation
+// recurrence takes its per-chunk operands through layers.SplitAxis, whose gradient is one concatenation
 // (autodiff of per-chunk slices would pad every chunk's gradient to full size: quadratic in T).
 // Gradients are written out where autodiff would transpose (customgrad.go): every product x y gets
 // dx = v y^T and dy = x^T v with x^T computed once per tensor (or as a product), and InvertUnitLower

@@ -36,7 +36,7 @@ func ChunkedWithStats(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *No
 //
 // When T is a multiple of the chunk size, everything that does not depend on the carried weights (the
 // gate coefficient matrices) is computed for all chunks at once, and the per-chunk pieces of q, k, v
-// and the gates come from splitPieces (whose gradient is one Concatenate, not a padded sum per chunk).
+// and the gates come from layers.SplitAxis (whose gradient is one Concatenate, not a padded sum per chunk).
 func chunkedWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, bounds []State, stats Stats) {
 	checkInputs("Chunked", q, k, v, []*Node{gates.Theta, gates.Eta, gates.Alpha}, st)
 	dims := q.Shape().Dimensions
@@ -53,11 +53,11 @@ func chunkedWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (
 	if n := time / c; time%c == 0 && n > 1 {
 		byChunk := func(x *Node) []*Node { // [B, H, T, ...] -> n x [B, H, C, ...]
 			d := append([]int{batch, heads, n, c}, x.Shape().Dimensions[3:]...)
-			return splitPieces(Reshape(x, d...), 2)
+			return layers.SplitAxis(Reshape(x, d...), 2)
 		}
 		qs, ks, vs, thetas := byChunk(q), byChunk(k), byChunk(v), byChunk(gates.Theta)
 		all := newChunkCoefs(Reshape(gates.Eta, batch, heads, n, c), Reshape(gates.Alpha, batch, heads, n, c))
-		lE, a, e, bt, cc := splitPieces(all.lE, 2), splitPieces(all.a, 2), splitPieces(all.e, 2), splitPieces(all.bt, 2), splitPieces(all.c, 2)
+		lE, a, e, bt, cc := layers.SplitAxis(all.lE, 2), layers.SplitAxis(all.a, 2), layers.SplitAxis(all.e, 2), layers.SplitAxis(all.bt, 2), layers.SplitAxis(all.c, 2)
 		for j := range n {
 			step(qs[j], ks[j], vs[j], thetas[j], chunkCoefs{lE: lE[j], a: a[j], e: e[j], bt: bt[j], c: cc[j]})
 		}

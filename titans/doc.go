@@ -59,7 +59,7 @@
 // the narrower operand once (swapLast), and projections of one input share its transpose. The tp op
 // has no per-chunk ops at all (ChunkedPyTorch: factors, chunk sums and reads batched over chunks, the
 // weights of every chunk from one product with the gate matrix); the paper op computes its gate
-// coefficients for all chunks at once and cuts q, k, v into chunks with splitPieces, whose gradient is
+// coefficients for all chunks at once and cuts q, k, v into chunks with layers.SplitAxis, whose gradient is
 // one Concatenate. In float32 the tp memory's GELU is the backend's fused activation where it has one.
 // BenchmarkLMM and BenchmarkLMMTP measure tokens/s (wall and CPU) and the T = 2048 / T = 256 time ratio.
 //

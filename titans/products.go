@@ -10,47 +10,6 @@ import (
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
-// splitPieces returns the dims[axis] pieces of x along axis, the axis removed, like
-// Squeeze(SliceAxis(x, axis, AxisElem(i)), axis) for every i, but with the gradient of x assembled by one
-// Concatenate of the pieces' gradients. Autodiff of N separate slices pads each piece's gradient back to
-// the full shape and sums N full-size tensors, O(N^2) work in the number of pieces (chunks).
-//
-// Each piece passes through an identity whose custom gradient records the piece's adjoint; x passes
-// through one whose custom gradient concatenates them (zeros for pieces the loss does not reach). Reverse
-// autodiff visits the pieces before x's identity (they are built after it). The padded sum autodiff
-// also builds for x is never read: dead code the backends do not execute.
-func splitPieces(x *Node, axis int) []*Node {
-	axis = MustAdjustAxis(axis, x)
-	num := x.Shape().Dimensions[axis]
-	if num == 1 {
-		return []*Node{Squeeze(x, axis)}
-	}
-	pieceShape := x.Shape().Clone()
-	pieceShape.Dimensions[axis] = 1
-	adjoints := make([]*Node, num)
-	whole := IdentityWithCustomGradient(x, func(x, _ *Node) *Node {
-		parts := make([]*Node, num)
-		for i, adj := range adjoints {
-			if adj == nil {
-				parts[i] = Zeros(x.Graph(), pieceShape)
-			} else {
-				parts[i] = Reshape(adj, pieceShape.Dimensions...)
-			}
-		}
-		clear(adjoints)
-		return Concatenate(parts, axis)
-	})
-	pieces := make([]*Node, num)
-	for i := range pieces {
-		piece := Squeeze(SliceAxis(whole, axis, AxisElem(i)), axis)
-		pieces[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
-			adjoints[i] = v
-			return v
-		})
-	}
-	return pieces
-}
-
 // batchAxes returns 0, 1, ..., n-1.
 func batchAxes(n int) []int {
 	axes := make([]int, n)

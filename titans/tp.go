@@ -265,7 +265,7 @@ func ChunkedPyTorch(q, k, v *Node, gates Gates, st State, base []*Node, cfg PyTo
 				return []*Node{x}
 			}
 			d := x.Shape().Dimensions
-			return splitPieces(Reshape(x, append([]int{d[0], d[1], m / block, block}, d[3:]...)...), 2)
+			return layers.SplitAxis(Reshape(x, append([]int{d[0], d[1], m / block, block}, d[3:]...)...), 2)
 		}
 		etas, alphas := pieces(span(gates.Eta, first, last)), pieces(span(gates.Alpha, first, last))
 		sums := make([][]*Node, len(w))

@@ -1,0 +1,86 @@
+package layers
+
+import (
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// SplitAxis returns the dim(axis) pieces of x along axis, the axis removed, like
+// Squeeze(SliceAxis(x, axis, AxisElem(i)), axis) for every i, but with the gradient of x assembled by
+// one Concatenate of the pieces' gradients. Autodiff of N separate slices pads each piece's gradient
+// back to the full shape and sums N full-size tensors: O(N^2) in the number of pieces (chunks), which
+// is what the chunked recurrences (deltanet, titans) cut their operands into.
+//
+// The pieces' custom gradients record their adjoints; x's custom gradient concatenates them (zeros for
+// pieces the loss does not reach) and ignores the padded sum autodiff built, which is then dead code
+// that no backend executes. Autodiff visits the pieces before x (they are built after it).
+func SplitAxis(x *Node, axis int) []*Node {
+	axis = MustAdjustAxis(axis, x)
+	num := x.Shape().Dimensions[axis]
+	if num == 1 {
+		return []*Node{Squeeze(x, axis)}
+	}
+	pieceShape := x.Shape().Clone()
+	pieceShape.Dimensions[axis] = 1
+	adjoints := make([]*Node, num)
+	whole := IdentityWithCustomGradient(x, func(x, _ *Node) *Node {
+		parts := make([]*Node, num)
+		for i, adj := range adjoints {
+			if adj == nil {
+				parts[i] = Zeros(x.Graph(), pieceShape)
+			} else {
+				parts[i] = Reshape(adj, pieceShape.Dimensions...)
+			}
+		}
+		clear(adjoints)
+		return Concatenate(parts, axis)
+	})
+	parts := GatherPieces(whole, axis)
+	for i, piece := range parts {
+		parts[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
+			adjoints[i] = v
+			return v
+		})
+	}
+	return parts
+}
+
+// GatherPieces returns the dim(axis) pieces of x along axis, the axis removed. Each is one Gather of
+// contiguous rows, which the Go backend copies with memmove (its Slice copies element by element). Its
+// gradient is left to the callers (autodiff of Gather would scatter into a full-size zero tensor per
+// piece): use it for values no gradient flows through, or through SplitAxis.
+func GatherPieces(x *Node, axis int) []*Node {
+	axis = MustAdjustAxis(axis, x)
+	dims := x.Shape().Dimensions
+	num := dims[axis]
+	outer := 1
+	for _, d := range dims[:axis] {
+		outer *= d
+	}
+	pieceDims := append(append([]int{}, dims[:axis]...), dims[axis+1:]...)
+	parts := make([]*Node, num)
+	for n := range parts {
+		// Gather indexes the leading axis+1 axes directly: reshaping x to rows first would copy it when
+		// it has other consumers.
+		starts := make([]int32, 0, outer*(axis+1))
+		for o := range outer {
+			index := make([]int32, axis+1)
+			index[axis] = int32(n)
+			for a, rest := axis-1, o; a >= 0; a-- {
+				index[a] = int32(rest % dims[a])
+				rest /= dims[a]
+			}
+			starts = append(starts, index...)
+		}
+		indices := Reshape(Const(x.Graph(), starts), outer, axis+1)
+		parts[n] = Reshape(Gather(x, indices, true), pieceDims...)
+	}
+	return parts
+}
+
+// StackAxis is Stack(parts, axis) with the gradient of each part gathered from the result's (autodiff
+// of Stack slices it, element by element on the Go backend).
+func StackAxis(parts []*Node, axis int) *Node {
+	return CustomGradient(parts,
+		func(in []*Node) *Node { return Stack(in, axis) },
+		func(_ []*Node, v *Node) []*Node { return GatherPieces(v, axis) })
+}
