@@ -9,7 +9,16 @@ import (
 	"github.com/engramlx/engram/data"
 )
 
-// dataTask is what an experiment knows of a data.task: how to validate its section against the model,
+// fitsVocab refuses a task whose token ids reach past the model's vocabulary.
+func fitsVocab(section string, taskVocab, vocab int) error {
+	if taskVocab > vocab {
+		return field.Errorf("data."+section+".vocab", taskVocab, "exceeds model.vocab = %d", vocab)
+	}
+	return nil
+}
+
+// dataTask is what an experiment knows of a data.task: how to validate its section against the model
+// (beyond the generator's own Validate, which Data.Validate runs),
 // its row length, and the generator behind it (nil for files, which the trainer reads itself). It is
 // the one place a task is switched on; configs, train and eval ask Data's methods.
 type dataTask struct {
@@ -23,15 +32,7 @@ type dataTask struct {
 
 var dataTasks = map[string]dataTask{
 	"mqar": {
-		validate: func(d Data, vocab int) error {
-			if err := d.MQAR.Validate(); err != nil {
-				return field.In("data", err)
-			}
-			if d.MQAR.Vocab > vocab {
-				return fmt.Errorf("data.mqar.vocab = %d exceeds model.vocab = %d", d.MQAR.Vocab, vocab)
-			}
-			return nil
-		},
+		validate:  func(d Data, vocab int) error { return fitsVocab("mqar", d.MQAR.Vocab, vocab) },
 		seqLen:    func(d Data) int { return d.MQAR.SeqLen },
 		generator: func(d Data) data.Task { return d.MQAR },
 		resize: func(d Data, seqLen, k, n int) data.Task {
@@ -41,10 +42,7 @@ var dataTasks = map[string]dataTask{
 		},
 	},
 	"passkey": {
-		validate: func(d Data, vocab int) error {
-			if err := d.Passkey.Validate(); err != nil {
-				return field.In("data", err)
-			}
+		validate: func(_ Data, vocab int) error {
 			if vocab < 256 {
 				return fmt.Errorf("data.task = passkey reads bytes: model.vocab = %d must be >= 256", vocab)
 			}
@@ -54,15 +52,7 @@ var dataTasks = map[string]dataTask{
 		generator: func(d Data) data.Task { return d.Passkey },
 	},
 	"copy": {
-		validate: func(d Data, vocab int) error {
-			if err := d.Copy.Validate(); err != nil {
-				return field.In("data", err)
-			}
-			if d.Copy.Vocab > vocab {
-				return fmt.Errorf("data.copy.vocab = %d exceeds model.vocab = %d", d.Copy.Vocab, vocab)
-			}
-			return nil
-		},
+		validate:  func(d Data, vocab int) error { return fitsVocab("copy", d.Copy.Vocab, vocab) },
 		seqLen:    func(d Data) int { return d.Copy.SeqLen },
 		generator: func(d Data) data.Task { return d.Copy },
 		resize: func(d Data, seqLen, k, n int) data.Task {
@@ -109,11 +99,17 @@ func (d Data) task() (dataTask, error) {
 	return t, nil
 }
 
-// Validate checks the chosen task's section against a model vocabulary.
+// Validate checks the chosen task's section (its generator's own checks, then the task's against a
+// model vocabulary).
 func (d Data) Validate(vocab int) error {
 	t, err := d.task()
 	if err != nil {
 		return err
+	}
+	if t.generator != nil {
+		if err := t.generator(d).Validate(); err != nil {
+			return field.In("data", err)
+		}
 	}
 	return t.validate(d, vocab)
 }
