@@ -14,7 +14,6 @@ import (
 	"github.com/engramlx/engram/deltanet"
 	lt "github.com/engramlx/engram/layers/layertest"
 	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Benchmarks: tokens/s of forward and forward+backward, of the op and of the layer,
@@ -73,23 +72,7 @@ func layerRunner(mode string, backward bool, time, d int) benchRunner {
 	if err != nil {
 		panic(err)
 	}
-	store := model.NewStore()
-	store.SetParam(model.ParamInitialSeed, int64(1))
-	exec := model.MustNewExec(lt.Backend(), store, func(scope *model.Scope, x *Node) []*Node {
-		y, state := layer.Apply(scope.In("mixer"), x, nil)
-		if !backward {
-			return append([]*Node{y}, state...)
-		}
-		wrt := []*Node{x}
-		for v := range store.IterVariables() {
-			if v.Trainable && v.InUseByGraph(x.Graph()) {
-				wrt = append(wrt, v.NodeValue(x.Graph()))
-			}
-		}
-		return Gradient(ReduceAllSum(y), wrt...)
-	})
-	x := as32(lt.RandNormal(lt.NewRand(2), 1, benchBatch, time, dModel))
-	return func() { finalizeAll(exec.MustCall(x)) }
+	return lt.MixerRunner(layer, benchBatch, time, dModel, backward)
 }
 
 func reportTokens(b *testing.B, steps int, elapsed time.Duration) {

@@ -7,9 +7,6 @@ import (
 
 	"github.com/engramlx/engram/layers"
 	lt "github.com/engramlx/engram/layers/layertest"
-	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Benchmarks: tokens/s of the attention Mixer (projections, RoPE, attention, output projection), forward
@@ -43,28 +40,7 @@ func attentionRunner(window int, backward bool, steps, d int) benchRunner {
 	if err != nil {
 		panic(err)
 	}
-	store := model.NewStore()
-	store.SetParam(model.ParamInitialSeed, int64(1))
-	exec := model.MustNewExec(lt.Backend(), store, func(scope *model.Scope, x *Node) []*Node {
-		y, state := layer.Apply(scope.In("mixer"), x, nil)
-		if !backward {
-			return append([]*Node{y}, state...)
-		}
-		wrt := []*Node{x}
-		for v := range store.IterVariables() {
-			if v.Trainable && v.InUseByGraph(x.Graph()) {
-				wrt = append(wrt, v.NodeValue(x.Graph()))
-			}
-		}
-		return Gradient(ReduceAllSum(y), wrt...)
-	})
-	fill := lt.Floats(lt.RandNormal(lt.NewRand(2), 1, benchBatch, steps, dModel))
-	flat := make([]float32, len(fill))
-	for i, v := range fill {
-		flat[i] = float32(v)
-	}
-	x := tensors.FromFlatDataAndDimensions(flat, benchBatch, steps, dModel)
-	return func() { finalizeAll(exec.MustCall(x)) }
+	return lt.MixerRunner(layer, benchBatch, steps, dModel, backward)
 }
 
 // BenchmarkAttention: causal softmax attention and sliding-window attention (window 128).

@@ -10,9 +10,6 @@ import (
 	"github.com/engramlx/engram/layers"
 	lt "github.com/engramlx/engram/layers/layertest"
 	"github.com/engramlx/engram/mom"
-	. "github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Benchmark sizes: B = 8, H = 4 heads of d_k = d_v = 64, d_model = 256, chunks of 64, T = 256 and
@@ -29,38 +26,9 @@ var benchTimes = []int{256, 1024}
 // layerRunner compiles a mixer over x [B, T, H*d] and runs it once (so compilation is not timed); with
 // backward the graph also takes the gradients of sum(y) with respect to x and every variable.
 func layerRunner(mixer layers.Mixer, time int, backward bool) func() {
-	store := model.NewStore()
-	store.SetParam(model.ParamInitialSeed, int64(1))
-	exec := model.MustNewExec(lt.Backend(), store, func(scope *model.Scope, x *Node) []*Node {
-		y, state := mixer.Apply(scope.In("mixer"), x, nil)
-		if !backward {
-			return append([]*Node{y}, state...)
-		}
-		wrt := []*Node{x}
-		for v := range store.IterVariables() {
-			if v.Trainable && v.InUseByGraph(x.Graph()) {
-				wrt = append(wrt, v.NodeValue(x.Graph()))
-			}
-		}
-		return Gradient(ReduceAllSum(y), wrt...)
-	})
-	x := lt.RandNormal(lt.NewRand(2), 1, benchBatch, time, benchHeads*benchDim)
-	x32 := tensors.FromFlatDataAndDimensions(toFloat32(lt.Floats(x)), benchBatch, time, benchHeads*benchDim)
-	run := func() {
-		for _, t := range exec.MustCall(x32) {
-			t.FinalizeAll()
-		}
-	}
+	run := lt.MixerRunner(mixer, benchBatch, time, benchHeads*benchDim, backward)
 	run()
 	return run
-}
-
-func toFloat32(xs []float64) []float32 {
-	out := make([]float32, len(xs))
-	for i, x := range xs {
-		out[i] = float32(x)
-	}
-	return out
 }
 
 // BenchmarkMoM: tokens/s of the MoM layer (paper defaults: M = 4, top-2, shared

@@ -3,7 +3,10 @@ package layertest
 import (
 	"sync"
 
+	"github.com/engramlx/engram/layers"
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Runner runs one compiled graph on fixed inputs (a benchmark's unit of work).
@@ -33,4 +36,32 @@ func FinalizeAll(ts []*tensors.Tensor) {
 	for _, t := range ts {
 		t.FinalizeAll()
 	}
+}
+
+// MixerRunner compiles mixer over a fixed random x [batch, time, dModel] (float32, seeded) on the test
+// backend: forward returns y and the next state; with backward the gradients of sum(y) with respect to
+// x and every variable. The benchmarks of every mixer package time it.
+func MixerRunner(mixer layers.Mixer, batch, time, dModel int, backward bool) Runner {
+	store := model.NewStore()
+	store.SetParam(model.ParamInitialSeed, int64(1))
+	exec := model.MustNewExec(Backend(), store, func(scope *model.Scope, x *Node) []*Node {
+		y, state := mixer.Apply(scope.In("mixer"), x, nil)
+		if !backward {
+			return append([]*Node{y}, state...)
+		}
+		wrt := []*Node{x}
+		for v := range store.IterVariables() {
+			if v.Trainable && v.InUseByGraph(x.Graph()) {
+				wrt = append(wrt, v.NodeValue(x.Graph()))
+			}
+		}
+		return Gradient(ReduceAllSum(y), wrt...)
+	})
+	values := Floats(RandNormal(NewRand(2), 1, batch, time, dModel))
+	flat := make([]float32, len(values))
+	for i, v := range values {
+		flat[i] = float32(v)
+	}
+	x := tensors.FromFlatDataAndDimensions(flat, batch, time, dModel)
+	return func() { FinalizeAll(exec.MustCall(x)) }
 }
