@@ -89,8 +89,9 @@ func (c Config) validateFields() error {
 // own settings applied), validated by the mixer package. Errors name the layer and the field.
 func (c Config) buildMixers() ([]layers.Mixer, error) {
 	mixers := make([]layers.Mixer, len(c.Layers))
+	table := mixerTable()
 	for i, l := range c.Layers {
-		entry, ok := mixerTable()[l.Type]
+		entry, ok := table[l.Type]
 		if !ok {
 			return nil, fmt.Errorf("model.layers[%d] = %q: unknown mixer type (known: %s)", i, l.Type, strings.Join(Types(), ", "))
 		}
@@ -122,15 +123,23 @@ func (c Config) buildMixers() ([]layers.Mixer, error) {
 
 // section returns a pointer to a copy of the config section with YAML key name.
 func (c Config) section(name string) (any, error) {
-	v := reflect.ValueOf(c)
+	f := sectionField(reflect.ValueOf(c), name)
+	if !f.IsValid() {
+		return nil, fmt.Errorf("model: no config section %q (a mixer table entry names a section model.Config lacks)", name)
+	}
+	copied := reflect.New(f.Type())
+	copied.Elem().Set(f)
+	return copied.Interface(), nil
+}
+
+// sectionField is the field of config struct v with YAML key name (invalid when there is none).
+func sectionField(v reflect.Value, name string) reflect.Value {
 	for i := 0; i < v.NumField(); i++ {
 		if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ","); tag == name {
-			copied := reflect.New(v.Field(i).Type())
-			copied.Elem().Set(v.Field(i))
-			return copied.Interface(), nil
+			return v.Field(i)
 		}
 	}
-	return nil, fmt.Errorf("model: no config section %q (a mixer table entry names a section model.Config lacks)", name)
+	return reflect.Value{}
 }
 
 func (c Config) dtype() (dtypes.DType, error) {
@@ -184,23 +193,10 @@ func Types() []string {
 // InUse returns c with the mixer sections no layer uses set to zero, so two configs that differ only in
 // sections nothing reads (a sweep's shared base gaining a mom section, say) compare equal.
 func (c Config) InUse() Config {
-	used := map[string]bool{}
-	table := mixerTable()
-	for _, l := range c.Layers {
-		used[table[l.Type].Section] = true
-	}
 	out := c
-	v := reflect.ValueOf(&out).Elem()
-	for _, entries := range mixerTables {
-		for _, e := range entries {
-			if used[e.Section] {
-				continue
-			}
-			for i := 0; i < v.NumField(); i++ {
-				if tag, _, _ := strings.Cut(v.Type().Field(i).Tag.Get("yaml"), ","); tag == e.Section {
-					v.Field(i).Set(reflect.Zero(v.Field(i).Type()))
-				}
-			}
+	for _, name := range c.UnusedSections() {
+		if f := sectionField(reflect.ValueOf(&out).Elem(), name); f.IsValid() {
+			f.Set(reflect.Zero(f.Type()))
 		}
 	}
 	return out
