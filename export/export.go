@@ -54,13 +54,13 @@ type Model struct {
 
 // FromRun is the model of a run opened with train.Open, set up for streaming (model.Config.ForStreaming:
 // the same weights, a state that continues exactly after a prompt of any length).
-func FromRun(r *train.Runner) *Model {
+func FromRun(r *train.Runner) (*Model, error) {
 	cfg := r.Exp.Model.ForStreaming()
 	seq, stack, err := model.NewSequence(cfg, r.Exp.RMT)
-	if err != nil { // the run's own config, streaming settings added: cannot fail where the run built
-		seq, stack, cfg = r.Seq, r.Model, r.Exp.Model
+	if err != nil {
+		return nil, err
 	}
-	return &Model{Seq: seq, Stack: stack, Config: cfg, RMT: r.Exp.RMT, Store: r.Store, Backend: r.Backend}
+	return &Model{Seq: seq, Stack: stack, Config: cfg, RMT: r.Exp.RMT, Store: r.Store, Backend: r.Backend}, nil
 }
 
 // Architecture encodes what a state belongs to: the model config (the sections its layers read), and
@@ -213,7 +213,10 @@ type FLAImport struct{ File, Layers, Prefix string }
 // RunWeights exports a reopened run's weights (optionally with fla layers imported) to out and returns
 // the line to print.
 func RunWeights(r *train.Runner, out, dtype string, fla FLAImport) ([]string, error) {
-	m := FromRun(r)
+	m, err := FromRun(r)
+	if err != nil {
+		return nil, err
+	}
 	var lines []string
 	if fla.File != "" {
 		if err := m.Build(); err != nil {
@@ -244,7 +247,10 @@ func RunState(r *train.Runner, out, prompt, idList string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m := FromRun(r)
+	m, err := FromRun(r)
+	if err != nil {
+		return "", err
+	}
 	file, err := State(m, out, ids)
 	if err != nil {
 		return "", err

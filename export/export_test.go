@@ -43,6 +43,15 @@ train: {steps: 3, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batc
 	return r
 }
 
+func mustFromRun(t *testing.T, r *train.Runner) *Model {
+	t.Helper()
+	m, err := FromRun(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // trainedRMT is a tiny RMT run whose backbone layers have type layer (extra: more rmt settings).
 func trainedRMT(t *testing.T, layer, extra string) *train.Runner {
 	t.Helper()
@@ -60,7 +69,7 @@ func TestRMTExportAndStateRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := trainedRMT(t, tc.layer, tc.extra)
-			m := FromRun(r)
+			m := mustFromRun(t, r)
 			out := t.TempDir()
 			man, err := Weights(m, out, "float32", "tiny-rmt", 3)
 			if err != nil {
@@ -156,7 +165,7 @@ func assertBitIdentical(t *testing.T, got, want *tensors.Tensor) {
 // config.json holds only the sections the model's layers read, and the conventions block.
 func TestConfigJSONOnlyUsedSections(t *testing.T) {
 	r := trainedRMT(t, "attention", "")
-	man, err := Weights(FromRun(r), t.TempDir(), "float32", "x", 3)
+	man, err := Weights(mustFromRun(t, r), t.TempDir(), "float32", "x", 3)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +187,7 @@ func TestConfigJSONOnlyUsedSections(t *testing.T) {
 // over prompt + continuation computes (export streams with the partial chunk carried).
 func TestTitansStateContinuesMidChunk(t *testing.T) {
 	r := trainedRun(t, "model: {vocab: 8, d_model: 8, layers: [titans_lmm], mlp_hidden: 16, titans: {heads: 2, head_dim: 4, chunk_size: 4}}")
-	m := FromRun(r)
+	m := mustFromRun(t, r)
 	out := t.TempDir()
 	prompt, next := []int32{1, 2, 3, 4, 5}, []int32{6, 7, 2}
 	file, err := State(m, out, prompt)

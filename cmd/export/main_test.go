@@ -106,7 +106,11 @@ train: {steps: 2, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
 	if err := command("-run", runDir, "-out", out, "-state", "-ids", "1, 2,3"); err != nil {
 		t.Fatal(err)
 	}
-	state, meta, err := export.LoadState(export.FromRun(r), filepath.Join(out, "state.safetensors"))
+	m, err := export.FromRun(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state, meta, err := export.LoadState(m, filepath.Join(out, "state.safetensors"))
 	if err != nil {
 		t.Fatal(err)
 	}
