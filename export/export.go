@@ -50,6 +50,7 @@ type Model struct {
 	RMT     model.RMTConfig
 	Store   *mlmodel.Store
 	Backend compute.Backend
+	built   bool // Build ran: every variable exists
 }
 
 // FromRun is the model of a run opened with train.Open, set up for streaming (model.Config.ForStreaming:
@@ -191,9 +192,12 @@ func Load(dir string, backend compute.Backend) (*Model, *checkpoints.Imported, e
 	return &Model{Seq: seq, Stack: stack, Config: cfg, RMT: wrap, Store: store, Backend: backend}, imp, nil
 }
 
-// Build compiles and runs the model once on a short input, creating every variable (from the
+// Build (once per Model) compiles and runs the model on a short input, creating every variable (from the
 // checkpoint or the import the store reads from).
 func (m *Model) Build() error {
+	if m.built {
+		return nil
+	}
 	exec, err := m.Stepper()
 	if err != nil {
 		return err
@@ -203,6 +207,7 @@ func (m *Model) Build() error {
 	if _, _, err := Run(exec, probe, nil); err != nil {
 		return fmt.Errorf("building the model: %w", err)
 	}
+	m.built = true
 	return nil
 }
 
