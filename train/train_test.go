@@ -158,10 +158,17 @@ func TestSavedConfigAcrossReruns(t *testing.T) {
 	dir := t.TempDir()
 	exp := tinyExperiment(t, dir)
 	exp.Train.Steps = 2
+	// A missing data file: the run directory and its config.yaml are written, then the data fails
+	// before any checkpoint.
 	failed := exp
-	failed.Data.MQAR.NumPairs = 99 // cannot fit in 16 tokens: the source fails before any checkpoint
-	if _, err := Run(context.Background(), failed, quiet()); err == nil {
-		t.Fatal("a run with 99 pairs in 16 tokens trained")
+	failed.Data.Task, failed.Data.FilesSeqLen = "files", 16
+	failed.Data.Train.Path = filepath.Join(dir, "missing.parquet")
+	failed.Data.Eval.Path = failed.Data.Train.Path
+	if _, err := Run(context.Background(), failed, quiet()); err == nil || !strings.Contains(err.Error(), "missing.parquet") {
+		t.Fatalf("a run on a missing file: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "tiny", "config.yaml")); err != nil {
+		t.Fatalf("the failed start wrote no config.yaml, so this test proves nothing: %v", err)
 	}
 	if _, err := Run(context.Background(), exp, quiet()); err != nil {
 		t.Fatalf("the corrected rerun after a failed start: %v", err)
