@@ -81,15 +81,25 @@ func Parse(file string, src []byte, overrides []string) (Experiment, error) {
 // rules as a file (so -set model.layers=[attention,swa] works too).
 func ApplyOverride(exp *Experiment, override string) error {
 	key, value, ok := strings.Cut(override, "=")
-	key = strings.TrimSpace(key)
-	if !ok || key == "" {
+	if !ok || strings.TrimSpace(key) == "" {
 		return fmt.Errorf("-set %s: want key=value, e.g. model.d_model=128", override)
 	}
+	if err := SetKey(exp, key, value); err != nil {
+		return fmt.Errorf("-set %s: %w", override, err)
+	}
+	return nil
+}
+
+// SetKey sets the dotted key (e.g. "model.d_model") to value, written as in YAML; the error names what
+// is wrong with the key or value but not where it came from (the caller adds that: a -set flag, a sweep
+// file's line).
+func SetKey(exp *Experiment, key, value string) error {
+	key = strings.TrimSpace(key)
 	parts := strings.Split(key, ".")
 	var doc strings.Builder
 	for i, p := range parts {
 		if p == "" {
-			return fmt.Errorf("-set %s: empty segment in key %q", override, key)
+			return fmt.Errorf("empty segment in key %q", key)
 		}
 		fmt.Fprintf(&doc, "%s%s:", strings.Repeat("  ", i), p)
 		if i < len(parts)-1 {
@@ -98,7 +108,7 @@ func ApplyOverride(exp *Experiment, override string) error {
 	}
 	doc.WriteString(" " + value + "\n")
 	if err := decodeStrict([]byte(doc.String()), exp); err != nil {
-		return fmt.Errorf("-set %s: %s", override, lineNumber.ReplaceAllString(err.Error(), "$1"))
+		return errors.New(lineNumber.ReplaceAllString(err.Error(), "$1"))
 	}
 	return nil
 }

@@ -63,9 +63,11 @@ type Run struct {
 
 // axis is one swept key with its values rendered as override values and as labels.
 type axis struct {
-	key    string
-	values []string
-	labels []string
+	section string // grid or zip
+	line    int    // of the key in the sweep file
+	key     string
+	values  []string
+	labels  []string
 }
 
 // Load reads and resolves a sweep file; overrides ("a.b=value", e.g. from -set) apply to the base after
@@ -90,13 +92,29 @@ func Parse(file string, src []byte, overrides []string) (*Sweep, error) {
 	}
 	var present struct {
 		Experiment yaml.Node `yaml:"experiment"`
+		Set        yaml.Node `yaml:"set"`
 	}
 	_ = yaml.Unmarshal(src, &present) // already decoded strictly above: only presence is asked here
 	base, err := f.base(file, present.Experiment.Kind != 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", file, err)
 	}
-	for _, o := range append(append([]string{}, f.Set...), overrides...) {
+	for i, o := range f.Set {
+		key, value, ok := strings.Cut(o, "=")
+		if !ok {
+			err = errors.New("want key=value, e.g. model.d_model=128")
+		} else {
+			err = configs.SetKey(&base, key, value)
+		}
+		if err != nil {
+			line := 0
+			if i < len(present.Set.Content) {
+				line = present.Set.Content[i].Line
+			}
+			return nil, fmt.Errorf("%s: line %d: set[%d] %q: %w", file, line, i, o, err)
+		}
+	}
+	for _, o := range overrides {
 		if err := configs.ApplyOverride(&base, o); err != nil {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
@@ -224,7 +242,7 @@ func (f *File) axes(n *yaml.Node, section string) ([]axis, error) {
 		if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
 			return nil, fmt.Errorf("line %d: %s.%s must be a non-empty list of values", v.Line, section, k.Value)
 		}
-		a := axis{key: k.Value}
+		a := axis{section: section, line: k.Line, key: k.Value}
 		for j, item := range v.Content {
 			value, err := render(item)
 			if err != nil {
@@ -314,8 +332,8 @@ func (s *Sweep) newRun(base configs.Experiment, all []axis, cell []int, seed uin
 	var parts []string
 	for i, a := range all {
 		value := a.values[cell[i]]
-		if err := configs.ApplyOverride(&r.Exp, a.key+"="+value); err != nil {
-			return Run{}, err
+		if err := configs.SetKey(&r.Exp, a.key, value); err != nil {
+			return Run{}, fmt.Errorf("line %d: %s.%s = %s: %w", a.line, a.section, a.key, value, err)
 		}
 		r.Labels = append(r.Labels, a.labels[cell[i]])
 		parts = append(parts, s.Short[i]+"="+idSafe(a.labels[cell[i]]))

@@ -100,8 +100,9 @@ func TestParseErrors(t *testing.T) {
 	for _, c := range []struct{ name, src, want string }{
 		{"unknown sweep key", "base: quickstart\nseedz: [1]\n", `line 2: unknown key "seedz"`},
 		{"unknown experiment key", "experiment:\n  model: {d_modle: 3}\n", `line 2: unknown key "d_modle"`},
-		{"misspelt grid key", "base: quickstart\ngrid: {model.d_modle: [1, 2]}\n", `model.d_modle=1: unknown key "d_modle"`},
-		{"wrong-typed value", "base: quickstart\ngrid: {train.steps: [10, ten]}\n", `train.steps=ten: train.steps: cannot use string "ten" as int`},
+		{"misspelt grid key", "base: quickstart\ngrid: {model.d_modle: [1, 2]}\n", `sw.yaml: line 2: grid.model.d_modle = 1: unknown key "d_modle"`},
+		{"misspelt set key", "base: quickstart\nset:\n  - train.steps=5\n  - train.stesp=3\n", `sw.yaml: line 4: set[1] "train.stesp=3": unknown key "stesp"`},
+		{"wrong-typed value", "base: quickstart\ngrid: {train.steps: [10, ten]}\n", `line 2: grid.train.steps = ten: train.steps: cannot use string "ten" as int`},
 		{"no base", "grid: {train.steps: [1]}\n", "no base experiment"},
 		{"both bases", "base: quickstart\nexperiment: {seed: 2}\n", "not both"},
 		{"missing base", "base: nope/missing.yaml\n", "base: config file nope/missing.yaml"},
