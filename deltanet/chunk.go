@@ -24,9 +24,19 @@ import (
 // Chunked converts to the head-major layout once and runs ChunkedHeadMajor; callers that already hold
 // head-major tensors (the layer) call ChunkedHeadMajor directly and skip both transposes.
 func Chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Options) (o, ht *Node) {
+	return ChunkedDocuments(q, k, v, beta, g, h0, nil, scale, chunkSize, opts)
+}
+
+// ChunkedDocuments is Chunked over rows that pack several documents, docStart [B, T] as in
+// NaiveDocuments (nil: Chunked). Within a chunk the decay, attention and WY matrices keep only pairs of
+// tokens of one document, tokens after a start in the chunk do not read the incoming state, and the
+// outgoing state is built from the chunk's last document (see newChunkDecay): the masks are exact 0/1
+// factors, so no decay is pushed to extreme values and float32 keeps its precision.
+func ChunkedDocuments(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int, opts Options) (o, ht *Node) {
 	h0 = checkInputs("deltanet.Chunked", q, k, v, beta, g, h0)
+	checkDocStart("deltanet.Chunked", q, docStart)
 	o, ht = chunked(headMajor(q), headMajor(k), headMajor(v), headMajorScalars(beta), headMajorScalars(g),
-		h0, scale, chunkSize, opts, "deltanet.Chunked")
+		h0, docStart, scale, chunkSize, opts, "deltanet.Chunked")
 	return headMajor(o), ht
 }
 
@@ -40,11 +50,19 @@ func Chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 // (decays, the WY factors with their (I + A)^-1, the q k^T scores) is computed for all chunks at once;
 // only the ceil(T/C) state updates are unrolled at graph-build time (GoMLX has no differentiable loop).
 func ChunkedHeadMajor(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Options) (o, ht *Node) {
-	h0 = checkHeadMajorInputs("deltanet.ChunkedHeadMajor", q, k, v, beta, g, h0)
-	return chunked(q, k, v, beta, g, h0, scale, chunkSize, opts, "deltanet.ChunkedHeadMajor")
+	return ChunkedHeadMajorDocuments(q, k, v, beta, g, h0, nil, scale, chunkSize, opts)
 }
 
-func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Options, op string) (o, ht *Node) {
+// ChunkedHeadMajorDocuments is ChunkedDocuments on head-major tensors; docStart stays [B, T].
+func ChunkedHeadMajorDocuments(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int, opts Options) (o, ht *Node) {
+	h0 = checkHeadMajorInputs("deltanet.ChunkedHeadMajor", q, k, v, beta, g, h0)
+	if docStart != nil {
+		checkDocStart("deltanet.ChunkedHeadMajor", TransposeAllAxes(q, 0, 2, 1, 3), docStart)
+	}
+	return chunked(q, k, v, beta, g, h0, docStart, scale, chunkSize, opts, "deltanet.ChunkedHeadMajor")
+}
+
+func chunked(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int, opts Options, op string) (o, ht *Node) {
 	if chunkSize < 1 {
 		panic(fmt.Errorf("%s: chunkSize must be >= 1, got %d", op, chunkSize))
 	}
@@ -57,14 +75,18 @@ func chunked(q, k, v, beta, g, h0 *Node, scale float64, chunkSize int, opts Opti
 			padding[2] = PadAxis{End: pad}
 			x = Pad(x, ScalarZero(x.Graph(), x.DType()), padding...)
 		}
-		return Reshape(x, append([]int{batch, heads, numChunks, chunkSize}, x.Shape().Dimensions[3:]...)...)
+		return Reshape(x, append([]int{batch, x.Shape().Dimensions[1], numChunks, chunkSize}, x.Shape().Dimensions[3:]...)...)
 	}
 	qc, kc, vc, betac := chunks(q), chunks(k), chunks(v), chunks(beta)
 	var gc *Node
 	if opts.Gate {
 		gc = chunks(g)
 	}
-	decay := newChunkDecay(qc, gc) // Gamma [B, H, N, C, C], exp(G) [B, H, N, C], ...
+	var startc *Node
+	if docStart != nil {
+		startc = chunks(Reshape(StopGradient(docStart), batch, 1, time)) // [B, 1, N, C]
+	}
+	decay := newChunkDecay(qc, gc, startc) // Gamma [B, H, N, C, C], exp(G) [B, H, N, C], ...
 
 	// Every product goes through product(x, xT, y), whose gradient needs x^T: the transposes are taken
 	// once here, on whole tensors, or computed as products (nodes used only by gradients are not

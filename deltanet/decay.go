@@ -20,7 +20,8 @@ type chunkDecay struct {
 }
 
 // newChunkDecay computes the decay factors from the log-decays g [B, H, N, C] (nil: no gate) of the
-// chunked x [B, H, N, C, ...] (which gives the graph, dtype and chunk length).
+// chunked x [B, H, N, C, ...] (which gives the graph, dtype and chunk length), and the document starts
+// starts [B, 1, N, C] (nil: one document; see withDocuments).
 //
 // G = cumsum(g) within each chunk; every factor is the exp of a difference G_r - G_i with i <= r, a sum
 // of log-decays over (i, r], so for decays (g <= 0) nothing overflows and strong decay underflows to 0.
@@ -28,25 +29,56 @@ type chunkDecay struct {
 // overflow nor leak NaN into the gradient. The Go backend's Exp is a SIMD kernel since compute v0.1.14,
 // so the C*C exponentials per chunk cost less than building Gamma from products of alpha_t by
 // log2(C) shift-and-multiply steps, whose shifts (slice + pad, and their gradients) were copies.
-func newChunkDecay(x, g *Node) chunkDecay {
+func newChunkDecay(x, g, starts *Node) chunkDecay {
 	graph := x.Graph()
 	chunk := x.Shape().Dimensions[3]
 	dims := shapes.Make(dtypes.Int32, 1, 1, 1, chunk, chunk)
 	row, col := Iota(graph, dims, 3), Iota(graph, dims, 4)
 	d := chunkDecay{lower: GreaterOrEqual(row, col), strict: GreaterThan(row, col), upper: LessOrEqual(row, col)}
+	var headKeep, tailKeep, totalKeep *Node
+	if starts != nil {
+		headKeep, tailKeep, totalKeep = d.withDocuments(starts)
+	}
+	zero := ScalarZero(graph, x.DType())
 	if g == nil {
+		d.head, d.tail, d.total = headKeep, tailKeep, totalKeep
 		return d
 	}
 	cum := CumSum(g, -1)                                  // G: [B, H, N, C]
 	last := SliceAxis(cum, -1, AxisElem(chunk-1))         // G_C: [B, H, N, 1]
 	diff := Sub(InsertAxes(cum, -1), InsertAxes(cum, -2)) // G_r - G_i: [B, H, N, C, C]
-	zero := ScalarZero(graph, x.DType())
 	d.gamma = Where(d.lower, Exp(Where(d.lower, diff, zero)), zero)
 	d.gammaT = Where(d.upper, Exp(Where(d.upper, Neg(diff), zero)), zero)
 	d.head = Exp(cum)
 	d.tail = Exp(Sub(last, cum))
 	d.total = InsertAxes(Exp(last), -1)
+	if starts != nil {
+		d.head, d.tail, d.total = Mul(d.head, headKeep), Mul(d.tail, tailKeep), Mul(d.total, totalKeep)
+	}
 	return d
+}
+
+// withDocuments restricts the masks to pairs of tokens of one document and returns the 0/1 factors
+// (x's dtype) the chunk's state terms take, from starts [B, 1, N, C] (1 at a document's first token).
+//
+// With s_r the number of starts in the chunk up to r (s = 0: the document the incoming state belongs
+// to): pairs (r, i) count only where s_r = s_i, which makes Gamma, the scores and the WY system block
+// diagonal by document, the products over (i, r] never crossing a start; headKeep [B, 1, N, C] = [s_r =
+// 0] removes the incoming state from tokens after a start (in O and in W); tailKeep [B, 1, N, C] =
+// [s_r = s_C] keeps only the last document's writes in the outgoing state, and totalKeep [B, 1, N, 1, 1]
+// = [s_C = 0] keeps the decayed incoming state only when the chunk has no start.
+func (d *chunkDecay) withDocuments(starts *Node) (headKeep, tailKeep, totalKeep *Node) {
+	chunk := starts.Shape().Dimensions[3]
+	seg := CumSum(starts, -1) // small integers, exact in any float dtype
+	same := Equal(InsertAxes(seg, -1), InsertAxes(seg, -2))
+	d.lower, d.strict, d.upper = And(d.lower, same), And(d.strict, same), And(d.upper, same)
+	zero := ZerosLike(seg)
+	segLast := SliceAxis(seg, -1, AxisElem(chunk-1)) // [B, 1, N, 1]
+	asFloat := func(b *Node) *Node { return ConvertDType(b, starts.DType()) }
+	headKeep = asFloat(Equal(seg, zero))
+	tailKeep = asFloat(Equal(seg, BroadcastToDims(segLast, seg.Shape().Dimensions...)))
+	totalKeep = InsertAxes(asFloat(Equal(segLast, ZerosLike(segLast))), -1)
+	return headKeep, tailKeep, totalKeep
 }
 
 // scaleRows returns x [..., C, D] with row r multiplied by f [..., C] (x itself when f is nil).

@@ -35,15 +35,39 @@ var (
 // q, k: [B, T, H, K]; v: [B, T, H, V]; beta, g: [B, T, H]; h0: [B, H, K, V] (nil = zeros).
 // It returns o [B, T, H, V] and the final state ht [B, H, K, V]. The graph is unrolled over T.
 func Naive(q, k, v, beta, g, h0 *Node, scale float64, opts Options) (o, ht *Node) {
+	return NaiveDocuments(q, k, v, beta, g, h0, nil, scale, opts)
+}
+
+// NaiveDocuments is Naive over rows that pack several documents: docStart [B, T] (q's dtype) is 1 at a
+// document's first token, where the state restarts from zero before the token's step (a 1 at t = 0
+// drops h0). Outputs and the final state then equal running each document alone from the zero state;
+// ht is the last document's. A nil docStart is Naive.
+func NaiveDocuments(q, k, v, beta, g, h0, docStart *Node, scale float64, opts Options) (o, ht *Node) {
 	h0 = checkInputs("deltanet.Naive", q, k, v, beta, g, h0)
+	checkDocStart("deltanet.Naive", q, docStart)
 	time := q.Shape().Dimensions[1]
 	state := h0
 	outs := make([]*Node, time)
 	for t := 0; t < time; t++ {
 		at := func(x *Node) *Node { return Squeeze(SliceAxis(x, 1, AxisElem(t)), 1) }
+		if docStart != nil {
+			state = Mul(state, InsertAxes(OneMinus(at(docStart)), -1, -1, -1)) // keep = 1 - start: [B, 1, 1, 1]
+		}
 		outs[t], state = Step(at(q), at(k), at(v), at(beta), at(g), state, scale, opts)
 	}
 	return Stack(outs, 1), state
+}
+
+// checkDocStart panics, naming the op, when docStart (nil allowed) is not [B, T] of q's dtype for q
+// [B, T, ...].
+func checkDocStart(op string, q, docStart *Node) {
+	if docStart == nil {
+		return
+	}
+	qd, dd := q.Shape().Dimensions, docStart.Shape().Dimensions
+	if len(dd) != 2 || dd[0] != qd[0] || dd[1] != qd[1] || docStart.DType() != q.DType() {
+		panic(fmt.Errorf("%s: want docStart [B, T] = [%d, %d] %s, got %s", op, qd[0], qd[1], q.DType(), docStart.Shape()))
+	}
 }
 
 // Step is one token of the recurrence, the decode step: q_t, k_t [B, H, K]; v_t [B, H, V];
