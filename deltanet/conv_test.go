@@ -33,7 +33,7 @@ func TestShortConvEqualsLayers(t *testing.T) {
 			return []*Node{y, next}
 		}
 		got := func(in []*Node) []*Node {
-			y, next := shortConvWithWeight(in[0], in[1], cacheOf(in))
+			y, next := shortConvWithWeight(in[0], in[1], cacheOf(in), nil)
 			return []*Node{y, next}
 		}
 		upstream := lt.RandomUpstream(3, lt.RunOp(ref, inputs))

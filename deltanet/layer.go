@@ -22,7 +22,7 @@ type Layer struct {
 	dModel int
 }
 
-var _ layers.Mixer = (*Layer)(nil)
+var _ layers.DocumentMixer = (*Layer)(nil)
 
 // New returns a layer for inputs of width dModel, or the error Validate reports.
 func New(cfg Config, dModel int) (*Layer, error) {
@@ -60,6 +60,13 @@ func (l *Layer) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 // Variables, under scope: q_proj, k_proj, v_proj, g_proj, o_proj (Dense, no bias); q_conv, k_conv,
 // v_conv (short convs); b_proj (with delta); a_proj, A_log, dt_bias (with gate); o_norm (RMSNorm).
 func (l *Layer) Apply(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node) {
+	return l.ApplyDocuments(scope, x, state, nil)
+}
+
+// ApplyDocuments implements layers.DocumentMixer: Apply over rows packing documents, docStart [B, T]
+// (nil: Apply). The short convolutions and the recurrence restart at every start (NaiveDocuments,
+// ChunkedDocuments, shortConv); projections, gates and the output norm are per token.
+func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (y *Node, next []*Node) {
 	dims := x.Shape().Dimensions
 	if len(dims) != 3 || dims[2] != l.dModel {
 		panic(fmt.Errorf("deltanet layer: want x [batch, time, %d], got %s", l.dModel, x.Shape()))
@@ -67,29 +74,29 @@ func (l *Layer) Apply(scope *model.Scope, x *Node, state []*Node) (y *Node, next
 	batch, time := dims[0], dims[1]
 	state = layers.StateOrZero(x.Graph(), "deltanet layer", l.StateSpecs(batch, x.DType()), state)
 	xT := TransposeAllAxes(x, 2, 0, 1) // [D, B, T], for the projections' weight gradients only
-	q, k, v, caches := l.features(scope, x, xT, state[1:])
+	q, k, v, caches := l.features(scope, x, xT, state[1:], docStart)
 	beta, g := l.writeStrength(scope, x, xT), l.logDecay(scope, x, xT)
 	scale := 1 / math.Sqrt(float64(l.cfg.HeadDimK))
 	var o, s *Node
 	if time == 1 || l.cfg.Mode == ModeNaive {
-		o, s = Naive(q, k, v, beta, g, state[0], scale, l.cfg.Options())
+		o, s = NaiveDocuments(q, k, v, beta, g, state[0], docStart, scale, l.cfg.Options())
 	} else {
 		// A chunk longer than the input would only add padding.
-		o, s = Chunked(q, k, v, beta, g, state[0], scale, min(l.cfg.ChunkSize, time), l.cfg.Options())
+		o, s = ChunkedDocuments(q, k, v, beta, g, state[0], docStart, scale, min(l.cfg.ChunkSize, time), l.cfg.Options())
 	}
 	return l.output(scope, x, xT, o), append([]*Node{s}, caches...)
 }
 
 // features returns q, k [B, T, H, d_k] (L2-normalised) and v [B, T, H, d_v]: projections, then the
 // short causal convolutions (their caches carried in the state), then SiLU.
-func (l *Layer) features(scope *model.Scope, x, xT *Node, caches []*Node) (q, k, v *Node, next []*Node) {
+func (l *Layer) features(scope *model.Scope, x, xT *Node, caches []*Node, docStart *Node) (q, k, v *Node, next []*Node) {
 	h, dk, dv := l.cfg.Heads, l.cfg.HeadDimK, l.cfg.HeadDimV()
 	dims := x.Shape().Dimensions
 	feature := func(name string, width, index int) *Node {
 		z := dense(scope.In("%s_proj", name), x, xT, h*width)
 		if l.cfg.UseShortConv {
 			var cache *Node
-			z, cache = shortConv(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index])
+			z, cache = shortConv(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index], docStart)
 			next = append(next, cache)
 		}
 		return Reshape(layers.SiLU(z), dims[0], dims[1], h, width)

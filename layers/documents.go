@@ -19,3 +19,38 @@ type DocumentMixer interface {
 	Mixer
 	ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (y *Node, next []*Node)
 }
+
+// DocumentIDs is the index of each token's document within its row, docStart [B, T] -> [B, T] (its
+// dtype): the number of starts at or before t, so tokens before the row's first start (the document the
+// incoming state belongs to) have 0. Two tokens of a row are in one document iff their ids are equal.
+func DocumentIDs(docStart *Node) *Node { return CumSum(StopGradient(docStart), 1) }
+
+// ConvTapKeep returns, for a causal convolution of kernel taps over rows with document starts
+// docStart [B, T], the factor of each tap: keep[d] [B, T, 1] is 1 where the input d steps back (x_{t-d},
+// or the cache for t < d) is in t's document, i.e. no start lies in (t-d, t], and 0 where it is not. The
+// cache counts as before the row's first start.
+func ConvTapKeep(docStart *Node, kernel int) []*Node {
+	notStart := InsertAxes(OneMinus(StopGradient(docStart)), -1) // [B, T, 1]
+	keep := make([]*Node, kernel)
+	keep[0] = OnesLike(notStart)
+	for d := 1; d < kernel; d++ {
+		// CausalShift fills t < d-1 with zeros, i.e. "no start" for the cache positions: the product
+		// then runs over the row's positions 0..t only.
+		shifted := OneMinus(CausalShift(OneMinus(notStart), d-1))
+		keep[d] = Mul(keep[d-1], shifted)
+	}
+	return keep
+}
+
+// ConvCacheKeep is the factor [B, K-1, 1] of the K-1 inputs a causal convolution carries out of a row
+// with document starts docStart [B, T] (the cache holds the inputs at T-K+1..T-1, cache positions for
+// the earliest when T < K-1): 1 for those in the row's last document, 0 for those before its start, so
+// the carried cache is the one the last document alone would leave.
+func ConvCacheKeep(docStart *Node, kernel int) *Node {
+	time := docStart.Shape().Dimensions[1]
+	padded := Pad(StopGradient(docStart), ScalarZero(docStart.Graph(), docStart.DType()), PadAxis{}, PadAxis{Start: kernel - 1})
+	total := ReduceAndKeep(padded, ReduceSum, 1)
+	later := Sub(total, CumSum(padded, 1)) // starts after each position
+	tail := SliceAxis(later, 1, AxisRange(time, time+kernel-1))
+	return InsertAxes(ConvertDType(Equal(tail, ZerosLike(tail)), docStart.DType()), -1)
+}

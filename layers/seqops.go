@@ -86,6 +86,17 @@ func ShortConv(scope *model.Scope, x *Node, kernel int, cache *Node) (y, nextCac
 
 // ShortConvWithWeight is ShortConv with the weight [K, channels] given as a node.
 func ShortConvWithWeight(x, weight, cache *Node, batch, time, channels int) (y, nextCache *Node) {
+	return ShortConvDocuments(x, weight, cache, nil)
+}
+
+// ShortConvDocuments is ShortConvWithWeight over rows that pack documents, docStart [B, T] (x's dtype,
+// 1 at a document's first token; nil: one document): a tap that would reach an input before t's
+// document start reads zero instead (the cache counts as before the row's first start), and the
+// returned cache holds only the last document's inputs (zeros before its start), as the document alone
+// would leave it.
+func ShortConvDocuments(x, weight, cache, docStart *Node) (y, nextCache *Node) {
+	dims := x.Shape().Dimensions
+	batch, time, channels := dims[0], dims[1], dims[2]
 	kernel := weight.Shape().Dimensions[0]
 	if kernel == 1 {
 		return Mul(x, Reshape(weight, 1, 1, channels)), cache
@@ -93,9 +104,16 @@ func ShortConvWithWeight(x, weight, cache *Node, batch, time, channels int) (y, 
 	if cache == nil {
 		cache = Zeros(x.Graph(), shapes.Make(x.DType(), batch, kernel-1, channels))
 	}
+	var keep []*Node
+	if docStart != nil {
+		keep = ConvTapKeep(docStart, kernel)
+	}
 	padded := Concatenate([]*Node{cache, x}, 1) // [B, K-1+T, channels]
 	for j := 0; j < kernel; j++ {
 		tap := Mul(SliceAxis(padded, 1, AxisRange(j, j+time)), Reshape(SliceAxis(weight, 0, AxisElem(j)), 1, 1, channels))
+		if keep != nil {
+			tap = Mul(tap, keep[kernel-1-j]) // tap j reads x_{t-(K-1-j)}
+		}
 		if y == nil {
 			y = tap
 		} else {
@@ -103,6 +121,9 @@ func ShortConvWithWeight(x, weight, cache *Node, batch, time, channels int) (y, 
 		}
 	}
 	nextCache = SliceAxis(padded, 1, AxisRange(time, time+kernel-1))
+	if docStart != nil {
+		nextCache = Mul(nextCache, ConvCacheKeep(docStart, kernel))
+	}
 	return y, nextCache
 }
 
