@@ -136,7 +136,7 @@ func (r *Runner) describe() error {
 	m := r.Model
 	init := mlmodel.MustNewExec(r.Backend, r.Store, func(scope *mlmodel.Scope, ids *Node) *Node {
 		h, _ := m.Hidden(scope, ids, nil)
-		return m.Logits(scope, h)
+		return m.Logits(scope.ResetVisited(), h)
 	})
 	defer init.Finalize()
 	if _, err := init.Call(tensors.FromFlatDataAndDimensions(make([]int32, 2), 1, 2)); err != nil {

@@ -209,3 +209,14 @@ func TestWarmupClampedWithNotice(t *testing.T) {
 		t.Errorf("warmup %d, notices %v", exp.Train.WarmupSteps, exp.Notices)
 	}
 }
+
+// A model whose head is its embedding table trains: the head reads the "embed" scope a second time in
+// every graph that builds the whole model.
+func TestTiedEmbeddingsTrain(t *testing.T) {
+	exp := tinyExperiment(t, t.TempDir())
+	exp.Model.TieEmbeddings = true
+	exp.Train.Steps, exp.Train.WarmupSteps = 1, 0
+	if _, err := Run(context.Background(), exp, quiet()); err != nil {
+		t.Fatal(err)
+	}
+}
