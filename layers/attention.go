@@ -130,6 +130,22 @@ func (a *Attention) specs(batch int, dtype dtypes.DType, cacheLen int) []StateSp
 
 // Apply implements Mixer: x [B, T, D] -> [B, T, D].
 func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
+	return a.ApplyDocuments(scope, x, state, nil)
+}
+
+// ApplyDocuments implements DocumentMixer: Apply over rows packing documents, docStart [B, T] (nil:
+// Apply). A query sees only keys of its own document (documents are numbered by DocumentIDs; the cached
+// keys before the call count as document 0, so a start at t = 0 hides the whole cache), and the short
+// convolutions restart at each start.
+//
+// The returned cache is the row's: it still holds the keys of the row's earlier documents, and a call
+// continuing from it (a stream) sees them, because the cache records positions, not documents (and the
+// position is one scalar for the batch, so it cannot restart per row). Outputs inside the call are those
+// of the documents run alone; carrying the state across rows that pack documents is not supported.
+func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node) {
+	if docStart != nil && a.reference {
+		panic(fmt.Errorf("attention: the dense reference form does not take document starts"))
+	}
 	dims := x.Shape().Dimensions
 	batch, time := dims[0], dims[1]
 	g := x.Graph()
@@ -151,7 +167,7 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 		y := Reshape(Dense(scope.In("%s", name), x2, heads*headDim, false), batch, time, heads*headDim)
 		if a.Config.ShortConv > 0 {
 			var cache *Node
-			y, cache = ShortConv(scope.In("%s_conv", name), y, a.Config.ShortConv, state[3+convIndex])
+			y, cache = ShortConvDocuments(scope.In("%s_conv", name), y, a.Config.ShortConv, state[3+convIndex], docStart)
 			convNext = append(convNext, cache)
 		}
 		return Reshape(y, batch, time, heads, headDim)
@@ -169,23 +185,27 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 		kh := ropeHeadMajor(headMajor(kRaw), position, a.Config.RoPEBase)
 		vh := headMajor(vRaw)
 		k := timeMajor(kh)
+		var docID *Node
+		if docStart != nil {
+			docID = DocumentIDs(docStart)
+		}
 		var out *Node
 		var next []*Node
 		switch {
 		case a.Config.Window > 0:
-			out = slidingWindowAttention(q, kh, vh, headMajor(kCache), headMajor(vCache), position, a.Config.Window)
+			out = slidingWindowAttention(q, kh, vh, headMajor(kCache), headMajor(vCache), position, a.Config.Window, docID)
 			next = a.slideCache(kCache, vCache, k, vRaw, position, time)
 		case fresh:
 			// Start of sequence: causal attention over x, the cache built by padding (no T x MaxContext work).
 			if time > a.Config.MaxContext {
 				panic(fmt.Errorf("attention: %d tokens exceed attention.max_context = %d", time, a.Config.MaxContext))
 			}
-			out = causalAttention(q, kh, vh)
+			out = causalAttention(q, kh, vh, docID)
 			next = []*Node{PadTime(k, a.Config.MaxContext-time), PadTime(vRaw, a.Config.MaxContext-time), AddScalar(position, float64(time))}
 		default:
 			kExt, kNext := writeCache(kCache, k, position)
 			vExt, vNext := writeCache(vCache, vRaw, position)
-			out = cachedAttention(q, headMajor(kExt), headMajor(vExt), position)
+			out = cachedAttention(q, headMajor(kExt), headMajor(vExt), position, cacheDocumentIDs(docID, kExt.Shape().Dimensions[1], position))
 			next = []*Node{kNext, vNext, AddScalar(position, float64(time))}
 		}
 		return output(timeMajor(out)), append(next, convNext...)

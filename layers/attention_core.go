@@ -171,23 +171,53 @@ func causalBias(g *Graph, dtype dtypes.DType, time, keys, queryStart, keyStart i
 }
 
 // causalAttention is causal softmax attention of q, k, v [B, H, T, Dh] (q scaled) from the start of a
-// sequence, in query blocks of causalBlock: block i sees keys [0, end of block i) only.
-func causalAttention(q, k, v *Node) *Node {
+// sequence, in query blocks of causalBlock: block i sees keys [0, end of block i) only. docID [B, T]
+// (nil: one document) restricts each query to the keys of its own document.
+func causalAttention(q, k, v, docID *Node) *Node {
 	g := q.Graph()
 	time := q.Shape().Dimensions[2]
 	var blocks []attnBlock
 	for start := 0; start < time; start += causalBlock {
 		end := min(start+causalBlock, time)
-		blocks = append(blocks, attnBlock{qFrom: start, qTo: end, kTo: end, bias: causalBias(g, q.DType(), end-start, end, start, 0)})
+		bias := causalBias(g, q.DType(), end-start, end, start, 0)
+		if docID != nil {
+			bias = Add(bias, documentBias(SliceAxis(docID, 1, AxisRange(start, end)), SliceAxis(docID, 1, AxisRange(0, end)), q.DType()))
+		}
+		blocks = append(blocks, attnBlock{qFrom: start, qTo: end, kTo: end, bias: bias})
 	}
 	return attend(q, k, v, blocks)
+}
+
+// documentBias is the additive mask [B, 1, T, S] of queries of documents queryDoc [B, T] over keys of
+// documents keyDoc [B, S]: 0 within a document, maskedOut across documents.
+func documentBias(queryDoc, keyDoc *Node, dtype dtypes.DType) *Node {
+	same := Equal(InsertAxes(queryDoc, -1), InsertAxes(keyDoc, 1)) // [B, T, S]
+	bias := Where(same, ScalarZero(queryDoc.Graph(), dtype), Scalar(queryDoc.Graph(), dtype, maskedOut))
+	return InsertAxes(bias, 1)
+}
+
+// cacheDocumentIDs returns the documents [B, S] of the S slots of an extended cache after the call's
+// tokens were written at slots position..position+T-1 (writeCache): docID [B, T] there, 0 (the document
+// the incoming state belongs to) in the slots before. nil when docID is nil. Slots after the call are
+// never visible (causal), whatever they hold.
+func cacheDocumentIDs(docID *Node, slots int, position *Node) *Node {
+	if docID == nil {
+		return nil
+	}
+	g := docID.Graph()
+	batch := docID.Shape().Dimensions[0]
+	zero := ScalarZero(g, dtypes.Int32)
+	return DynamicUpdateSlice(Zeros(g, shapes.Make(docID.DType(), batch, slots)), docID, []*Node{zero, ConvertDType(position, dtypes.Int32)})
 }
 
 // cachedAttention is attention of q [B, H, T, Dh] at absolute positions p..p+T-1 (p = position, scalar
 // int32) over keys and values [B, H, S, Dh] held in absolute slots 0..S-1: a query sees the slots at or
 // before its position. Queries go in blocks of causalBlock, which bounds the score matrices alive at once
 // (a streamed segment of 512 queries over a 4K cache).
-func cachedAttention(q, k, v, position *Node) *Node {
+//
+// keyDoc [B, S] (nil: one document) gives each slot's document (cacheDocumentIDs); a query then also
+// needs its own document, read from the slots it was written to.
+func cachedAttention(q, k, v, position, keyDoc *Node) *Node {
 	g := q.Graph()
 	time, keys := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
 	keyPos := Iota(g, shapes.Make(dtypes.Int32, 1, keys), 1)
@@ -196,7 +226,12 @@ func cachedAttention(q, k, v, position *Node) *Node {
 		end := min(start+causalBlock, time)
 		queryPos := Add(AddScalar(Iota(g, shapes.Make(dtypes.Int32, end-start, 1), 0), float64(start)), position)
 		bias := Where(LessOrEqual(keyPos, queryPos), Zeros(g, shapes.Make(q.DType(), end-start, keys)), Scalar(g, q.DType(), maskedOut))
-		blocks = append(blocks, attnBlock{qFrom: start, qTo: end, kTo: keys, bias: Reshape(bias, 1, 1, end-start, keys)})
+		bias = Reshape(bias, 1, 1, end-start, keys)
+		if keyDoc != nil {
+			queryDoc := Gather(TransposeAllAxes(keyDoc, 1, 0), Reshape(queryPos, end-start, 1)) // [Tb, B]
+			bias = Add(bias, documentBias(TransposeAllAxes(queryDoc, 1, 0), keyDoc, q.DType()))
+		}
+		blocks = append(blocks, attnBlock{qFrom: start, qTo: end, kTo: keys, bias: bias})
 	}
 	return attend(q, k, v, blocks)
 }
@@ -237,8 +272,9 @@ func writeCache(cache, new, position *Node) (extended, next *Node) {
 // reach keys of blocks n-1 and n of [cache ; x], so the cost is 2 T W per head instead of T^2.
 //
 // q, k, v [B, H, T, Dh] (q scaled); kCache, vCache [B, H, W, Dh] hold the W tokens before x (positions
-// p-W..p-1; those below 0 are masked).
-func slidingWindowAttention(q, k, v, kCache, vCache, position *Node, window int) *Node {
+// p-W..p-1; those below 0 are masked). docID [B, T] (nil: one document) restricts each query to the
+// keys of its own document, the cached keys counting as document 0.
+func slidingWindowAttention(q, k, v, kCache, vCache, position *Node, window int, docID *Node) *Node {
 	g := q.Graph()
 	dims := q.Shape().Dimensions
 	batch, heads, time, headDim := dims[0], dims[1], dims[2], dims[3]
@@ -269,7 +305,21 @@ func slidingWindowAttention(q, k, v, kCache, vCache, position *Node, window int)
 	visible := And(And(GreaterThan(s, i), LessOrEqual(s, AddScalar(i, float64(window)))),
 		GreaterOrEqual(keyPos, ScalarZero(g, dtypes.Int32))) // [N, W, 2W]
 	bias := Where(visible, Zeros(g, shapes.Make(q.DType(), numBlocks, window, 2*window)), Scalar(g, q.DType(), maskedOut))
-	out := attendCore(qBlocks, kBlocks, vBlocks, Reshape(bias, 1, 1, numBlocks, window, 2*window))
+	bias = Reshape(bias, 1, 1, numBlocks, window, 2*window)
+	if docID != nil {
+		// The documents of the queries [B, N, W] and of each block's key pair [B, N, 2W], cut as the keys are.
+		ids := func(x *Node, length int) *Node { // [B, T'] -> [B, 1, T', 1]: the time axis where padTo wants it
+			return padTo(Reshape(x, batch, 1, x.Shape().Dimensions[1], 1), length)
+		}
+		withCache := Concatenate([]*Node{Zeros(g, shapes.Make(docID.DType(), batch, window)), docID}, 1)
+		keyDoc := Reshape(ids(withCache, (numBlocks+1)*window), batch, numBlocks+1, window)
+		keyDoc = Concatenate([]*Node{SliceAxis(keyDoc, 1, AxisRange(0, numBlocks)), SliceAxis(keyDoc, 1, AxisRange(1, numBlocks+1))}, 2)
+		queryDoc := Reshape(ids(docID, numBlocks*window), batch, numBlocks, window)
+		same := Equal(InsertAxes(queryDoc, -1), InsertAxes(keyDoc, 2)) // [B, N, W, 2W]
+		docBias := Where(same, ScalarZero(g, q.DType()), Scalar(g, q.DType(), maskedOut))
+		bias = Add(bias, InsertAxes(docBias, 1))
+	}
+	out := attendCore(qBlocks, kBlocks, vBlocks, bias)
 	return SliceAxis(Reshape(out, batch, heads, numBlocks*window, headDim), 2, AxisRange(0, time))
 }
 

@@ -76,25 +76,30 @@ func ShortConvCacheShape(x shapes.Shape, batch, kernel, channels int) shapes.Sha
 // cache [B, K-1, channels] holds the inputs before x (nil = zeros, start of sequence); the returned cache
 // holds the last K-1 inputs, so chained calls equal one call.
 func ShortConv(scope *model.Scope, x *Node, kernel int, cache *Node) (y, nextCache *Node) {
-	dims := x.Shape().Dimensions
-	batch, time, channels := dims[0], dims[1], dims[2]
+	return ShortConvDocuments(scope, x, kernel, cache, nil)
+}
+
+// ShortConvDocuments is ShortConv over rows packing documents, docStart [B, T] (nil: ShortConv); see
+// ShortConvWithWeightDocuments.
+func ShortConvDocuments(scope *model.Scope, x *Node, kernel int, cache, docStart *Node) (y, nextCache *Node) {
+	channels := x.Shape().Dimensions[2]
 	bound := 1 / math.Sqrt(float64(kernel))
 	weight := scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound)).
 		VariableWithShape("weight", shapes.Make(x.DType(), kernel, channels)).NodeValue(x.Graph())
-	return ShortConvWithWeight(x, weight, cache, batch, time, channels)
+	return ShortConvWithWeightDocuments(x, weight, cache, docStart)
 }
 
 // ShortConvWithWeight is ShortConv with the weight [K, channels] given as a node.
 func ShortConvWithWeight(x, weight, cache *Node, batch, time, channels int) (y, nextCache *Node) {
-	return ShortConvDocuments(x, weight, cache, nil)
+	return ShortConvWithWeightDocuments(x, weight, cache, nil)
 }
 
-// ShortConvDocuments is ShortConvWithWeight over rows that pack documents, docStart [B, T] (x's dtype,
+// ShortConvWithWeightDocuments is ShortConvWithWeight over rows that pack documents, docStart [B, T] (x's dtype,
 // 1 at a document's first token; nil: one document): a tap that would reach an input before t's
 // document start reads zero instead (the cache counts as before the row's first start), and the
 // returned cache holds only the last document's inputs (zeros before its start), as the document alone
 // would leave it.
-func ShortConvDocuments(x, weight, cache, docStart *Node) (y, nextCache *Node) {
+func ShortConvWithWeightDocuments(x, weight, cache, docStart *Node) (y, nextCache *Node) {
 	dims := x.Shape().Dimensions
 	batch, time, channels := dims[0], dims[1], dims[2]
 	kernel := weight.Shape().Dimensions[0]
