@@ -93,7 +93,16 @@ func (im *Imported) DecodeRMT(into any) (bool, error) {
 // NewStore returns a fresh store whose variables take the imported values (floats converted to dtype)
 // as the model creates them. After building the model's graph on it, call Check.
 func (im *Imported) NewStore(dtype dtypes.DType) (*mlmodel.Store, error) {
-	loader := &importLoader{values: map[string]*tensors.Tensor{}, missed: map[string]bool{}}
+	store := mlmodel.NewStore()
+	return store, im.InitStore(store, dtype)
+}
+
+// InitStore makes store's variables take the imported values (floats converted to dtype) as the model
+// creates them, for the variables store's own loader (a checkpoint, say) does not provide: a fresh run
+// starts from the export, a resumed one from its checkpoint. After building the model's graph on it,
+// call Check.
+func (im *Imported) InitStore(store *mlmodel.Store, dtype dtypes.DType) error {
+	loader := &importLoader{first: store.Loader(), values: map[string]*tensors.Tensor{}, missed: map[string]bool{}}
 	for _, e := range im.Weights.Entries {
 		to := dtype
 		if e.DType == I32 || e.DType == I64 {
@@ -101,13 +110,12 @@ func (im *Imported) NewStore(dtype dtypes.DType) (*mlmodel.Store, error) {
 		}
 		t, err := decodeTensor(e, to)
 		if err != nil {
-			return nil, fmt.Errorf("import: %s: %w", filepath.Join(im.Dir, im.Manifest.Weights), err)
+			return fmt.Errorf("import: %s: %w", filepath.Join(im.Dir, im.Manifest.Weights), err)
 		}
 		loader.values[im.Manifest.Tensors[e.Name]] = t
 	}
-	store := mlmodel.NewStore()
 	store.SetLoader(loader)
-	return store, nil
+	return nil
 }
 
 // Check reports, for a store from NewStore on which the model's graph was built, the trainable
@@ -134,14 +142,22 @@ func (im *Imported) Check(store *mlmodel.Store) error {
 	return nil
 }
 
-// importLoader hands out imported values as a store creates its variables (GoMLX's model.Loader).
+// importLoader hands out imported values as a store creates its variables (GoMLX's model.Loader), after
+// the store's earlier loader (first, nil if none) when it has the variable.
 type importLoader struct {
+	first  mlmodel.Loader
 	values map[string]*tensors.Tensor
 	missed map[string]bool
 }
 
 // LoadVariable implements mlmodel.Loader: each value is handed out once.
-func (l *importLoader) LoadVariable(_ *mlmodel.Store, path string) (*tensors.Tensor, bool) {
+func (l *importLoader) LoadVariable(store *mlmodel.Store, path string) (*tensors.Tensor, bool) {
+	if l.first != nil {
+		if t, ok := l.first.LoadVariable(store, path); ok {
+			delete(l.values, path) // the checkpoint's value wins; the import's is not "unused"
+			return t, true
+		}
+	}
 	t, ok := l.values[path]
 	if !ok {
 		l.missed[path] = true
@@ -152,7 +168,10 @@ func (l *importLoader) LoadVariable(_ *mlmodel.Store, path string) (*tensors.Ten
 }
 
 // DeleteVariable implements mlmodel.Loader.
-func (l *importLoader) DeleteVariable(_ *mlmodel.Store, path string) error {
+func (l *importLoader) DeleteVariable(store *mlmodel.Store, path string) error {
 	delete(l.values, path)
+	if l.first != nil {
+		return l.first.DeleteVariable(store, path)
+	}
 	return nil
 }

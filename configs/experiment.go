@@ -73,6 +73,10 @@ type Train struct {
 	KeepCheckpoints int `yaml:"keep_checkpoints"`
 	// LogEvery steps a metrics line is appended to metrics.jsonl (and printed when stderr is not a terminal).
 	LogEvery int `yaml:"log_every"`
+	// InitFrom is an export directory (cmd/export's model.safetensors + config.json) whose weights a new
+	// run starts from instead of its random initialisation; its architecture must equal the run's. A
+	// run resumed from its own checkpoint ignores it.
+	InitFrom string `yaml:"init_from,omitempty"`
 }
 
 // Default returns the defaults every YAML file is decoded over.

@@ -134,13 +134,20 @@ func (r *Runner) parameters() int {
 // derived quantities: parameters, state bytes per layer, tokens per step, chunks per graph.
 func (r *Runner) describe() error {
 	m := r.Model
+	// Building the whole sequence model (with its RMT wrapper) creates every weight.
 	init := mlmodel.MustNewExec(r.Backend, r.Store, func(scope *mlmodel.Scope, ids *Node) *Node {
-		h, _ := m.Hidden(scope, ids, nil)
-		return m.Logits(scope.ResetVisited(), h)
+		h, _ := r.Seq.Hidden(scope, ids, nil)
+		return r.Seq.Logits(scope.ResetVisited(), h)
 	})
 	defer init.Finalize()
-	if _, err := init.Call(tensors.FromFlatDataAndDimensions(make([]int32, 2), 1, 2)); err != nil {
+	probe := max(2, r.Seq.SegmentLen())
+	if _, err := init.Call(tensors.FromFlatDataAndDimensions(make([]int32, probe), 1, probe)); err != nil {
 		return fmt.Errorf("building the model: %w", err)
+	}
+	if r.imported != nil {
+		if err := r.imported.Check(r.Store); err != nil {
+			return fmt.Errorf("train.init_from: %w", err)
+		}
 	}
 	t := r.Exp.Train
 	seqLen := r.Exp.Data.SeqLen()

@@ -56,6 +56,7 @@ type Runner struct {
 	opts     Options
 	trainer  *mltrain.Trainer
 	ckpt     *checkpoints.Manager
+	imported *checkpoints.Imported // train.init_from's export, checked once describe built the model
 	metrics  *metricsLog
 	start    time.Time
 	lastSave time.Time
@@ -101,6 +102,9 @@ func NewRunner(exp configs.Experiment, opts Options) (*Runner, error) {
 	r.Store = mlmodel.NewStore()
 	r.Store.SetParam(mlmodel.ParamInitialSeed, int64(exp.Seed))
 	if r.ckpt, err = openCheckpoints(r.Store, filepath.Join(r.Dir, "checkpoints"), exp.Train.KeepCheckpoints); err != nil {
+		return nil, err
+	}
+	if err := r.initFrom(); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -21,7 +21,8 @@ const usage = `Usage: train [flags]
   train                                  # the built-in quickstart
   train -config configs/quickstart.yaml  # a config file (or the name of a built-in one)
   train -config quickstart -set train.steps=100 -set model.d_model=128 -name wider
-  train -sweep configs/sweeps/mqar_ablation.yaml -parallel 2   # every run of a sweep`
+  train -sweep configs/sweeps/mqar_ablation.yaml -parallel 2   # every run of a sweep
+  train -config quickstart -name tuned -init_from runs/quickstart/export   # fine-tune an export`
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
@@ -35,6 +36,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c.Flags.Var(&overrides, "set", "override a config key, e.g. -set train.steps=100 (repeatable)")
 	sweepFile := c.Flags.String("sweep", "", "run every combination of a sweep YAML file (see package sweep) instead of one config")
 	parallel := c.Flags.Int("parallel", 1, "with -sweep: train this many runs at once, each in its own process")
+	initFrom := c.Flags.String("init_from", "", "start a new run from the weights of an export directory (cmd/export's output; same as -set train.init_from=DIR)")
 	cpuProfile := c.Flags.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof reads it)")
 	if code, ok := c.Parse(args); !ok {
 		return code
@@ -52,6 +54,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return c.Exit(err)
 		}
 		return c.Exit(sweep.RunFile(ctx, *sweepFile, overrides, *runsDir, *name, *parallel, exe, stderr), sweep.ErrInterrupted)
+	}
+	if *initFrom != "" {
+		overrides = append(overrides, "train.init_from="+*initFrom)
 	}
 	exp, err := configs.Load(*configFile, overrides)
 	if err != nil {
