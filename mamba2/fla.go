@@ -1,0 +1,225 @@
+package mamba2
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/engramlx/engram/checkpoints"
+	"github.com/engramlx/engram/internal/tensorutil"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/tensors"
+)
+
+// flaLayout says how an fla / mamba_ssm tensor is laid out relative to Engram's variable.
+type flaLayout int
+
+const (
+	linearLayout flaLayout = iota // nn.Linear weight [out, in]; Engram's Dense weight is [in, out]
+	convLayout                    // depthwise nn.Conv1d weight [channels, 1, K]; Engram's is [K, channels]
+	sameLayout                    // same shape and order
+)
+
+// FLAParam is one tensor of the state_dict of fla's Mamba2 layer (fla/layers/mamba2.py), which
+// state-spaces/mamba's Mamba2 shares (names, shapes and order), and the Engram variable it becomes.
+type FLAParam struct {
+	Name   string // state_dict name, without a model prefix
+	Path   string // variable path under the layer's scope
+	Shape  []int  // fla's shape
+	layout flaLayout
+}
+
+// FLAParams lists the tensors of an fla / mamba_ssm Mamba2 layer of width dModel with cfg's sizes
+// (use_conv_bias True, use_bias False, D_has_hdim False, rmsnorm True: the layers' defaults).
+func FLAParams(cfg Config, dModel int) []FLAParam {
+	h, d, conv := cfg.Heads, cfg.Inner(), cfg.ConvDim()
+	return []FLAParam{
+		{"dt_bias", "dt_bias", []int{h}, sameLayout},
+		{"A_log", "A_log", []int{h}, sameLayout},
+		{"D", "D", []int{h}, sameLayout},
+		{"conv1d.weight", "conv1d/weight", []int{conv, 1, cfg.ConvSize}, convLayout},
+		{"conv1d.bias", "conv1d/bias", []int{conv}, sameLayout},
+		{"in_proj.weight", "in_proj/weight", []int{cfg.ProjDim(), dModel}, linearLayout},
+		{"norm.weight", "norm/weight", []int{d}, sameLayout},
+		{"out_proj.weight", "out_proj/weight", []int{dModel, d}, linearLayout},
+	}
+}
+
+// FromFLA converts the tensors of one fla / mamba_ssm Mamba2 layer, keyed by state_dict name without
+// prefix, into the layer's variables in dtype, keyed by path under the layer's scope (FLAParams):
+// Linear weights [out, in] are transposed to [in, out] (in_proj's output columns keep their z, xBC, dt
+// order, which the layer splits the same way); conv1d.weight [conv_dim, 1, K] becomes [K, conv_dim]
+// (tap j multiplies the input K-1-j steps back in both); the rest is copied. A missing tensor, a shape
+// that does not fit cfg, or a tensor the layer has no place for is an error naming it.
+func FromFLA(params map[string]*tensors.Tensor, cfg Config, dModel int, dtype dtypes.DType) (map[string]*tensors.Tensor, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	known := map[string]bool{}
+	out := map[string]*tensors.Tensor{}
+	for _, p := range FLAParams(cfg, dModel) {
+		known[p.Name] = true
+		t, ok := params[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("mamba2 fla import: tensor %q is missing", p.Name)
+		}
+		if !slices.Equal(t.Shape().Dimensions, p.Shape) {
+			return nil, fmt.Errorf("mamba2 fla import: tensor %q has shape %v, want %v (heads %d, head_dim %d, state_size %d, n_groups %d, conv_size %d, d_model %d)",
+				p.Name, t.Shape().Dimensions, p.Shape, cfg.Heads, cfg.HeadDim, cfg.StateSize, cfg.Groups, cfg.ConvSize, dModel)
+		}
+		out[p.Path] = fromFLA(p.layout, t, dtype)
+	}
+	for name := range params {
+		if !known[name] {
+			return nil, fmt.Errorf("mamba2 fla import: tensor %q has no place in Engram's mamba2 layer (a projection bias, D_has_hdim, or a prefix that selects more than one layer)", name)
+		}
+	}
+	return out, nil
+}
+
+// ToFLA is the inverse of FromFLA: the layer's variables (or their gradients) to fla's names and
+// layouts, as float64.
+func ToFLA(values map[string]*tensors.Tensor, cfg Config, dModel int) (map[string]*tensors.Tensor, error) {
+	out := map[string]*tensors.Tensor{}
+	for _, p := range FLAParams(cfg, dModel) {
+		t, ok := values[p.Path]
+		if !ok {
+			return nil, fmt.Errorf("mamba2 fla export: variable %q is missing", p.Path)
+		}
+		f := toFLA(p.layout, t)
+		if !slices.Equal(f.Shape().Dimensions, p.Shape) {
+			return nil, fmt.Errorf("mamba2 fla export: variable %q has shape %v, want fla's %v", p.Path, t.Shape().Dimensions, p.Shape)
+		}
+		out[p.Name] = f
+	}
+	return out, nil
+}
+
+// ReadFLA reads one fla / mamba_ssm Mamba2 layer from a safetensors state_dict (prefix selects a layer
+// of a whole model, e.g. "backbone.layers.3.mixer.", and may be empty) and returns FromFLA's variables.
+// checkpoints.SetVariables puts them under the layer's scope.
+func ReadFLA(file, prefix string, cfg Config, dModel int, dtype dtypes.DType) (map[string]*tensors.Tensor, error) {
+	st, err := checkpoints.ReadSafetensors(file)
+	if err != nil {
+		return nil, fmt.Errorf("mamba2 fla import: %w", err)
+	}
+	if prefix != "" && !strings.HasSuffix(prefix, ".") {
+		prefix += "."
+	}
+	params := map[string]*tensors.Tensor{}
+	for _, e := range st.Entries {
+		if !strings.HasPrefix(e.Name, prefix) {
+			continue
+		}
+		values, err := entryFloats(e)
+		if err != nil {
+			return nil, fmt.Errorf("mamba2 fla import: %s: %w", file, err)
+		}
+		params[strings.TrimPrefix(e.Name, prefix)] = tensors.FromFlatDataAndDimensions(values, e.Shape...)
+	}
+	out, err := FromFLA(params, cfg, dModel, dtype)
+	if err != nil {
+		return nil, fmt.Errorf("%s (prefix %q): %w", file, prefix, err)
+	}
+	return out, nil
+}
+
+// FLAState converts the cache of one fla / mamba_ssm Mamba2 layer into the layer's carried state
+// {ssm, conv} in dtype: ssm [B, H, P, N] is copied (the same layout); conv [B, conv_dim, K], the last K
+// conv inputs oldest first, becomes [B, K-1, conv_dim], the K-1 newest (the only ones a later token's
+// convolution reads; fla's oldest column is never read again).
+func FLAState(ssm, conv *tensors.Tensor, dtype dtypes.DType) ([]*tensors.Tensor, error) {
+	sd, cd := ssm.Shape().Dimensions, conv.Shape().Dimensions
+	if len(sd) != 4 || len(cd) != 3 || cd[0] != sd[0] || cd[2] < 2 {
+		return nil, fmt.Errorf("mamba2 fla state: ssm %v, conv %v: want [B, H, P, N] and [B, conv_dim, K >= 2]", sd, cd)
+	}
+	batch, channels, k := cd[0], cd[1], cd[2]
+	flat := tensorutil.Floats(conv)
+	newest := make([]float64, 0, batch*(k-1)*channels)
+	for b := range batch {
+		for j := 1; j < k; j++ {
+			for c := range channels {
+				newest = append(newest, flat[(b*channels+c)*k+j])
+			}
+		}
+	}
+	return []*tensors.Tensor{
+		makeTensor(dtype, tensorutil.Floats(ssm), sd...),
+		makeTensor(dtype, newest, batch, k-1, channels),
+	}, nil
+}
+
+// fromFLA converts a tensor in fla's layout to Engram's, in dtype.
+func fromFLA(layout flaLayout, t *tensors.Tensor, dtype dtypes.DType) *tensors.Tensor {
+	dims, data := t.Shape().Dimensions, tensorutil.Floats(t)
+	switch layout {
+	case linearLayout:
+		return makeTensor(dtype, transpose2(data, dims[0], dims[1]), dims[1], dims[0])
+	case convLayout: // [C, 1, K] -> [K, C]
+		return makeTensor(dtype, transpose2(data, dims[0], dims[2]), dims[2], dims[0])
+	}
+	return makeTensor(dtype, data, dims...)
+}
+
+// toFLA converts an Engram variable to fla's layout, as float64.
+func toFLA(layout flaLayout, t *tensors.Tensor) *tensors.Tensor {
+	dims, data := t.Shape().Dimensions, tensorutil.Floats(t)
+	if len(dims) == 2 {
+		switch layout {
+		case linearLayout:
+			return makeTensor(dtypes.Float64, transpose2(data, dims[0], dims[1]), dims[1], dims[0])
+		case convLayout: // [K, C] -> [C, 1, K]
+			return makeTensor(dtypes.Float64, transpose2(data, dims[0], dims[1]), dims[1], 1, dims[0])
+		}
+	}
+	return makeTensor(dtypes.Float64, data, dims...)
+}
+
+// transpose2 returns the transpose of a row-major [rows, cols] matrix.
+func transpose2(data []float64, rows, cols int) []float64 {
+	out := make([]float64, len(data))
+	for r := range rows {
+		for c := range cols {
+			out[c*rows+r] = data[r*cols+c]
+		}
+	}
+	return out
+}
+
+// makeTensor builds a float32 or float64 tensor from float64 data.
+func makeTensor(dtype dtypes.DType, data []float64, dims ...int) *tensors.Tensor {
+	if dtype == dtypes.Float32 {
+		f := make([]float32, len(data))
+		for i, v := range data {
+			f[i] = float32(v)
+		}
+		return tensors.FromFlatDataAndDimensions(f, dims...)
+	}
+	return tensors.FromFlatDataAndDimensions(slices.Clone(data), dims...)
+}
+
+// entryFloats decodes a float safetensors entry (F64, F32 or BF16; every such value is a float64).
+func entryFloats(e checkpoints.Entry) ([]float64, error) {
+	n := 1
+	for _, d := range e.Shape {
+		n *= d
+	}
+	size := map[string]int{checkpoints.F64: 8, checkpoints.F32: 4, checkpoints.BF16: 2}[e.DType]
+	if size == 0 || len(e.Data) != n*size {
+		return nil, fmt.Errorf("tensor %q: dtype %s with %d bytes for shape %v: want a float tensor", e.Name, e.DType, len(e.Data), e.Shape)
+	}
+	out := make([]float64, n)
+	for i := range out {
+		switch e.DType {
+		case checkpoints.F64:
+			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(e.Data[8*i:]))
+		case checkpoints.F32:
+			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(e.Data[4*i:])))
+		default:
+			out[i] = float64(math.Float32frombits(uint32(binary.LittleEndian.Uint16(e.Data[2*i:])) << 16))
+		}
+	}
+	return out, nil
+}
