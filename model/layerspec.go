@@ -13,6 +13,9 @@ import (
 //	layers: [gated_deltanet, {type: gated_deltanet, deltanet: {heads: 8}}, swa]
 type Layer struct {
 	Type string
+	// Scope, when set, names the layer's variable scope instead of Type ("scope: gla" in the mapping form):
+	// how a run saved under an old type name keeps its checkpoint keys after a rename (configs.ParseSaved).
+	Scope string
 	// Settings is the per-layer section mapping as YAML ("": the shared section as it is), kept as text
 	// so that configs compare by content. Its key, SettingsKey, must be the type's section (deltanet,
 	// titans, ...), checked when the model is built.
@@ -27,6 +30,14 @@ func LayerTypes(types ...string) []Layer {
 		out[i] = Layer{Type: t}
 	}
 	return out
+}
+
+// ScopeName is the scope the layer's mixer variables live under (layer_<i>/<ScopeName>): Scope, else Type.
+func (l Layer) ScopeName() string {
+	if l.Scope != "" {
+		return l.Scope
+	}
+	return l.Type
 }
 
 // String is the layer's type (with "+<section>" when it has per-layer settings).
@@ -53,6 +64,11 @@ func (l *Layer) UnmarshalYAML(node *yaml.Node) error {
 					return fmt.Errorf("line %d: a layer's type is a mixer type name", value.Line)
 				}
 				out.Type = value.Value
+			case key.Value == "scope":
+				if value.Kind != yaml.ScalarNode {
+					return fmt.Errorf("line %d: a layer's scope is a name", value.Line)
+				}
+				out.Scope = value.Value
 			case out.Settings != "":
 				return fmt.Errorf("line %d: a layer takes one section of settings (%q and %q given)", key.Line, out.SettingsKey, key.Value)
 			case value.Kind != yaml.MappingNode:
@@ -77,16 +93,23 @@ func (l *Layer) UnmarshalYAML(node *yaml.Node) error {
 // MarshalYAML writes the type name alone when the layer has no settings of its own, else the mapping
 // with its type first.
 func (l Layer) MarshalYAML() (any, error) {
+	str := func(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
+	var scope []*yaml.Node
+	if l.Scope != "" {
+		scope = []*yaml.Node{str("scope"), str(l.Scope)}
+	}
 	if l.Settings == "" {
+		if scope != nil {
+			return &yaml.Node{Kind: yaml.MappingNode, Content: append([]*yaml.Node{str("type"), str(l.Type)}, scope...)}, nil
+		}
 		return l.Type, nil
 	}
 	var settings yaml.Node
 	if err := yaml.Unmarshal([]byte(l.Settings), &settings); err != nil || len(settings.Content) == 0 {
 		return nil, fmt.Errorf("layer %s: settings %q: %v", l.Type, l.Settings, err)
 	}
-	str := func(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
-	return &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
-		str("type"), str(l.Type), str(l.SettingsKey), settings.Content[0]}}, nil
+	return &yaml.Node{Kind: yaml.MappingNode, Content: append(append([]*yaml.Node{str("type"), str(l.Type)}, scope...),
+		str(l.SettingsKey), settings.Content[0])}, nil
 }
 
 // decodeSettings decodes the layer's settings onto section (a pointer to the section's config struct)

@@ -112,7 +112,7 @@ func (m *Model) HiddenFromEmbeddings(scope *mlmodel.Scope, h0 *Node, state []*No
 	var next []*Node
 	for i, mixer := range m.Mixers {
 		layer := scope.In("%s", layerName(i))
-		mixed, layerNext := mixer.Apply(layer.In("%s", m.Config.Layers[i].Type), layers.RMSNorm(layer.In("norm_mixer"), h, m.Config.NormEps), perLayer[i])
+		mixed, layerNext := mixer.Apply(layer.In("%s", m.Config.Layers[i].ScopeName()), layers.RMSNorm(layer.In("norm_mixer"), h, m.Config.NormEps), perLayer[i])
 		h = Add(h, mixed)
 		if hidden := m.Config.mlpHidden(); hidden > 0 {
 			h = Add(h, layers.SwiGLU(layer.In("mlp"), layers.RMSNorm(layer.In("norm_mlp"), h, m.Config.NormEps), hidden))
@@ -185,7 +185,7 @@ func (m *Model) StatVariables() map[string]string {
 	out := map[string]string{}
 	for i, mixer := range m.Mixers {
 		if r, ok := mixer.(layers.StatsReporter); ok {
-			scope := layerName(i) + "/" + m.Config.Layers[i].Type
+			scope := layerName(i) + "/" + m.Config.Layers[i].ScopeName()
 			for name, metric := range r.StatVariables() {
 				out["/"+scope+"/"+name] = scope + "/" + metric
 			}
