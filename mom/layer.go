@@ -35,7 +35,7 @@ type Layer struct {
 }
 
 var (
-	_ layers.Mixer = (*Layer)(nil)
+	_ layers.DocumentMixer = (*Layer)(nil)
 	_ Introspector = (*Layer)(nil)
 )
 
@@ -91,12 +91,24 @@ func (l *Layer) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 // feature, shared by the memories); b_proj (with delta); a_proj, A_log, dt_bias (with gate; A_log and
 // dt_bias shared); o_norm (RMSNorm).
 func (l *Layer) Apply(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node) {
-	y, next, _ = l.ApplyWithStats(scope, x, state)
+	y, next, _ = l.applyWithStats(scope, x, state, nil)
+	return y, next
+}
+
+// ApplyDocuments implements layers.DocumentMixer: Apply over rows packing documents, docStart [B, T]
+// (nil: Apply). Every memory (and the shared one) restarts at each document start, whether the start
+// token is routed to it or not, and the short convolutions restart there too; routing is per token.
+func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (y *Node, next []*Node) {
+	y, next, _ = l.applyWithStats(scope, x, state, docStart)
 	return y, next
 }
 
 // ApplyWithStats implements Introspector: Apply plus the router's statistics over the call.
 func (l *Layer) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node, stats Stats) {
+	return l.applyWithStats(scope, x, state, nil)
+}
+
+func (l *Layer) applyWithStats(scope *model.Scope, x *Node, state []*Node, docStart *Node) (y *Node, next []*Node, stats Stats) {
 	dims := x.Shape().Dimensions
 	if len(dims) != 3 || dims[2] != l.dModel {
 		panic(fmt.Errorf("mom layer: want x [batch, time, %d], got %s", l.dModel, x.Shape()))
@@ -104,9 +116,9 @@ func (l *Layer) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (y *N
 	batch, time := dims[0], dims[1]
 	state = layers.StateOrZero(x.Graph(), "mom layer", l.StateSpecs(batch, x.DType()), state)
 	r := l.route(scope, x)
-	q, k, v, caches := l.features(scope, x, state[1:])
+	q, k, v, caches := l.features(scope, x, state[1:], docStart)
 	beta, g := l.writeStrength(scope, x), l.logDecay(scope, x)
-	o, s, kept := l.mix(q, k, v, beta, g, r, state[0], time)
+	o, s, kept := l.mix(q, k, v, beta, g, r, state[0], docStart, time)
 	var frac *Node
 	stats.BalanceLoss, frac, stats.RouterProb = BalanceLoss(r.probs, r.chosen, nil)
 	stats.Load = DivScalar(frac, float64(l.cfg.TopK))
@@ -123,33 +135,32 @@ func (l *Layer) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (y *N
 // capacity buffers would hold the whole call (capacity_factor 0, T = 1, or a capacity of T), else the
 // routed memories through capacity buffers (MixCapacity) and the shared memory over every token. kept
 // [B, T, M] marks the routed assignments that made it into a buffer (nil for the masked form).
-func (l *Layer) mix(q, k, v, beta, g *Node, r routing, h0 *Node, time int) (o, s, kept *Node) {
+func (l *Layer) mix(q, k, v, beta, g *Node, r routing, h0, docStart *Node, time int) (o, s, kept *Node) {
 	mem := l.cfg.Memory
 	scale := 1 / math.Sqrt(float64(mem.HeadDimK))
 	naive := time == 1 || mem.Mode == deltanet.ModeNaive
 	chunk := min(mem.ChunkSize, time)
 	capacity := l.cfg.capacity(time)
+	run := chunkedRecurrence(scale, chunk, mem.Options())
+	if naive {
+		run = naiveRecurrence(scale, mem.Options())
+	}
 	if capacity >= time {
-		if naive {
-			o, s = MixNaive(q, k, v, beta, g, r.mask, r.weight, h0, scale, mem.Options())
-		} else {
-			o, s = Mix(q, k, v, beta, g, r.mask, r.weight, h0, scale, chunk, mem.Options())
-		}
+		o, s = mix("mom layer", q, k, v, beta, g, r.mask, r.weight, h0, docStart, run)
 		return o, s, nil
 	}
 	m, h := l.cfg.Memories, mem.Heads
-	run := func(q, k, v, beta, g, h0 *Node) (*Node, *Node) {
-		if naive {
-			return deltanet.Naive(q, k, v, beta, g, h0, scale, mem.Options())
+	if !naive {
+		run = func(q, k, v, beta, g, h0, docStart *Node) (*Node, *Node) {
+			return deltanet.ChunkedDocuments(q, k, v, beta, g, h0, docStart, scale, BufferChunk(q.Shape().Dimensions[1], chunk), mem.Options())
 		}
-		return deltanet.Chunked(q, k, v, beta, g, h0, scale, BufferChunk(q.Shape().Dimensions[1], chunk), mem.Options())
 	}
 	routed := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(0, m)) } // [B, T, E] -> [B, T, M]
 	o, s, kept = gatherMix("mom layer", q, k, v, beta, g, routed(r.mask), routed(r.weight),
-		SliceAxis(h0, 1, AxisRange(0, m*h)), capacity, run)
+		SliceAxis(h0, 1, AxisRange(0, m*h)), docStart, capacity, run)
 	if l.cfg.SharedMemory {
 		shared := func(x *Node) *Node { return Squeeze(SliceAxis(x, 2, AxisElem(m)), 2) }
-		oS, sS := run(q, shared(k), shared(v), shared(beta), shared(g), SliceAxis(h0, 1, AxisRange(m*h, (m+1)*h)))
+		oS, sS := run(q, shared(k), shared(v), shared(beta), shared(g), SliceAxis(h0, 1, AxisRange(m*h, (m+1)*h)), docStart)
 		o, s = Add(o, oS), Concatenate([]*Node{s, sS}, 1)
 	}
 	return o, s, kept
@@ -172,7 +183,7 @@ func (l *Layer) recordTraining(scope *model.Scope, x *Node, r routing, stats Sta
 // features returns the shared query q [B, T, H, d_k] and every memory's keys k [B, T, E, H, d_k] (both
 // L2-normalised per head) and values v [B, T, E, H, d_v]: projections, the short causal convolutions
 // over the whole token stream (caches carried in the state), then SiLU.
-func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *Node, next []*Node) {
+func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node, docStart *Node) (q, k, v *Node, next []*Node) {
 	mem := l.cfg.Memory
 	e, h, dk, dv := l.cfg.slots(), mem.Heads, mem.HeadDimK, mem.HeadDimV()
 	dims := x.Shape().Dimensions
@@ -180,7 +191,7 @@ func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *
 		z := layers.Dense(scope.In("%s_proj", name), x, copies*h*width, false)
 		if mem.UseShortConv {
 			var cache *Node
-			z, cache = sharedConv(scope.In("%s_conv", name), z, copies, mem.ConvSize, caches[index])
+			z, cache = sharedConv(scope.In("%s_conv", name), z, copies, mem.ConvSize, caches[index], docStart)
 			next = append(next, cache)
 		}
 		return layers.SiLU(z)
@@ -193,14 +204,14 @@ func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node) (q, k, v *
 
 // sharedConv is layers.ShortConv over z [B, T, copies*C] with one kernel "weight" [K, C] applied to each
 // of the copies (the memories share their short convolutions). With one copy it is layers.ShortConv.
-func sharedConv(scope *model.Scope, z *Node, copies, kernel int, cache *Node) (y, nextCache *Node) {
+func sharedConv(scope *model.Scope, z *Node, copies, kernel int, cache, docStart *Node) (y, nextCache *Node) {
 	dims := z.Shape().Dimensions
 	channels := dims[2] / copies
 	bound := 1 / math.Sqrt(float64(kernel))
 	w := scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound)).
 		VariableWithShape("weight", shapes.Make(z.DType(), kernel, channels)).NodeValue(z.Graph())
 	tiled := Reshape(BroadcastToDims(InsertAxes(w, 1), kernel, copies, channels), kernel, copies*channels)
-	return layers.ShortConvWithWeight(z, tiled, cache, dims[0], dims[1], dims[2])
+	return layers.ShortConvWithWeightDocuments(z, tiled, cache, docStart)
 }
 
 // writeStrength is each memory's beta_t = sigmoid(W_b^e x_t) [B, T, E, H] (x2 with allow_neg_eigval);

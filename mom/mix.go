@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/engramlx/engram/deltanet"
+	"github.com/engramlx/engram/layers"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -27,22 +28,34 @@ func Mix(q, k, v, beta, g, mask, weight, h0 *Node, scale float64, chunkSize int,
 	if chunkSize < 1 {
 		panic(fmt.Errorf("mom.Mix: chunkSize must be >= 1, got %d", chunkSize))
 	}
-	return mix("mom.Mix", q, k, v, beta, g, mask, weight, h0, func(q, k, v, beta, g, h0 *Node) (*Node, *Node) {
-		return deltanet.Chunked(q, k, v, beta, g, h0, scale, chunkSize, opts)
-	})
+	return mix("mom.Mix", q, k, v, beta, g, mask, weight, h0, nil, chunkedRecurrence(scale, chunkSize, opts))
 }
 
 // MixNaive is Mix with the per-token recurrence (deltanet.Naive): the reference, and the decode step
 // for T = 1.
 func MixNaive(q, k, v, beta, g, mask, weight, h0 *Node, scale float64, opts deltanet.Options) (o, ht *Node) {
-	return mix("mom.MixNaive", q, k, v, beta, g, mask, weight, h0, func(q, k, v, beta, g, h0 *Node) (*Node, *Node) {
-		return deltanet.Naive(q, k, v, beta, g, h0, scale, opts)
-	})
+	return mix("mom.MixNaive", q, k, v, beta, g, mask, weight, h0, nil, naiveRecurrence(scale, opts))
 }
 
-type recurrence func(q, k, v, beta, g, h0 *Node) (o, ht *Node)
+// recurrence is one memory's op over [B', T', heads, ...] tensors with document starts docStart
+// [B', T'] (nil: one document).
+type recurrence func(q, k, v, beta, g, h0, docStart *Node) (o, ht *Node)
 
-func mix(op string, q, k, v, beta, g, mask, weight, h0 *Node, run recurrence) (o, ht *Node) {
+func chunkedRecurrence(scale float64, chunkSize int, opts deltanet.Options) recurrence {
+	return func(q, k, v, beta, g, h0, docStart *Node) (*Node, *Node) {
+		return deltanet.ChunkedDocuments(q, k, v, beta, g, h0, docStart, scale, min(chunkSize, q.Shape().Dimensions[1]), opts)
+	}
+}
+
+func naiveRecurrence(scale float64, opts deltanet.Options) recurrence {
+	return func(q, k, v, beta, g, h0, docStart *Node) (*Node, *Node) {
+		return deltanet.NaiveDocuments(q, k, v, beta, g, h0, docStart, scale, opts)
+	}
+}
+
+// mix is Mix with the recurrence given; docStart [B, T] (nil: one document) restarts every memory at
+// each document start, routed there or not (an unrouted token is still a step of every memory).
+func mix(op string, q, k, v, beta, g, mask, weight, h0, docStart *Node, run recurrence) (o, ht *Node) {
 	checkMixInputs(op, q, k, v, beta, g, mask, weight)
 	kd, vd := k.Shape().Dimensions, v.Shape().Dimensions
 	batch, time, slots, heads, dk, dv := kd[0], kd[1], kd[2], kd[3], kd[4], vd[4]
@@ -52,7 +65,7 @@ func mix(op string, q, k, v, beta, g, mask, weight, h0 *Node, run recurrence) (o
 	qAll := BroadcastToDims(InsertAxes(q, 2), batch, time, slots, heads, dk)
 	heads2 := func(x *Node, width int) *Node { return Reshape(x, batch, time, slots*heads, width) }
 	oAll, ht := run(heads2(qAll, dk), heads2(k, dk), heads2(v, dv),
-		Reshape(beta, batch, time, slots*heads), Reshape(g, batch, time, slots*heads), h0)
+		Reshape(beta, batch, time, slots*heads), Reshape(g, batch, time, slots*heads), h0, docStart)
 	// A memory's output at a token not routed to it is dropped whatever weight says.
 	w := InsertAxes(Mul(weight, mask), -1, -1) // [B, T, E, 1, 1]
 	o = ReduceSum(Mul(Reshape(oAll, batch, time, slots, heads, dv), w), 2)
@@ -125,32 +138,29 @@ func MixCapacity(q, k, v, beta, g, mask, weight, h0 *Node, scale float64, chunkS
 	if chunkSize < 1 {
 		panic(fmt.Errorf("mom.MixCapacity: chunkSize must be >= 1, got %d", chunkSize))
 	}
-	o, ht, _ = mixCapacity("mom.MixCapacity", q, k, v, beta, g, mask, weight, h0, capacity, func(q, k, v, beta, g, h0 *Node) (*Node, *Node) {
-		return deltanet.Chunked(q, k, v, beta, g, h0, scale, min(chunkSize, capacity), opts)
-	})
+	o, ht, _ = mixCapacity("mom.MixCapacity", q, k, v, beta, g, mask, weight, h0, capacity, chunkedRecurrence(scale, chunkSize, opts))
 	return o, ht
 }
 
 // MixCapacityNaive is MixCapacity with the per-token recurrence (deltanet.Naive): the same buffers,
 // the same dropped tokens.
 func MixCapacityNaive(q, k, v, beta, g, mask, weight, h0 *Node, scale float64, capacity int, opts deltanet.Options) (o, ht *Node) {
-	o, ht, _ = mixCapacity("mom.MixCapacityNaive", q, k, v, beta, g, mask, weight, h0, capacity, func(q, k, v, beta, g, h0 *Node) (*Node, *Node) {
-		return deltanet.Naive(q, k, v, beta, g, h0, scale, opts)
-	})
+	o, ht, _ = mixCapacity("mom.MixCapacityNaive", q, k, v, beta, g, mask, weight, h0, capacity, naiveRecurrence(scale, opts))
 	return o, ht
 }
 
 // mixCapacity checks the inputs, then gathers, runs and scatters back (see MixCapacity).
 func mixCapacity(op string, q, k, v, beta, g, mask, weight, h0 *Node, capacity int, run recurrence) (o, ht, kept *Node) {
 	checkMixInputs(op, q, k, v, beta, g, mask, weight)
-	return gatherMix(op, q, k, v, beta, g, mask, weight, h0, capacity, run)
+	return gatherMix(op, q, k, v, beta, g, mask, weight, h0, nil, capacity, run)
 }
 
 // gatherMix is MixCapacity for the first E' memories of k, v, beta, g [B, T, E >= E', ...], with mask
 // and weight [B, T, E'] and h0 [B, E'*H, K, V] (nil = zeros): the buffers gather straight from the
 // wider tensors, so the layer passes every memory's features without slicing out the shared one. kept
-// [B, T, E'] (mask's dtype) is 1 where a routed token made it into its memory's buffer.
-func gatherMix(op string, q, k, v, beta, g, mask, weight, h0 *Node, capacity int, run recurrence) (o, ht, kept *Node) {
+// [B, T, E'] (mask's dtype) is 1 where a routed token made it into its memory's buffer. docStart [B, T]
+// (nil: one document) restarts the memories at document starts (bufferStarts).
+func gatherMix(op string, q, k, v, beta, g, mask, weight, h0, docStart *Node, capacity int, run recurrence) (o, ht, kept *Node) {
 	kd, vd := k.Shape().Dimensions, v.Shape().Dimensions
 	batch, time, slots, heads, dk, dv := kd[0], kd[1], mask.Shape().Dimensions[2], kd[3], kd[4], vd[4]
 	if capacity < 1 || capacity > time {
@@ -174,7 +184,7 @@ func gatherMix(op string, q, k, v, beta, g, mask, weight, h0 *Node, capacity int
 	}
 	ob, ht := run(Reshape(qb, rows, capacity, heads, dk), Reshape(kb, rows, capacity, heads, dk),
 		Reshape(vb, rows, capacity, heads, dv), Reshape(betab, rows, capacity, heads),
-		Reshape(gb, rows, capacity, heads), h0)
+		Reshape(gb, rows, capacity, heads), h0, lay.starts(docStart))
 	ht = Reshape(ht, batch, slots*heads, dk, dv)
 
 	// Scatter back: token t reads entry slot[b, t, e] of memory e's buffer, weighted, if it was kept.
@@ -227,4 +237,27 @@ func newBuffers(mask *Node, capacity int) buffers {
 	bufShape := shapes.Make(i32, batch, slots, capacity)
 	b.bufBatch, b.bufSlot = Iota(g, bufShape, 0), Iota(g, bufShape, 1)
 	return b
+}
+
+// starts returns the document starts of the buffers [B*E, capacity] for the row's docStart [B, T] (nil
+// when docStart is nil). A memory sees only its routed tokens, so it must restart at its first entry
+// after a document start, whether or not the start token itself was routed to it: entry j starts when
+// its token's document differs from entry j-1's (entry -1 being the incoming state's document, 0). The
+// padding entries take the document of the row's last token, so a memory that got no token of the last
+// document restarts at its first padding entry (a step that changes nothing else) and ends, as that
+// document alone would leave it, at zero.
+func (b buffers) starts(docStart *Node) *Node {
+	if docStart == nil {
+		return nil
+	}
+	d := b.pos.Shape().Dimensions
+	batch, slots, capacity := d[0], d[1], d[2]
+	docID := layers.DocumentIDs(docStart) // [B, T]
+	time := docID.Shape().Dimensions[1]
+	entryDoc := Gather(docID, Stack([]*Node{b.bufBatch, b.pos}, -1)) // [B, E, capacity]
+	lastDoc := BroadcastToDims(Reshape(SliceAxis(docID, 1, AxisElem(time-1)), batch, 1, 1), batch, slots, capacity)
+	entryDoc = Where(GreaterThan(b.valid, ZerosLike(b.valid)), entryDoc, lastDoc)
+	before := Concatenate([]*Node{Zeros(docID.Graph(), shapes.Make(docID.DType(), batch, slots, 1)),
+		SliceAxis(entryDoc, 2, AxisRange(0, capacity-1))}, 2)
+	return Reshape(ConvertDType(NotEqual(entryDoc, before), docStart.DType()), batch*slots, capacity)
 }
