@@ -36,7 +36,7 @@ type Layer struct {
 
 var (
 	_ layers.DocumentMixer = (*Layer)(nil)
-	_ Introspector = (*Layer)(nil)
+	_ Introspector         = (*Layer)(nil)
 )
 
 // New returns a layer for inputs of width dModel, or the error Validate reports.
