@@ -9,6 +9,7 @@ import (
 
 	"github.com/engramlx/engram/deltanet"
 	"github.com/engramlx/engram/layers"
+	"github.com/engramlx/engram/mamba2"
 	"github.com/engramlx/engram/mom"
 	"github.com/engramlx/engram/titans"
 	"github.com/gomlx/compute/dtypes"
@@ -43,6 +44,8 @@ type Config struct {
 	// MoM configures "mom" layers (mixture of gated-delta-rule memories; its memory section is a
 	// deltanet section).
 	MoM mom.Config `yaml:"mom"`
+	// Mamba2 configures "mamba2" layers (Dao & Gu 2024).
+	Mamba2 mamba2.Config `yaml:"mamba2"`
 }
 
 // DefaultConfig is a small attention model over a 256-token vocabulary.
@@ -54,6 +57,7 @@ func DefaultConfig() Config {
 		NormEps: 1e-6, DType: "float32",
 		Attention: layers.DefaultAttentionConfig(), SlidingWindow: swa,
 		Titans: titans.DefaultConfig(), DeltaNet: deltanet.DefaultConfig(), MoM: mom.DefaultConfig(),
+		Mamba2: mamba2.DefaultConfig(),
 	}
 }
 
@@ -166,6 +170,7 @@ var mixerTables = [][]layers.MixerType{
 	deltanet.MixerTypes(), // gated_deltanet, deltanet, gla, linear_attention
 	titans.MixerTypes(),   // titans_lmm, titans_mac, titans_mag, titans_mal
 	mom.MixerTypes(),      // mom
+	mamba2.MixerTypes(),   // mamba2
 }
 
 // mixerTable maps each layer type to its entry.
