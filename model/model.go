@@ -103,7 +103,22 @@ func (m *Model) Embed(scope *mlmodel.Scope, ids *Node) *Node {
 // sequence) and returns the final normalised hidden states [B, T, D] and the next flat state. Wrappers
 // that insert vectors of their own between the token embeddings (rmt's memory tokens) enter here.
 func (m *Model) HiddenFromEmbeddings(scope *mlmodel.Scope, h0 *Node, state []*Node) (*Node, []*Node) {
+	return m.HiddenFromEmbeddingsDocuments(scope, h0, state, nil)
+}
+
+// HiddenDocuments implements DocumentSequence: Hidden over rows packing documents, docStart [B, T] (any
+// numeric dtype, 1 at a document's first token; nil: Hidden). Every mixer restarts at each start
+// (layers.DocumentMixer); norms, MLPs and the head are per token.
+func (m *Model) HiddenDocuments(scope *mlmodel.Scope, ids *Node, state []*Node, docStart *Node) (*Node, []*Node) {
+	return m.HiddenFromEmbeddingsDocuments(scope, m.Embed(scope, ids), state, docStart)
+}
+
+// HiddenFromEmbeddingsDocuments is HiddenFromEmbeddings with document starts docStart [B, T] (nil: none).
+func (m *Model) HiddenFromEmbeddingsDocuments(scope *mlmodel.Scope, h0 *Node, state []*Node, docStart *Node) (*Node, []*Node) {
 	batch := h0.Shape().Dimensions[0]
+	if docStart != nil {
+		docStart = ConvertDType(docStart, h0.DType())
+	}
 	perLayer, err := layers.Unflatten(state, m.LayerStateSpecs(batch))
 	if err != nil {
 		panic(fmt.Errorf("model: %w", err))
@@ -112,7 +127,18 @@ func (m *Model) HiddenFromEmbeddings(scope *mlmodel.Scope, h0 *Node, state []*No
 	var next []*Node
 	for i, mixer := range m.Mixers {
 		layer := scope.In("%s", layerName(i))
-		mixed, layerNext := mixer.Apply(layer.In("%s", m.Config.Layers[i].ScopeName()), layers.RMSNorm(layer.In("norm_mixer"), h, m.Config.NormEps), perLayer[i])
+		mixerScope, normed := layer.In("%s", m.Config.Layers[i].ScopeName()), layers.RMSNorm(layer.In("norm_mixer"), h, m.Config.NormEps)
+		var mixed *Node
+		var layerNext []*Node
+		if docStart == nil {
+			mixed, layerNext = mixer.Apply(mixerScope, normed, perLayer[i])
+		} else {
+			dm, ok := mixer.(layers.DocumentMixer)
+			if !ok {
+				panic(fmt.Errorf("model: layer %d (%s) cannot restart at document starts (it does not implement layers.DocumentMixer)", i, m.Config.Layers[i].Type))
+			}
+			mixed, layerNext = dm.ApplyDocuments(mixerScope, normed, perLayer[i], docStart)
+		}
 		h = Add(h, mixed)
 		if hidden := m.Config.mlpHidden(); hidden > 0 {
 			h = Add(h, layers.SwiGLU(layer.In("mlp"), layers.RMSNorm(layer.In("norm_mlp"), h, m.Config.NormEps), hidden))

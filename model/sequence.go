@@ -60,8 +60,48 @@ func NewSequence(cfg Config, wrap RMTConfig) (Sequence, *Model, error) {
 // LabelledLogits runs seq on ids [B, T] from its initial state and returns logits [B, P, vocab] at
 // positions [B, P] (int32): the training graph's model.
 func LabelledLogits(seq Sequence, scope *mlmodel.Scope, ids, positions *Node) *Node {
-	hidden, _ := seq.Hidden(scope, ids, nil)
+	return LabelledLogitsDocuments(seq, scope, ids, positions, nil)
+}
+
+// DocumentSequence is a Sequence that restarts at document starts inside a row (packed training rows):
+// HiddenDocuments is Hidden with docStart [B, T] (1 at a document's first token; nil: Hidden), and
+// computes for each document what Hidden computes for it alone. The decoder stack is one; rmt.RMT is
+// not (its memory tokens are written per segment, not per document).
+type DocumentSequence interface {
+	Sequence
+	HiddenDocuments(scope *mlmodel.Scope, ids *Node, state []*Node, docStart *Node) (*Node, []*Node)
+}
+
+// LabelledLogitsDocuments is LabelledLogits over rows packing documents, docStart [B, T] (nil:
+// LabelledLogits). It panics when seq is not a DocumentSequence; CheckDocuments says so beforehand.
+func LabelledLogitsDocuments(seq Sequence, scope *mlmodel.Scope, ids, positions, docStart *Node) *Node {
+	var hidden *Node
+	if docStart == nil {
+		hidden, _ = seq.Hidden(scope, ids, nil)
+	} else {
+		ds, ok := seq.(DocumentSequence)
+		if !ok {
+			panic(fmt.Errorf("model: %T cannot restart at document starts", seq))
+		}
+		hidden, _ = ds.HiddenDocuments(scope, ids, nil, docStart)
+	}
 	return seq.Logits(scope.ResetVisited(), GatherPositions(hidden, positions))
+}
+
+// CheckDocuments returns an error when seq cannot restart at document starts: a wrapper that is not a
+// DocumentSequence (rmt), or a layer whose mixer is not a layers.DocumentMixer.
+func CheckDocuments(seq Sequence) error {
+	if _, ok := seq.(DocumentSequence); !ok {
+		return fmt.Errorf("%T cannot restart at document starts inside a row (rmt writes its memory per segment); set data.reset_at_document_start: false", seq)
+	}
+	if m, ok := seq.(*Model); ok {
+		for i, mixer := range m.Mixers {
+			if _, ok := mixer.(layers.DocumentMixer); !ok {
+				return fmt.Errorf("model.layers[%d] = %q cannot restart at document starts (no layers.DocumentMixer); set data.reset_at_document_start: false", i, m.Config.Layers[i].Type)
+			}
+		}
+	}
+	return nil
 }
 
 // ContextSized is a Sequence whose state can be sized for a stream of at most positions tokens (full

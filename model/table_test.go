@@ -16,6 +16,9 @@ type identity struct{}
 
 func (identity) Apply(_ *mlmodel.Scope, x *Node, _ []*Node) (*Node, []*Node) { return x, nil }
 func (identity) StateSpecs(int, dtypes.DType) []layers.StateSpec             { return nil }
+func (identity) ApplyDocuments(_ *mlmodel.Scope, x *Node, _ []*Node, _ *Node) (*Node, []*Node) {
+	return x, nil
+}
 
 // Adding a mixer is its code plus one table entry: the toy identity mixer becomes a layer type that
 // Validate, New, Types and InUse all know.

@@ -1,0 +1,93 @@
+package model_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/engramlx/engram/layers"
+	lt "github.com/engramlx/engram/layers/layertest"
+	"github.com/engramlx/engram/model"
+)
+
+// pendingDocuments lists the layer types whose document resets are not written yet, with the reason;
+// the test skips them by name (and fails once one of them implements layers.DocumentMixer, so the entry
+// is removed). Every other type must restart at document starts.
+var pendingDocuments = map[string]string{
+	"titans_lmm": "issue 20: Titans resets (memory to its learned initial weights, momentum to zero) are engineer C's, not landed",
+	"titans_mac": "issue 20: Titans resets are engineer C's, not landed",
+	"titans_mag": "issue 20: Titans resets are engineer C's, not landed",
+	"titans_mal": "issue 20: Titans resets are engineer C's, not landed",
+	"moneta":     "issue 20: Miras (titans package) resets are engineer C's, not landed",
+	"yaad":       "issue 20: Miras (titans package) resets are engineer C's, not landed",
+	"memora":     "issue 20: Miras (titans package) resets are engineer C's, not landed",
+}
+
+// documentsConfig is a tiny float64 stack of one layer of type name: d_model 16, two heads of width 4
+// where the section has them, chunks of 16 (so the documents start mid-chunk and the longest spans
+// three chunks).
+func documentsConfig(name string) model.Config {
+	cfg := model.DefaultConfig()
+	cfg.DModel, cfg.DType, cfg.Layers = 16, "float64", model.LayerTypes(name)
+	cfg.Attention.Heads, cfg.Attention.MaxContext = 2, 128
+	cfg.SlidingWindow.Heads, cfg.SlidingWindow.Window = 2, 8
+	cfg.DeltaNet.Heads, cfg.DeltaNet.HeadDimK, cfg.DeltaNet.ChunkSize = 2, 4, 16
+	// MoM without capacity buffers: a buffer's length follows the call's, so a document alone can overflow
+	// where the packed row does not (mom's own test covers the buffers where nothing overflows).
+	cfg.MoM.Memories, cfg.MoM.CapacityFactor = 3, 0
+	cfg.MoM.Memory.Heads, cfg.MoM.Memory.HeadDimK, cfg.MoM.Memory.ChunkSize = 2, 4, 16
+	cfg.Titans.Heads, cfg.Titans.HeadDim, cfg.Titans.ChunkSize = 2, 4, 16
+	return cfg
+}
+
+// TestEveryMixerRestartsAtDocuments: for every registered layer type (model.Types(), none skipped
+// silently), a row packing documents of 5, 17 and 42 tokens, run with their starts from the state left
+// by a 7-token prefix, computes in float64 what each document computes alone from the start of a
+// sequence: its outputs, and the state after it (the packed prefix ending at its end) against its own
+// final state. Attention's k, v and position are its positional KV cache, which after a packed row holds
+// every document (layers.Attention.ApplyDocuments); its conv caches are compared.
+func TestEveryMixerRestartsAtDocuments(t *testing.T) {
+	for _, name := range model.Types() {
+		t.Run(name, func(t *testing.T) {
+			cfg := documentsConfig(name)
+			m, err := model.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, ok := m.Mixers[0].(layers.DocumentMixer)
+			if reason, pending := pendingDocuments[name]; pending {
+				if ok {
+					t.Fatalf("%s implements layers.DocumentMixer now: remove it from pendingDocuments", name)
+				}
+				t.Skip("pending: " + reason)
+			}
+			if !ok {
+				t.Fatalf("layer type %s (%T) does not implement layers.DocumentMixer: packed rows would leak state across documents", name, m.Mixers[0])
+			}
+			var skip func(string) bool
+			if name == "attention" || name == "swa" {
+				skip = func(s string) bool {
+					return s == "k" || s == "v" || s == "position" || strings.HasSuffix(s, "/position")
+				}
+			}
+			c := lt.NewMixerCase(m.Mixers[0], 2, cfg.DModel, 11)
+			worst := lt.PackedEqualsSeparate(t, c, []int{5, 17, 42}, 7, skip, 1e-10)
+			t.Logf("%s: packed == separate, worst relative RMS error %.2g", name, worst)
+		})
+	}
+}
+
+// TestNaiveModesRestartAtDocuments: the per-token forms of the delta rule and of Mamba2 restart too.
+func TestNaiveModesRestartAtDocuments(t *testing.T) {
+	for _, name := range []string{"gated_deltanet", "mamba2"} {
+		t.Run(name, func(t *testing.T) {
+			cfg := documentsConfig(name)
+			cfg.DeltaNet.Mode, cfg.Mamba2.Mode = "naive", "naive"
+			m, err := model.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			worst := lt.PackedEqualsSeparate(t, lt.NewMixerCase(m.Mixers[0], 2, cfg.DModel, 11), []int{5, 17, 42}, 7, nil, 1e-10)
+			t.Logf("%s naive: worst relative RMS error %.2g", name, worst)
+		})
+	}
+}
