@@ -33,6 +33,9 @@ type Batch struct {
 	Size, SeqLen int
 	InputIDs     []int32 // [Size * SeqLen]
 	Labels       []int32 // [Size * SeqLen]; Ignore where no loss
+	// DocStart [Size * SeqLen] is 1 at the first token of each document a row packs (pack mode with
+	// reset_at_document_start) and 0 elsewhere; nil when every row is one document (or a piece of one).
+	DocStart []int32
 }
 
 // NewBatch allocates a batch with every label Ignore.

@@ -5,6 +5,7 @@ import (
 	"github.com/engramlx/engram/internal/field"
 	"math"
 	"math/rand/v2"
+	"sort"
 	"sync"
 )
 
@@ -14,9 +15,13 @@ const (
 	// A row longer than seq_len is cut into consecutive seq_len windows, the last one padded, so no
 	// token is dropped.
 	ModePad = "pad"
-	// ModePack concatenates all rows (in file order) and cuts the stream into seq_len windows; the
-	// last window is padded. A row's last token keeps its own label (Ignore by default), so no loss
-	// crosses from one document into the next.
+	// ModePack concatenates all rows (in file order, nothing inserted between them: a text column's
+	// rows already end with EOS) and cuts the stream into seq_len windows; the last window is padded. A
+	// row's last token keeps its own label (Ignore by default), so no loss crosses from one document
+	// into the next. With reset_at_document_start (the default in this mode) each batch carries
+	// DocStart, 1 where a file row (a document) begins inside the window; a window that begins in the
+	// middle of a document has 0 at its first token (each batch row starts from the initial state
+	// anyway, so 0 and 1 there compute the same).
 	ModePack = "pack"
 )
 
@@ -44,6 +49,17 @@ type FileConfig struct {
 	Shuffle     bool   `yaml:"shuffle"` // a new permutation of the examples every epoch
 	// Prefetch is how many batches are prepared ahead in background goroutines: 0 = 2, -1 = none.
 	Prefetch int `yaml:"prefetch"`
+	// ResetAtDocumentStart makes pack mode mark where each document starts (Batch.DocStart), so every
+	// mixer restarts its state there and a packed row computes what its documents compute alone. It
+	// defaults to true in pack mode (packing is a batching device; the documents are independent) and
+	// means nothing in pad mode (one document per row); false keeps the state flowing across documents.
+	ResetAtDocumentStart *bool `yaml:"reset_at_document_start"`
+}
+
+// Resets reports whether batches mark document starts: pack mode, unless reset_at_document_start is
+// false.
+func (c FileConfig) Resets() bool {
+	return c.Mode == ModePack && (c.ResetAtDocumentStart == nil || *c.ResetAtDocumentStart)
 }
 
 // Validate names the field and value that cannot work.
@@ -61,6 +77,8 @@ func (c FileConfig) Validate() error {
 		return field.Errorf("data.labels_column", c.LabelsColumn, "a text column gets next-token labels, it cannot have a labels column")
 	case c.TextColumn != "" && c.ShiftLabels:
 		return fmt.Errorf("data.shift_labels = true: a text column has no labels column to shift")
+	case c.ResetAtDocumentStart != nil && *c.ResetAtDocumentStart && c.Mode != ModePack:
+		return fmt.Errorf("data.reset_at_document_start = true with data.mode = %q: only pack mode puts several documents in a row", c.Mode)
 	case c.Prefetch < -1:
 		return field.Errorf("data.prefetch", c.Prefetch, "want -1 (off), 0 (default) or a positive depth")
 	}
@@ -121,6 +139,7 @@ type FileSource struct {
 	seqLen    int
 	seed      uint64
 	shuffle   bool
+	docStarts bool // mark document starts (pack mode with resets)
 	pad       int32
 	starts    []int64 // example e is rows.IDs[starts[e] : starts[e]+lens[e]]
 	lens      []int32
@@ -149,7 +168,7 @@ func NewFileSource(cfg FileConfig, rows *Rows, batchSize, seqLen int, seed uint6
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &FileSource{rows: rows, batchSize: batchSize, seqLen: seqLen, seed: seed, shuffle: cfg.Shuffle, perms: map[int64][]int32{}}
+	s := &FileSource{rows: rows, batchSize: batchSize, seqLen: seqLen, seed: seed, shuffle: cfg.Shuffle, docStarts: cfg.Resets(), perms: map[int64][]int32{}}
 	if cfg.TextColumn != "" {
 		s.pad = Pad
 	}
@@ -235,6 +254,9 @@ func (s *FileSource) assemble(index int64) (Batch, error) {
 	// Every position is written below (tokens, or padding with Ignore labels), so the batch is not
 	// pre-filled the way NewBatch does.
 	b := Batch{Size: s.batchSize, SeqLen: s.seqLen, InputIDs: make([]int32, s.batchSize*s.seqLen), Labels: make([]int32, s.batchSize*s.seqLen)}
+	if s.docStarts {
+		b.DocStart = make([]int32, s.batchSize*s.seqLen)
+	}
 	n := s.Examples()
 	for r := 0; r < s.batchSize; r++ {
 		g := index*int64(s.batchSize) + int64(r)
@@ -249,8 +271,23 @@ func (s *FileSource) assemble(index int64) (Batch, error) {
 		for t := l; t < int64(s.seqLen); t++ {
 			ids[t], labels[t] = s.pad, Ignore
 		}
+		if s.docStarts {
+			s.markStarts(b.DocStart[r*s.seqLen:(r+1)*s.seqLen], a, a+l)
+		}
 	}
 	return b, nil
+}
+
+// markStarts sets starts[t] = 1 where a row of the file (a document) begins at token a+t, for the
+// window [a, b) of the concatenated rows.
+func (s *FileSource) markStarts(starts []int32, a, b int64) {
+	offsets := s.rows.Offsets
+	for i := sort.Search(len(offsets), func(i int) bool { return offsets[i] >= a }); i < len(offsets) && offsets[i] < b; i++ {
+		if i+1 < len(offsets) && offsets[i+1] == offsets[i] {
+			continue // an empty row starts nothing
+		}
+		starts[offsets[i]-a] = 1
+	}
 }
 
 // perm returns epoch's permutation of the examples (a Fisher-Yates shuffle seeded by seed and epoch).
