@@ -47,6 +47,9 @@ func ByteTokenizer() Tokenizer {
 type Source struct {
 	Run  string `json:"run,omitempty"`
 	Step int    `json:"step"`
+	// Data is the run's data section (its task and the task's settings), so that an evaluation of the
+	// export can score the task the model learned.
+	Data json.RawMessage `json:"data,omitempty"`
 }
 
 // Manifest is config.json.

@@ -50,7 +50,10 @@ type Model struct {
 	RMT     model.RMTConfig
 	Store   *mlmodel.Store
 	Backend compute.Backend
-	built   bool // Build ran: every variable exists
+	// TrainData is the training run's data section as config.json's source.data holds it (nil when
+	// unknown): the task the model learned.
+	TrainData json.RawMessage
+	built     bool // Build ran: every variable exists
 }
 
 // FromRun is the model of a run opened with train.Open, set up for streaming (model.Config.ForStreaming:
@@ -61,7 +64,11 @@ func FromRun(r *train.Runner) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Model{Seq: seq, Stack: stack, Config: cfg, RMT: r.Exp.RMT, Store: r.Store, Backend: r.Backend}, nil
+	trainData, err := checkpoints.EncodeArchitecture(r.Exp.Data)
+	if err != nil {
+		return nil, err
+	}
+	return &Model{Seq: seq, Stack: stack, Config: cfg, RMT: r.Exp.RMT, Store: r.Store, Backend: r.Backend, TrainData: trainData}, nil
 }
 
 // Architecture encodes what a state belongs to: the model config (the sections its layers read), and
@@ -113,7 +120,7 @@ func Weights(m *Model, out, dtype, run string, step int) (*checkpoints.Manifest,
 	if m.Config.Vocab >= data.ByteVocab {
 		tok = checkpoints.ByteTokenizer()
 	}
-	opts := checkpoints.ExportOptions{DType: dtype, Architecture: m.Config, Tokenizer: tok, Source: checkpoints.Source{Run: run, Step: step},
+	opts := checkpoints.ExportOptions{DType: dtype, Architecture: m.Config, Tokenizer: tok, Source: checkpoints.Source{Run: run, Step: step, Data: m.TrainData},
 		OmitSections: m.Config.UnusedSections(), Conventions: Conventions}
 	if m.RMT.Enabled {
 		opts.RMT = m.RMT
@@ -189,7 +196,7 @@ func Load(dir string, backend compute.Backend) (*Model, *checkpoints.Imported, e
 	if err != nil {
 		return nil, nil, err
 	}
-	return &Model{Seq: seq, Stack: stack, Config: cfg, RMT: wrap, Store: store, Backend: backend}, imp, nil
+	return &Model{Seq: seq, Stack: stack, Config: cfg, RMT: wrap, Store: store, Backend: backend, TrainData: imp.Manifest.Source.Data}, imp, nil
 }
 
 // Build (once per Model) compiles and runs the model on a short input, creating every variable (from the
