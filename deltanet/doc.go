@@ -38,6 +38,20 @@
 // Naive and Chunked: q, k [B, T, H, K], v [B, T, H, V], beta, g [B, T, H], h0 [B, H, K, V] (nil = zeros)
 // -> o [B, T, H, V], ht [B, H, K, V]; ChunkedHeadMajor: the same with T and H swapped.
 //
+// # Document starts (packed rows; NaiveDocuments, ChunkedDocuments)
+//
+// With docStart [B, T] (1 at a document's first token) the state restarts from zero at each start:
+// Naive multiplies S by 1 - docStart_t before token t's step. The chunked form does not add a huge
+// negative log-decay at the start (cumulative sums of such values ruin the float32 decays after them);
+// it masks instead, with s_r = the number of starts in the chunk up to r: Gamma, the scores Q K^T and
+// the WY system keep only pairs with s_r = s_i (block diagonal by document, so T = (I + A)^-1 is too),
+// tokens with s_r > 0 take no part of the incoming state (exp(G_r) -> 0 in O and in W), and the
+// outgoing state keeps exp(G_C) S only when the chunk has no start and the writes of tokens with
+// s_r = s_C only (decay.go, withDocuments). Products over (i, r] inside one document are unchanged, so
+// no exp argument changes. The layer's short convolutions read zeros before a start (layers.ConvTapKeep)
+// and carry only the last document's inputs. documents_test.go holds chunk == naive with starts
+// (outputs, final state, all six gradients; every member; C = 1, 16, 64) and packed == separate.
+//
 // # The layer (layer.go)
 //
 //	q, k, v = SiLU(ShortConv_4(W_q x)), SiLU(ShortConv_4(W_k x)), SiLU(ShortConv_4(W_v x))

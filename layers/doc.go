@@ -15,6 +15,13 @@
 //     as their streaming state.
 //   - Sequence helpers (seqops.go): chunking, causal shift, short causal depthwise convolution with a
 //     cache, prefix sums.
+//   - Document starts (documents.go): DocumentMixer, the contract for rows packing several documents
+//     (docStart [B, T]); DocumentIDs numbers a row's documents by a cumulative sum of the starts;
+//     ShortConvDocuments zeroes the taps that reach across a start (ConvTapKeep) and keeps only the last
+//     document's inputs in the cache (ConvCacheKeep); attention adds a same-document mask to its causal
+//     or sliding-window mask (the cached keys count as the document before the row's first start). Its
+//     KV cache is positional: after a packed row it still holds the earlier documents' keys, so a stream
+//     continued from that state sees them (Attention.ApplyDocuments). In-row outputs are exact.
 //
 // Shape legend: B batch, T time, D model width, H heads, Dh head width, C chunk length.
 package layers

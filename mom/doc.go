@@ -58,6 +58,17 @@
 // deltanet.Naive on that subsequence and scattering the outputs back. bench_test.go measures the layer
 // against a gated DeltaNet layer of the same heads and widths.
 //
+// # Document starts (packed rows; ApplyDocuments)
+//
+// Every memory, routed there or not, restarts at a document start: the masked form passes the starts to
+// deltanet.ChunkedDocuments over all E*H heads (an unrouted token is still a no-op step of each memory);
+// a capacity buffer holds only a memory's routed tokens, so its entry j restarts when its token's
+// document differs from entry j-1's (the start token itself may have gone elsewhere), and its padding
+// takes the row's last document, so a memory that saw nothing of the last document ends at zero. The
+// shared memory and the short convolutions restart as in deltanet. Packed == separate holds where
+// nothing overflows: a buffer's length follows the call's, so a document alone can overflow where the
+// packed row does not (and the reverse), as with any split of a call.
+//
 // # Cost
 //
 // bench_test.go, B = 8, H = 4, d_k = d_v = 64, float32, Go backend, fwd+bwd, ratio of CPU time to a

@@ -60,5 +60,10 @@
 // rmt_copy_nomem.yaml run the paper's copy task with and without memory; configs/rmt_passkey.yaml the
 // byte-level passkey task.
 //
+// Document starts: an RMT does not restart at document starts inside a row (packed rows, data.mode:
+// pack). Its memory tokens are read and written once per segment, so a start inside a segment has no
+// state to reset at that token; RMT is not a model.DocumentSequence, and training refuses packed rows
+// with resets for it (set data.reset_at_document_start: false, or use pad mode).
+//
 // Scope names (checkpoint keys): the backbone's own, plus rmt/memory [m, D].
 package rmt
