@@ -13,7 +13,10 @@ type Inputs struct {
 	Positions *tensors.Tensor // [B, P] int32: the labelled positions of each row, padded with 0
 	Targets   *tensors.Tensor // [B, P] int32
 	Weights   *tensors.Tensor // [B, P] float32: 1 at real labels, 0 at padding slots
-	Labelled  int             // number of labelled positions in the batch
+	// DocStart [B, T] int32 is 1 at each document's first token in rows that pack documents (the
+	// batch's DocStart); nil when the batch has none.
+	DocStart *tensors.Tensor
+	Labelled int // number of labelled positions in the batch
 }
 
 // MakeInputs gathers each row's labelled positions (label != data.Ignore) into slots per row. A row
@@ -41,7 +44,12 @@ func MakeInputs(b data.Batch, slots int) (Inputs, error) {
 		}
 		total += n
 	}
+	var docStart *tensors.Tensor
+	if b.DocStart != nil {
+		docStart = tensors.FromFlatDataAndDimensions(b.DocStart, b.Size, b.SeqLen)
+	}
 	return Inputs{
+		DocStart:  docStart,
 		IDs:       tensors.FromFlatDataAndDimensions(b.InputIDs, b.Size, b.SeqLen),
 		Positions: tensors.FromFlatDataAndDimensions(positions, b.Size, slots),
 		Targets:   tensors.FromFlatDataAndDimensions(targets, b.Size, slots),

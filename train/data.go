@@ -47,7 +47,8 @@ func Sources(exp configs.Experiment) (trainSrc, evalSrc data.Source, err error) 
 }
 
 // indexedDataset adapts a data.Source to GoMLX's train.Dataset, starting at batch index start and
-// stopping after limit batches (limit < 0: never). Inputs are (ids, positions), labels (targets, weights).
+// stopping after limit batches (limit < 0: never). Inputs are (ids, positions) and, for rows that pack
+// documents, docStart; labels (targets, weights).
 type indexedDataset struct {
 	src          data.Source
 	vocab, slots int
@@ -73,6 +74,11 @@ func (d *indexedDataset) Iter() iter.Seq2[mltrain.Batch, error] {
 				return
 			}
 			batch := mltrain.Batch{Inputs: []*tensors.Tensor{in.IDs, in.Positions}, Labels: []*tensors.Tensor{in.Targets, in.Weights}}
+			if in.DocStart != nil {
+				// A spec of its own: GoMLX's trainer keys its compiled graphs by spec and wants one input
+				// count per spec (an evaluation source may pack while the training one does not).
+				batch.Inputs, batch.Spec = append(batch.Inputs, in.DocStart), "documents"
+			}
 			if !yield(batch, nil) {
 				return
 			}

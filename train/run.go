@@ -85,6 +85,11 @@ func NewRunner(exp configs.Experiment, opts Options) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, generated := exp.Data.Generator(); !generated && (exp.Data.Train.Resets() || exp.Data.Eval.Resets()) {
+		if err := model.CheckDocuments(seq); err != nil {
+			return nil, fmt.Errorf("data.mode = pack resets the model at document starts: %w", err)
+		}
+	}
 	r := &Runner{Exp: exp, Model: m, Seq: seq, opts: opts, Dir: filepath.Join(exp.RunsDir, exp.Name)}
 	for _, notice := range exp.Notices {
 		r.logf("note: %s", notice)
@@ -116,7 +121,11 @@ func (r *Runner) logf(format string, args ...any) { fmt.Fprintf(r.opts.Log, form
 func (r *Runner) graphs() {
 	modelFn := func(scope *mlmodel.Scope, inputs []*Node) []*Node {
 		readVariablesAsParameters(scope.Store(), inputs[0].Graph())
-		return []*Node{model.LabelledLogits(r.Seq, scope, inputs[0], inputs[1])}
+		var docStart *Node // rows packing documents (data.mode: pack with reset_at_document_start)
+		if len(inputs) > 2 {
+			docStart = inputs[2]
+		}
+		return []*Node{model.LabelledLogitsDocuments(r.Seq, scope, inputs[0], inputs[1], docStart)}
 	}
 	lossFn := func(labels, predictions []*Node) *Node {
 		loss, _ := model.CrossEntropy(predictions[0], labels[0], labels[1])
