@@ -79,9 +79,9 @@ func TestSwitchContradictingTheLayerType(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `titans.variant = "mal" contradicts layer type "titans_mac"`) {
 		t.Errorf("got %v", err)
 	}
-	legacy := []byte("model: {layers: [gla], deltanet: {heads: 2, gate: true, delta: true}, titans: {variant: lmm}}\n")
+	legacy := []byte("model: {layers: [mamba2_style], deltanet: {heads: 2, gate: true, delta: true}, titans: {variant: lmm}}\n")
 	if _, err := Parse("saved.yaml", legacy, nil); err == nil {
-		t.Error("a gla layer with delta: true was accepted")
+		t.Error("a mamba2_style layer with delta: true was accepted")
 	}
 	exp, err := ParseSaved("saved.yaml", legacy)
 	if err != nil || exp.Model.DeltaNet.Heads != 2 {
@@ -110,17 +110,43 @@ func TestPerLayerSettingsRoundTrip(t *testing.T) {
 	}
 }
 
-// The old name "gla" of the scalar-gated member still works, with a notice naming mamba2_style.
-func TestDeprecatedLayerTypeNotice(t *testing.T) {
-	exp, err := Parse("x.yaml", []byte("model: {layers: [gla, gla]}\n"), nil)
+// A run saved before the gla package (testdata/saved_before_gla: the config.yaml such a build wrote, with
+// layers [gla, {type: gla, deltanet: ...}]) meant deltanet's scalar-gated member: ParseSaved reads it as
+// mamba2_style under scope gla, so its checkpoint keys match. In a new config, and in a run saved since
+// (it has a gla section), "gla" is the gla package's layer.
+func TestSavedGLARunBeforeTheRename(t *testing.T) {
+	file := filepath.Join("testdata", "saved_before_gla", "config.yaml")
+	src, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(exp.Notices) != 1 || !strings.Contains(exp.Notices[0], `now named "mamba2_style"`) {
-		t.Errorf("notices %v", exp.Notices)
+	exp, err := ParseSaved(file, src)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if exp, _ := Parse("x.yaml", []byte("model: {layers: [mamba2_style]}\n"), nil); len(exp.Notices) != 0 {
-		t.Errorf("mamba2_style got notices %v", exp.Notices)
+	layers := exp.Model.Layers
+	if len(layers) != 2 || layers[0].Type != "mamba2_style" || layers[0].ScopeName() != "gla" ||
+		layers[1].Type != "mamba2_style" || layers[1].ScopeName() != "gla" || layers[1].SettingsKey != "deltanet" {
+		t.Errorf("layers %+v, want mamba2_style under scope gla (the second with its deltanet settings)", layers)
+	}
+	body, err := Marshal(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := ParseSaved(file, body) // a resumed run saves its config again: still the same layers
+	if err != nil || len(again.Model.Layers) != 2 || again.Model.Layers[0] != layers[0] || again.Model.Layers[1] != layers[1] {
+		t.Errorf("saved again: %+v (%v)", again.Model.Layers, err)
+	}
+	fresh, err := Parse("x.yaml", []byte("model: {layers: [gla]}\n"), nil)
+	if err != nil || fresh.Model.Layers[0].Type != "gla" || fresh.Model.Layers[0].Scope != "" {
+		t.Errorf("a new config's gla: %+v (%v)", fresh.Model.Layers, err)
+	}
+	body, err = Marshal(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if saved, err := ParseSaved("saved.yaml", body); err != nil || saved.Model.Layers[0].Type != "gla" {
+		t.Errorf("a run saved with the gla layer came back as %+v (%v)", saved.Model.Layers, err)
 	}
 }
 

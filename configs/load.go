@@ -212,7 +212,8 @@ func BaseName(file string) string { return strings.TrimSuffix(path.Base(file), p
 var legacyKeys = map[string][]string{"deltanet": {"gate", "delta"}, "titans": {"variant"}}
 
 // ParseSaved is Parse for a run's own saved config.yaml: the settings earlier builds saved although the
-// layer type decided them (legacyKeys) are dropped first, so runs from before resume.
+// layer type decided them (legacyKeys) are dropped first, and layer types since renamed are mapped
+// (renameLegacyGLA), so runs from before resume.
 func ParseSaved(file string, src []byte) (Experiment, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
@@ -226,12 +227,38 @@ func ParseSaved(file string, src []byte) (Experiment, error) {
 				}
 			}
 		}
+		renameLegacyGLA(m)
 	}
 	cleaned, err := yaml.Marshal(&doc)
 	if err != nil {
 		return Parse(file, src, nil)
 	}
 	return Parse(file, cleaned, nil)
+}
+
+// renameLegacyGLA maps the layer type "gla" of a model section saved before the gla package to what it
+// meant then, deltanet's scalar-gated member (now "mamba2_style"), keeping "gla" as the layer's scope so
+// its checkpoint keys (layer_<i>/gla/...) still match. The marker is the missing "gla" section: every
+// build since writes all model sections into the saved config (gla included, used or not), and no
+// earlier build accepted a "gla" key there (sections decode strictly).
+func renameLegacyGLA(m *yaml.Node) {
+	layerList := mappingValue(m, "layers")
+	if mappingValue(m, "gla") != nil || layerList == nil || layerList.Kind != yaml.SequenceNode {
+		return
+	}
+	str := func(v string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v} }
+	for i, l := range layerList.Content {
+		switch {
+		case l.Kind == yaml.ScalarNode && l.Value == "gla":
+			layerList.Content[i] = &yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{
+				str("type"), str("mamba2_style"), str("scope"), str("gla")}}
+		case l.Kind == yaml.MappingNode:
+			if t := mappingValue(l, "type"); t != nil && t.Value == "gla" && mappingValue(l, "scope") == nil {
+				t.Value = "mamba2_style"
+				l.Content = append(l.Content, str("scope"), str("gla"))
+			}
+		}
+	}
 }
 
 // mappingValue is the value node of key in a mapping node (nil if absent or not a mapping).

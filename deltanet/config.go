@@ -24,7 +24,7 @@ type Config struct {
 	AllowNegEigval bool    `yaml:"allow_neg_eigval"` // beta in (0, 2) instead of (0, 1)
 	// Gate (decay alpha_t = exp(g_t); false: alpha = 1) and Delta (delta-rule write; false:
 	// S <- alpha S + k v^T) are the switches the layer runs with. In a model they come from the layer
-	// type (gated_deltanet, deltanet, gla, linear_attention); GateSetting and DeltaSetting hold what a
+	// type (gated_deltanet, deltanet, mamba2_style, linear_attention); GateSetting and DeltaSetting hold what a
 	// config file says ("gate:", "delta:"), which must agree with the type (MixerTypes) or, for MoM's
 	// memories, replace the defaults (Resolved).
 	Gate         bool    `yaml:"-"`
@@ -58,12 +58,12 @@ var presets = map[string]Options{
 	"gated_deltanet":   GatedDeltaRule,  // Yang, Kautz & Hatamizadeh 2025
 	"deltanet":         DeltaRule,       // Schlag et al. 2021; Yang et al. 2024
 	"mamba2_style":     GatedLinearAttn, // scalar-gated linear attention with Mamba2's decay (not GLA's per-channel gate)
-	"gla":              GatedLinearAttn, // the old name of mamba2_style (deprecatedPresets)
 	"linear_attention": LinearAttention, // Katharopoulos et al. 2020, with the same q/k features
 }
 
 // Preset returns DefaultConfig with the switches of a named member of the family: "gated_deltanet",
-// "deltanet", "mamba2_style" (or its old name "gla") or "linear_attention".
+// "deltanet", "mamba2_style" or "linear_attention". ("gla", the old name of mamba2_style, is now the gla
+// package's layer type; configs.ParseSaved maps runs saved with the old name.)
 func Preset(name string) (Config, error) {
 	opts, ok := presets[name]
 	if !ok {
@@ -72,13 +72,6 @@ func Preset(name string) (Config, error) {
 	cfg := DefaultConfig()
 	cfg.Gate, cfg.Delta = opts.Gate, opts.Delta
 	return cfg, nil
-}
-
-// deprecatedPresets are old names still accepted, with the notice a config using them gets: "gla" was
-// the scalar-gated member, which is not flash-linear-attention's GatedLinearAttention (per-channel
-// gates); the name is kept for existing configs and checkpoints (their scope names say gla).
-var deprecatedPresets = map[string]string{
-	"gla": `layer type "gla" is the scalar-gated (Mamba2-style) member, now named "mamba2_style"; "gla" will mean flash-linear-attention's GatedLinearAttention (per-channel gates), so rename it in new configs`,
 }
 
 // PresetNames lists the names Preset accepts, sorted.

@@ -38,7 +38,7 @@ func TestLayerChunkEqualsNaive(t *testing.T) {
 	variants := map[string]func(*deltanet.Config){
 		"gated_deltanet":            nil,
 		"deltanet":                  nil,
-		"gla":                       nil,
+		"mamba2_style":              nil,
 		"linear_attention":          nil,
 		"gated_deltanet/neg_eigval": func(c *deltanet.Config) { c.AllowNegEigval = true },
 		"gated_deltanet/no_conv":    func(c *deltanet.Config) { c.UseShortConv = false },
@@ -100,7 +100,7 @@ func TestLayerStateSpecs(t *testing.T) {
 			t.Errorf("state %s: shape %s, want %s", specs[i].Name, s.Shape(), specs[i].Shape)
 		}
 	}
-	noConv := smallConfig("gla")
+	noConv := smallConfig("mamba2_style")
 	noConv.UseShortConv = false
 	layer, _ := deltanet.New(noConv, testDModel)
 	if got := layer.StateSpecs(2, dtypes.Float32); len(got) != 1 || got[0].Shape.String() != "(Float32)[2, 2, 4, 6]" {
@@ -180,7 +180,7 @@ func TestConfig(t *testing.T) {
 	if err := deltanet.DefaultConfig().Validate(); err != nil {
 		t.Errorf("default config: %v", err)
 	}
-	want := map[string][2]bool{"gated_deltanet": {true, true}, "deltanet": {false, true}, "mamba2_style": {true, false}, "gla": {true, false}, "linear_attention": {false, false}}
+	want := map[string][2]bool{"gated_deltanet": {true, true}, "deltanet": {false, true}, "mamba2_style": {true, false}, "linear_attention": {false, false}}
 	for _, name := range deltanet.PresetNames() {
 		cfg, err := deltanet.Preset(name)
 		if err != nil || [2]bool{cfg.Gate, cfg.Delta} != want[name] {

@@ -7,12 +7,12 @@ import (
 )
 
 // MixerTypes are the family's layer types, all reading the deltanet section: gated_deltanet, deltanet,
-// mamba2_style (the scalar-gated member; "gla" is its deprecated old name) and linear_attention. The type sets the gate and delta
+// mamba2_style (the scalar-gated member, once named "gla": see configs.ParseSaved) and linear_attention. The type sets the gate and delta
 // switches; a section that sets them otherwise is an error naming both (see Config.Gate).
 func MixerTypes() []layers.MixerType {
 	var out []layers.MixerType
 	for _, name := range PresetNames() {
-		out = append(out, layers.MixerType{Name: name, Section: "deltanet", Deprecated: deprecatedPresets[name], Build: func(section any, dModel int) (layers.Mixer, error) {
+		out = append(out, layers.MixerType{Name: name, Section: "deltanet", Build: func(section any, dModel int) (layers.Mixer, error) {
 			cfg, err := forPreset(*section.(*Config), name, "deltanet")
 			if err != nil {
 				return nil, err

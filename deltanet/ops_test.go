@@ -106,7 +106,7 @@ func TestChunkedEqualsNaiveVariants(t *testing.T) {
 		betaHi float64
 	}{
 		{"deltanet", deltanet.DeltaRule, 1},
-		{"gla", deltanet.GatedLinearAttn, 1},
+		{"mamba2_style", deltanet.GatedLinearAttn, 1},
 		{"linear_attention", deltanet.LinearAttention, 1},
 		{"neg_eigval", deltanet.GatedDeltaRule, 2},
 	}

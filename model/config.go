@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/engramlx/engram/deltanet"
+	"github.com/engramlx/engram/gla"
 	"github.com/engramlx/engram/layers"
 	"github.com/engramlx/engram/mamba2"
 	"github.com/engramlx/engram/mom"
@@ -38,9 +39,11 @@ type Config struct {
 	// Titans configures titans_lmm / titans_mac / titans_mag / titans_mal layers (the layer type sets
 	// the variant).
 	Titans titans.Config `yaml:"titans"`
-	// DeltaNet configures gated_deltanet / deltanet / gla / linear_attention layers (the layer type sets
+	// DeltaNet configures gated_deltanet / deltanet / mamba2_style / linear_attention layers (the layer type sets
 	// the gate and delta switches).
 	DeltaNet deltanet.Config `yaml:"deltanet"`
+	// GLA configures "gla" layers (gated linear attention with per-channel gates, Yang et al. 2024).
+	GLA gla.Config `yaml:"gla"`
 	// MoM configures "mom" layers (mixture of gated-delta-rule memories; its memory section is a
 	// deltanet section).
 	MoM mom.Config `yaml:"mom"`
@@ -56,7 +59,7 @@ func DefaultConfig() Config {
 		Vocab: 256, DModel: 64, Layers: LayerTypes("attention", "attention"),
 		NormEps: 1e-6, DType: "float32",
 		Attention: layers.DefaultAttentionConfig(), SlidingWindow: swa,
-		Titans: titans.DefaultConfig(), DeltaNet: deltanet.DefaultConfig(), MoM: mom.DefaultConfig(),
+		Titans: titans.DefaultConfig(), DeltaNet: deltanet.DefaultConfig(), GLA: gla.DefaultConfig(), MoM: mom.DefaultConfig(),
 		Mamba2: mamba2.DefaultConfig(),
 	}
 }
@@ -167,7 +170,8 @@ func (c Config) mlpHidden() int {
 // in Config when it has settings). Mixer packages never import model: model imports them.
 var mixerTables = [][]layers.MixerType{
 	layers.MixerTypes(),   // attention, swa
-	deltanet.MixerTypes(), // gated_deltanet, deltanet, gla, linear_attention
+	deltanet.MixerTypes(), // gated_deltanet, deltanet, mamba2_style, linear_attention
+	gla.MixerTypes(),      // gla
 	titans.MixerTypes(),   // titans_lmm, titans_mac, titans_mag, titans_mal
 	mom.MixerTypes(),      // mom
 	mamba2.MixerTypes(),   // mamba2
