@@ -20,7 +20,6 @@ var pendingDocuments = map[string]string{
 	"moneta":     "issue 20: Miras (titans package) resets are engineer C's, not landed",
 	"yaad":       "issue 20: Miras (titans package) resets are engineer C's, not landed",
 	"memora":     "issue 20: Miras (titans package) resets are engineer C's, not landed",
-	"gla":        "issue 20: GLA's document resets are engineer D's, after the gla package lands",
 }
 
 // documentsConfig is a tiny float64 stack of one layer of type name: d_model 16, two heads of width 4
