@@ -105,3 +105,21 @@ func sameStoredType(stored string, dtype dtypes.DType) bool {
 	want := map[dtypes.DType]string{dtypes.Float64: F64, dtypes.Float32: F32, dtypes.Int32: I32, dtypes.Int64: I64}[dtype]
 	return stored == want
 }
+
+// SaveTensors writes named tensors (each in its own dtype) to file as safetensors with metadata,
+// atomically: side files such as the logits a state export records over its prompt.
+func SaveTensors(file string, names []string, values []*tensors.Tensor, metadata map[string]string) error {
+	entries := make([]Entry, len(values))
+	for i, v := range values {
+		e, err := encodeTensor(names[i], v, "")
+		if err != nil {
+			return fmt.Errorf("%s: %w", file, err)
+		}
+		entries[i] = e
+	}
+	var buf bytes.Buffer
+	if err := WriteSafetensors(&buf, entries, metadata); err != nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(file, buf.Bytes())
+}

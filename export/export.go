@@ -19,6 +19,7 @@ import (
 	"github.com/engramlx/engram/model"
 	"github.com/engramlx/engram/train"
 	"github.com/gomlx/compute"
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
@@ -29,7 +30,8 @@ import (
 var Conventions = map[string]string{
 	"names":       "tensor names are Engram scope paths with '.' for '/', e.g. layer_0.attention.q.weight; config.json's tensors maps each to its scope",
 	"dense":       "dense weights are stored [in, out]: y = x @ W (transpose for torch.nn.Linear, whose weight is [out, in]); layers have no biases",
-	"embedding":   "embed.weight is [vocab, d_model]; head.weight is [d_model, vocab] unless tie_embeddings, which reuses embed.weight transposed",
+	"embedding":   "embed.embeddings is [vocab, d_model]; head.weight is [d_model, vocab] unless tie_embeddings, which reuses embed.embeddings transposed",
+	"attention":   "attention / swa: q, k, v = x W each [in, heads*head_dim], split head-major (channel h*head_dim + d); with short_conv > 0 each goes through its causal depthwise conv (no activation) before RoPE; softmax(q k^T / sqrt(head_dim)) with a causal mask (swa: a query sees the last window positions, itself included); concatenated heads times output.weight",
 	"norm":        "RMSNorm: x * rsqrt(mean(x^2) + norm_eps) * weight",
 	"block":       "each layer: h += mixer(RMSNorm(h)); h += SwiGLU(RMSNorm(h)) when the MLP exists; then a final RMSNorm and the head",
 	"mlp_hidden":  "-1: no MLP sub-block; 0: 8/3 d_model rounded up to a multiple of 8; SwiGLU(x) = (silu(x W_gate) * (x W_up)) W_down",
@@ -39,8 +41,13 @@ var Conventions = map[string]string{
 	"layer_types": "model.layers lists mixer types; a mapping {type, <section>} overrides that layer's section; sections no layer reads are omitted",
 }
 
-// StateFile is the name of a state export in its directory.
-const StateFile = "state.safetensors"
+// StateFile is the name of a state export in its directory; PromptLogitsFile, beside it, holds the prompt's
+// token ids ("ids" [T] int32) and the model's logits over it from the initial state ("logits" [T, vocab]),
+// so a port of the model to another framework can check itself (docs/rebuild_quickstart.py does).
+const (
+	StateFile        = "state.safetensors"
+	PromptLogitsFile = "prompt_logits.safetensors"
+)
 
 // Model is a sequence model with its weights: a reopened run or a loaded export.
 type Model struct {
@@ -129,7 +136,7 @@ func Weights(m *Model, out, dtype, run string, step int) (*checkpoints.Manifest,
 }
 
 // State runs the prompt ids from the model's initial state and writes the state after them to
-// out/state.safetensors, returning the file. The prompt must be a whole number of the model's segments
+// out/state.safetensors, returning the file, and the logits over the prompt to out/prompt_logits.safetensors. The prompt must be a whole number of the model's segments
 // (rmt's segment_len; any length otherwise), so that a stream continued from the state cuts segments
 // where one pass over the whole text would.
 func State(m *Model, out string, ids []int32) (string, error) {
@@ -144,7 +151,7 @@ func State(m *Model, out string, ids []int32) (string, error) {
 		return "", err
 	}
 	defer exec.Finalize()
-	_, state, err := Run(exec, ids, nil)
+	logits, state, err := Run(exec, ids, nil)
 	if err != nil {
 		return "", fmt.Errorf("running the prompt: %w", err)
 	}
@@ -160,7 +167,30 @@ func State(m *Model, out string, ids []int32) (string, error) {
 	if err := checkpoints.SaveState(file, m.Seq.StateSpecs(1), state, meta); err != nil {
 		return "", err
 	}
+	perToken, err := dropBatchAxis(logits)
+	if err != nil {
+		return "", err
+	}
+	md := map[string]string{"format": "engram-prompt-logits", "engram_version": checkpoints.EngramVersion()}
+	if err := checkpoints.SaveTensors(filepath.Join(out, PromptLogitsFile), []string{"ids", "logits"},
+		[]*tensors.Tensor{tensors.FromFlatDataAndDimensions(append([]int32{}, ids...), len(ids)), perToken}, md); err != nil {
+		return "", err
+	}
 	return file, nil
+}
+
+// dropBatchAxis returns t [1, ...] as [...], in its own dtype.
+func dropBatchAxis(t *tensors.Tensor) (*tensors.Tensor, error) {
+	dims := t.Shape().Dimensions[1:]
+	switch t.DType() {
+	case dtypes.Float32:
+		flat, err := tensors.CopyFlatData[float32](t)
+		return tensors.FromFlatDataAndDimensions(flat, dims...), err
+	case dtypes.Float64:
+		flat, err := tensors.CopyFlatData[float64](t)
+		return tensors.FromFlatDataAndDimensions(flat, dims...), err
+	}
+	return nil, fmt.Errorf("logits of dtype %s", t.DType())
 }
 
 // LoadState reads a state written by State for this model (an error names any architecture difference).
@@ -267,5 +297,5 @@ func RunState(r *train.Runner, out, prompt, idList string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%s: %d state tensors after %d prompt tokens", file, len(m.Seq.StateSpecs(1)), len(ids)), nil
+	return fmt.Sprintf("%s: %d state tensors after %d prompt tokens (their logits: %s)", file, len(m.Seq.StateSpecs(1)), len(ids), PromptLogitsFile), nil
 }
