@@ -172,7 +172,7 @@ var mixerTables = [][]layers.MixerType{
 	layers.MixerTypes(),   // attention, swa
 	deltanet.MixerTypes(), // gated_deltanet, deltanet, mamba2_style, linear_attention
 	gla.MixerTypes(),      // gla
-	titans.MixerTypes(),   // titans_lmm, titans_mac, titans_mag, titans_mal
+	titans.MixerTypes(),   // titans_lmm, titans_mac, titans_mag, titans_mal, moneta, yaad, memora
 	mom.MixerTypes(),      // mom
 	mamba2.MixerTypes(),   // mamba2
 }

@@ -22,14 +22,10 @@ func (m *LMM) applyPaperCarry(scope *model.Scope, x *Node, state []*Node) (*Node
 	valid := AddScalar(count, time)                                     // real tokens in work
 	last := Sub(valid, ModScalar(valid, c))                             // start of the new partial chunk
 	q, k, v, _, projections := m.projectQKV(scope, work, state)
-	gates := Gates{
-		Theta: MulScalar(m.gate(scope.In("theta"), work, thetaOffset), cfg.MaxLR),
-		Eta:   m.gate(scope.In("eta"), work, etaOffset),
-		Alpha: m.gate(scope.In("alpha"), work, alphaOffset),
-	}
+	gates := m.paperGates(scope, work)
 	init := m.initialWeights(scope, work)
 	st := State{W: m.fullWeights(scope, work, state), S: state[numConv+numFast : pendingAt]}
-	op := OpConfig{ChunkSize: c, GradClamp: cfg.GradClamp}
+	op := m.paperOp()
 	var y *Node
 	var bounds []State
 	var stats Stats

@@ -38,36 +38,49 @@ func ChunkedWithStats(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *No
 // gate coefficient matrices) is computed for all chunks at once, and the per-chunk pieces of q, k, v
 // and the gates come from layers.SplitAxis (whose gradient is one Concatenate, not a padded sum per chunk).
 func chunkedWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, bounds []State, stats Stats) {
-	checkInputs("Chunked", q, k, v, []*Node{gates.Theta, gates.Eta, gates.Alpha}, st)
+	checkInputs("Chunked", q, k, v, perTokenGates(gates), st)
 	dims := q.Shape().Dimensions
 	batch, heads, time := dims[0], dims[1], dims[2]
 	c := min(cfg.ChunkSize, time)
 	var ys, losses, thetas, clamped []*Node
 	bounds = []State{st}
-	step := func(q, k, v, theta *Node, coefs chunkCoefs) {
+	step := func(q, k, v, theta, delta *Node, coefs chunkCoefs) {
 		var out chunkOut
-		out, st = chunkStep(q, k, v, theta, coefs, st, cfg)
+		if cfg.Retention.isL2() {
+			out, st = chunkStep(q, k, v, theta, delta, coefs, st, cfg)
+		} else {
+			out, st = chunkStepMapped(q, k, v, theta, delta, coefs, st, cfg)
+		}
 		bounds = append(bounds, st)
 		ys, losses, thetas, clamped = append(ys, out.y), append(losses, out.loss), append(thetas, out.theta), append(clamped, out.clamped)
 	}
 	if n := time / c; time%c == 0 && n > 1 {
 		byChunk := func(x *Node) []*Node { // [B, H, T, ...] -> n x [B, H, C, ...]
+			if x == nil {
+				return make([]*Node, n)
+			}
 			d := append([]int{batch, heads, n, c}, x.Shape().Dimensions[3:]...)
 			return layers.SplitAxis(Reshape(x, d...), 2)
 		}
-		qs, ks, vs, thetas := byChunk(q), byChunk(k), byChunk(v), byChunk(gates.Theta)
+		qs, ks, vs, thetas, deltas := byChunk(q), byChunk(k), byChunk(v), byChunk(gates.Theta), byChunk(gates.Delta)
 		all := newChunkCoefs(Reshape(gates.Eta, batch, heads, n, c), Reshape(gates.Alpha, batch, heads, n, c))
 		lE, a, e, bt, cc := layers.SplitAxis(all.lE, 2), layers.SplitAxis(all.a, 2), layers.SplitAxis(all.e, 2), layers.SplitAxis(all.bt, 2), layers.SplitAxis(all.c, 2)
 		for j := range n {
-			step(qs[j], ks[j], vs[j], thetas[j], chunkCoefs{lE: lE[j], a: a[j], e: e[j], bt: bt[j], c: cc[j]})
+			step(qs[j], ks[j], vs[j], thetas[j], deltas[j], chunkCoefs{lE: lE[j], a: a[j], e: e[j], bt: bt[j], c: cc[j]})
 		}
 	} else {
 		for _, b := range chunkBounds(time, c) {
-			part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(b[0], b[1])) }
-			step(part(q), part(k), part(v), part(gates.Theta), newChunkCoefs(part(gates.Eta), part(gates.Alpha)))
+			part := func(x *Node) *Node {
+				if x == nil {
+					return nil
+				}
+				return SliceAxis(x, 2, AxisRange(b[0], b[1]))
+			}
+			step(part(q), part(k), part(v), part(gates.Theta), part(gates.Delta), newChunkCoefs(part(gates.Eta), part(gates.Alpha)))
 		}
 	}
-	return concatTime(ys), bounds, opStats(losses, thetas, clamped, gates, st)
+	final := State{W: cfg.Retention.weights(st.W), S: st.S}
+	return concatTime(ys), bounds, opStats(losses, thetas, clamped, gates, final)
 }
 
 // chunkCoefs are a chunk's gate coefficients (chunkStep), for gates [..., n] over its n tokens: the ratio
@@ -86,7 +99,7 @@ func newChunkCoefs(eta, alpha *Node) chunkCoefs {
 }
 
 // opStats gathers a memory op's introspection from its per-piece losses, thetas and clamp flags
-// [B, H, n], its gates and its final state.
+// [B, H, n], its gates and its final state (the weights, not the accumulators, of a Miras retention).
 func opStats(losses, thetas, clamped []*Node, gates Gates, final State) Stats {
 	stats := Stats{
 		Surprise:        ReduceAllMean(concatTime(losses)),
@@ -113,10 +126,10 @@ type chunkOut struct {
 	loss, theta, clamped *Node // [B, H, n]
 }
 
-// chunkStep processes one chunk of n tokens from state st, given theta [B, H, n] and the chunk's gate
-// coefficients.
-func chunkStep(q, k, v, theta *Node, coefs chunkCoefs, st State, cfg OpConfig) (chunkOut, State) {
-	ps, rs, loss := gradFactors(st.W, k, v, cfg.Autodiff)
+// chunkStep processes one chunk of n tokens from state st, given theta [B, H, n] (and the Huber delta
+// [B, H, n] or nil) and the chunk's gate coefficients, for the l2 retention (W = A).
+func chunkStep(q, k, v, theta, delta *Node, coefs chunkCoefs, st State, cfg OpConfig) (chunkOut, State) {
+	ps, rs, loss := biasGradFactors(st.W, k, v, cfg.Bias, delta, cfg.Autodiff)
 	theta, clamped := clampTheta(theta, ps, rs, cfg.GradClamp)
 	lE, e, bt, c := coefs.lE, coefs.e, coefs.bt, coefs.c
 	aTheta := Mul(coefs.a, InsertAxes(theta, 2)) // A_ti theta_i

@@ -63,6 +63,19 @@ type Config struct {
 	Window           int `yaml:"window"`            // sliding-window length of MAG / MAL attention (tokens, self included)
 	SegmentSize      int `yaml:"segment_size"`      // MAC segment length; a multiple of ChunkSize
 
+	// Miras (arXiv 2504.13173; doc.go, miras.go), paper mode only: the memory's inner objective and
+	// retention. Empty means l2 for both, the Titans memory. The layer types moneta, yaad and memora set
+	// them; a section that says otherwise for such a layer is an error.
+	AttentionalBias string  `yaml:"attentional_bias,omitempty"` // l2 | lp | huber
+	Retention       string  `yaml:"retention,omitempty"`        // l2 | lq | kl | elastic_net
+	LpP             float64 `yaml:"lp_p"`                       // p of the lp bias, >= 1 (Moneta: 3)
+	LqQ             float64 `yaml:"lq_q"`                       // q of the lq retention, > 1 (Moneta: 4)
+	// HuberDelta is the Huber threshold delta; with HuberLearned it is the initial value of the
+	// data-dependent delta_t = softplus(x w_delta + b_delta + softplus^-1(HuberDelta)) per head and token.
+	HuberDelta   float64 `yaml:"huber_delta"`
+	HuberLearned bool    `yaml:"huber_learned"`
+	ElasticL1    float64 `yaml:"elastic_l1"` // the l1 weight (soft threshold) of the elastic_net retention, >= 0
+
 	// NormEps is the epsilon of the RMS and L2 normalisations of the paper mode. The tp mode uses
 	// titans-pytorch's: the dtype's machine epsilon for its RMSNorms, 1e-5 for the memory's LayerNorm.
 	NormEps float64 `yaml:"norm_eps"`
@@ -86,6 +99,10 @@ func DefaultConfig() Config {
 		PersistentTokens: 4,
 		Window:           64,
 		SegmentSize:      64,
+		LpP:              3,
+		LqQ:              4,
+		HuberDelta:       1,
+		ElasticL1:        0.01,
 		NormEps:          1e-6,
 	}
 }
@@ -150,6 +167,9 @@ func (c Config) Validate() error {
 	if c.PersistentTokens < 0 {
 		return field.Errorf("titans.persistent_tokens", c.PersistentTokens, "must be >= 0")
 	}
+	if err := c.validateMiras(); err != nil {
+		return err
+	}
 	switch c.Variant {
 	case VariantMAG, VariantMAL:
 		if c.Window < 2 {
@@ -196,4 +216,65 @@ func (c Config) memoryDims() [][2]int {
 		dims[l] = [2]int{in, out}
 	}
 	return dims
+}
+
+// validateMiras checks the attentional bias, the retention and the parameters of the ones chosen.
+func (c Config) validateMiras() error {
+	bias, retention := c.Bias(), c.RetentionGate()
+	switch bias.Kind {
+	case BiasL2:
+	case BiasLp:
+		if !(c.LpP >= 1) {
+			return field.Errorf("titans.lp_p", c.LpP, "must be >= 1 for attentional_bias lp")
+		}
+	case BiasHuber:
+		if !(c.HuberDelta > 0) {
+			return field.Errorf("titans.huber_delta", c.HuberDelta, "must be > 0 for attentional_bias huber")
+		}
+	default:
+		return field.Errorf("titans.attentional_bias", c.AttentionalBias, "want one of l2, lp, huber")
+	}
+	if c.HuberLearned && bias.Kind != BiasHuber {
+		return field.Errorf("titans.huber_learned", c.HuberLearned, "needs attentional_bias huber, got %s", bias.Kind)
+	}
+	switch retention.Kind {
+	case RetentionL2:
+	case RetentionLq:
+		if !(c.LqQ > 1) {
+			return field.Errorf("titans.lq_q", c.LqQ, "must be > 1 for retention lq")
+		}
+	case RetentionKL:
+	case RetentionElasticNet:
+		if !(c.ElasticL1 >= 0) {
+			return field.Errorf("titans.elastic_l1", c.ElasticL1, "must be >= 0 for retention elastic_net")
+		}
+	default:
+		return field.Errorf("titans.retention", c.Retention, "want one of l2, lq, kl, elastic_net")
+	}
+	if c.Normalized().Mode == ModeTP && (bias.Kind != BiasL2 || retention.Kind != RetentionL2) {
+		name, value := "titans.attentional_bias", bias.Kind
+		if bias.Kind == BiasL2 {
+			name, value = "titans.retention", retention.Kind
+		}
+		return field.Errorf(name, value, "needs mode paper (mode titans_pytorch has titans-pytorch's l2 memory)")
+	}
+	return nil
+}
+
+// Bias is the memory's inner objective as the ops take it (an empty AttentionalBias is l2).
+func (c Config) Bias() AttentionalBias {
+	b := AttentionalBias{Kind: c.AttentionalBias, P: c.LpP, Delta: c.HuberDelta}
+	if b.Kind == "" {
+		b.Kind = BiasL2
+	}
+	return b
+}
+
+// RetentionGate is the memory's retention as the ops take it (an empty Retention is l2).
+func (c Config) RetentionGate() Retention {
+	r := Retention{Kind: c.Retention, Q: c.LqQ, L1: c.ElasticL1}
+	if r.Kind == "" {
+		r.Kind = RetentionL2
+	}
+	return r
 }

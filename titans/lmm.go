@@ -107,11 +107,7 @@ func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 	}
 	numConv := m.numConv()
 	q, k, v, nextConv, _ := m.projectQKV(scope, x, state)
-	gates := Gates{
-		Theta: MulScalar(m.gate(scope.In("theta"), x, thetaOffset), cfg.MaxLR),
-		Eta:   m.gate(scope.In("eta"), x, etaOffset),
-		Alpha: m.gate(scope.In("alpha"), x, alphaOffset),
-	}
+	gates := m.paperGates(scope, x)
 	init := m.initialWeights(scope, x)
 	numFast := len(init)
 	st := State{W: m.fullWeights(scope, x, state), S: state[numConv+numFast : numConv+2*numFast]}
@@ -164,12 +160,41 @@ func (m *LMM) memoryOp(q, k, v *Node, gates Gates, st State, base []*Node, valid
 		}
 		return ChunkedPyTorch(q, k, v, gates, st, base, tp)
 	}
-	op := OpConfig{ChunkSize: cfg.ChunkSize, GradClamp: cfg.GradClamp}
+	op := m.paperOp()
 	if m.naive {
 		y, final := Naive(q, k, v, gates, st, op)
 		return y, final, Stats{}
 	}
 	return ChunkedWithStats(q, k, v, gates, st, op)
+}
+
+// paperOp is the paper mode's op configuration: chunks, clamp, and the Miras objective and retention.
+func (m *LMM) paperOp() OpConfig {
+	cfg := m.Config
+	return OpConfig{ChunkSize: cfg.ChunkSize, GradClamp: cfg.GradClamp, Bias: cfg.Bias(), Retention: cfg.RetentionGate()}
+}
+
+// paperGates are the paper mode's per-token gates of x [B, T, D]: theta, eta, alpha, and with
+// HuberLearned the Huber threshold delta_t = softplus(x w + b + softplus^-1(HuberDelta)) (scope "delta";
+// at initialisation about HuberDelta).
+func (m *LMM) paperGates(scope *model.Scope, x *Node) Gates {
+	cfg := m.Config
+	gates := Gates{
+		Theta: MulScalar(m.gate(scope.In("theta"), x, thetaOffset), cfg.MaxLR),
+		Eta:   m.gate(scope.In("eta"), x, etaOffset),
+		Alpha: m.gate(scope.In("alpha"), x, alphaOffset),
+	}
+	if cfg.HuberLearned {
+		w, b := m.gateParams(scope.In("delta"), x)
+		logits := AddScalar(Add(Einsum("btd,dh->bht", x, w), Reshape(b, 1, cfg.Heads, 1)), inverseSoftplus(cfg.HuberDelta))
+		gates.Delta = Softplus(logits)
+	}
+	return gates
+}
+
+// inverseSoftplus is y with softplus(y) = x > 0: log(exp(x) - 1), written to stay finite for large x.
+func inverseSoftplus(x float64) float64 {
+	return x + math.Log(-math.Expm1(-x))
 }
 
 // read evaluates the memory of the layer's mode with fixed weights ws on x [B, H, n, Dh].

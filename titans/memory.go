@@ -16,9 +16,12 @@ type State struct {
 }
 
 // Gates are the per-token, per-head data-dependent gates, each [B, H, T]: Theta the inner learning
-// rate, Eta the momentum decay, Alpha the forgetting rate (paper Eqs. 13-14).
+// rate, Eta the momentum decay, Alpha the forgetting rate (paper Eqs. 13-14). Delta, when not nil, is
+// the Huber threshold per token (Yaad's data-dependent delta_t); nil means the fixed
+// OpConfig.Bias.Delta.
 type Gates struct {
 	Theta, Eta, Alpha *Node
+	Delta             *Node
 }
 
 // OpConfig configures the memory ops.
@@ -28,6 +31,10 @@ type OpConfig struct {
 	// Autodiff takes the inner gradient factors with graph.Gradient instead of the closed form (both are
 	// equal; the closed form is the default, the autodiff path exists to check it).
 	Autodiff bool
+	// Bias is the inner objective and Retention the map from the accumulated steps to the weights
+	// (miras.go); their zero values are Titans' l2 loss and (1 - alpha) decay.
+	Bias      AttentionalBias
+	Retention Retention
 }
 
 // mlpForward evaluates the memory with weights ws [B, H, in_l, out_l] on x [B, H, n, in_1]. It returns
@@ -68,15 +75,27 @@ func siluPrime(z, s *Node) *Node {
 // Closed form (backpropagation through the MLP): rs[L-1] = 2 (z_L - v), and
 // rs[l-1] = (rs[l] W_l^T) * SiLU'(zs[l-1]). For L_M = 1 this is grad_W = 2 k^T (k W - v).
 func gradFactors(ws []*Node, k, v *Node, autodiff bool) (ps, rs []*Node, loss *Node) {
+	return biasGradFactors(ws, k, v, AttentionalBias{}, nil, autodiff)
+}
+
+// biasGradFactors is gradFactors for the inner objective bias (delta: the per-token Huber threshold
+// [B, H, n] or nil): only the last layer's factor changes, rs[L-1] = dl/dM(k)
+// (AttentionalBias.lossAndResidualGrad); the l2 bias is gradFactors' own code.
+func biasGradFactors(ws []*Node, k, v *Node, bias AttentionalBias, delta *Node, autodiff bool) (ps, rs []*Node, loss *Node) {
 	ps, zs, sigs := mlpForwardSig(ws, k)
 	last := len(ws) - 1
 	residual := Sub(zs[last], v)
-	loss = ReduceSum(Square(residual), -1)
+	var rLast *Node
+	if bias.isL2() {
+		loss, rLast = ReduceSum(Square(residual), -1), MulScalar(residual, 2)
+	} else {
+		loss, rLast = bias.lossAndResidualGrad(residual, delta)
+	}
 	if autodiff {
 		return ps, Gradient(ReduceAllSum(loss), zs...), loss
 	}
 	rs = make([]*Node, len(ws))
-	rs[last] = MulScalar(residual, 2)
+	rs[last] = rLast
 	for l := last; l > 0; l-- {
 		rs[l-1] = Mul(mmT(rs[l], ws[l]), siluPrime(zs[l-1], sigs[l-1]))
 	}
@@ -87,6 +106,12 @@ func gradFactors(ws []*Node, k, v *Node, autodiff bool) (ps, rs []*Node, loss *N
 // matrices [B, H, n, in_l, out_l] (the weights are broadcast per token so each token has its own copy).
 // It is the reference the rank-1 closed form is checked against, and what the naive op uses.
 func perTokenGradients(ws []*Node, k, v *Node) []*Node {
+	return biasPerTokenGradients(ws, k, v, AttentionalBias{}, nil)
+}
+
+// biasPerTokenGradients is perTokenGradients of the inner objective bias (delta as in biasGradFactors):
+// graph.Gradient of the bias's loss, independent of its closed-form residual gradient.
+func biasPerTokenGradients(ws []*Node, k, v *Node, bias AttentionalBias, delta *Node) []*Node {
 	n := k.Shape().Dimensions[2]
 	perToken := make([]*Node, len(ws))
 	h := k
@@ -98,7 +123,12 @@ func perTokenGradients(ws []*Node, k, v *Node) []*Node {
 		}
 		h = Einsum("bhni,bhnio->bhno", h, perToken[l])
 	}
-	loss := ReduceAllSum(Square(Sub(h, v)))
+	var loss *Node
+	if bias.isL2() {
+		loss = ReduceAllSum(Square(Sub(h, v)))
+	} else {
+		loss = ReduceAllSum(bias.loss(Sub(h, v), delta))
+	}
 	return Gradient(loss, perToken...)
 }
 
@@ -162,6 +192,15 @@ func checkInputs(op string, q, k, v *Node, perToken []*Node, st State) {
 			panic(fmt.Errorf("titans.%s: layer %d weight %s and momentum %s differ", op, l, st.W[l].Shape(), st.S[l].Shape()))
 		}
 	}
+}
+
+// perTokenGates lists the paper-mode gates of every token: theta, eta, alpha, and delta when set.
+func perTokenGates(g Gates) []*Node {
+	out := []*Node{g.Theta, g.Eta, g.Alpha}
+	if g.Delta != nil {
+		out = append(out, g.Delta)
+	}
+	return out
 }
 
 // chunkBounds splits [0, T) into chunks of size c from the start; the last may be shorter.

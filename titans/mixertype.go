@@ -22,6 +22,41 @@ func MixerTypes() []layers.MixerType {
 			return New(cfg, dModel)
 		}})
 	}
+	return append(out, mirasTypes()...)
+}
+
+// Miras models (arXiv 2504.13173 section 5.3): the Titans memory (variant lmm) with the objective and
+// retention the type names. They read the titans section (heads, chunks, memory depth and the Miras
+// parameters lp_p, lq_q, huber_delta, ...); an attentional_bias or retention there that contradicts the
+// type is an error naming both.
+var mirasModels = []struct {
+	name, bias, retention string
+	learnedDelta          bool
+}{
+	{"moneta", BiasLp, RetentionLq, false}, // l_p bias, l_q-normalised accumulator (Eq. 24)
+	{"yaad", BiasHuber, RetentionL2, true}, // Huber bias with data-dependent delta_t, l2 retention (Eq. 26)
+	{"memora", BiasL2, RetentionKL, false}, // l2 bias, KL retention: softmax of the logits (Eq. 27)
+}
+
+func mirasTypes() []layers.MixerType {
+	var out []layers.MixerType
+	for _, model := range mirasModels {
+		out = append(out, layers.MixerType{Name: model.name, Section: "titans", Build: func(section any, dModel int) (layers.Mixer, error) {
+			cfg := *section.(*Config)
+			if cfg.VariantSetting != "" && cfg.VariantSetting != VariantLMM {
+				return nil, fmt.Errorf("titans.variant = %q contradicts layer type %q (the memory alone, variant lmm)", cfg.VariantSetting, model.name)
+			}
+			if cfg.AttentionalBias != "" && cfg.AttentionalBias != model.bias {
+				return nil, fmt.Errorf("titans.attentional_bias = %q contradicts layer type %q (%s); drop the key", cfg.AttentionalBias, model.name, model.bias)
+			}
+			if cfg.Retention != "" && cfg.Retention != model.retention {
+				return nil, fmt.Errorf("titans.retention = %q contradicts layer type %q (%s); drop the key", cfg.Retention, model.name, model.retention)
+			}
+			cfg.Variant, cfg.AttentionalBias, cfg.Retention = VariantLMM, model.bias, model.retention
+			cfg.HuberLearned = cfg.HuberLearned || model.learnedDelta
+			return New(cfg, dModel)
+		}})
+	}
 	return out
 }
 

@@ -14,6 +14,9 @@ import (
 //	y_t = M_{W_t}(q_t)
 //
 // With ChunkSize 1 the chunk start is the previous token, so this is the exact per-token recurrence.
+// With a Miras objective cfg.Bias the gradient is that of its loss; with a retention cfg.Retention other
+// than l2, W above is the accumulator A of the steps, the memory's weights are its map phi(A) (miras.go),
+// the gradients are taken at phi(A_{chunk start}) and y_t = M_{phi(A_t)}(q_t).
 // The per-token gradients are full matrices from graph.Gradient (perTokenGradients), independent of the
 // rank-1 closed form Chunked uses. Shapes as in Chunked.
 func Naive(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final State) {
@@ -23,7 +26,7 @@ func Naive(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final S
 
 // naiveWithBoundaries is Naive returning the state at every chunk boundary, as chunkedWithBoundaries.
 func naiveWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, bounds []State) {
-	checkInputs("Naive", q, k, v, []*Node{gates.Theta, gates.Eta, gates.Alpha}, st)
+	checkInputs("Naive", q, k, v, perTokenGates(gates), st)
 	time := q.Shape().Dimensions[2]
 	w := append([]*Node(nil), st.W...)
 	s := append([]*Node(nil), st.S...)
@@ -31,7 +34,12 @@ func naiveWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y 
 	var ys []*Node
 	for _, b := range chunkBounds(time, cfg.ChunkSize) {
 		part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(b[0], b[1])) }
-		grads := perTokenGradients(w, part(k), part(v)) // at the chunk-start weights
+		var delta *Node
+		if gates.Delta != nil {
+			delta = part(gates.Delta)
+		}
+		// At the chunk-start weights; w holds the accumulators A (= the weights for the l2 retention).
+		grads := biasPerTokenGradients(cfg.Retention.weights(w), part(k), part(v), cfg.Bias, delta)
 		theta := clampFullGradients(part(gates.Theta), grads, cfg.GradClamp)
 		for t := 0; t < b[1]-b[0]; t++ {
 			gate := func(x *Node) *Node { return InsertAxes(SliceAxis(x, 2, AxisElem(t)), -1) } // [B, H, 1, 1]
@@ -42,7 +50,7 @@ func naiveWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y 
 				s[l] = Sub(Mul(eta, s[l]), Mul(th, u))
 				w[l] = Add(Mul(beta, w[l]), s[l])
 			}
-			_, zs := mlpForward(w, SliceAxis(q, 2, AxisElem(b[0]+t)))
+			_, zs := mlpForward(cfg.Retention.weights(w), SliceAxis(q, 2, AxisElem(b[0]+t)))
 			ys = append(ys, zs[len(zs)-1])
 		}
 		bounds = append(bounds, State{W: append([]*Node(nil), w...), S: append([]*Node(nil), s...)})

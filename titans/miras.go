@@ -1,0 +1,156 @@
+package titans
+
+import (
+	"math"
+
+	. "github.com/gomlx/gomlx/core/graph"
+)
+
+// Attentional biases (Config.AttentionalBias) and retention gates (Config.Retention) of the Miras
+// framework (Behrouz, Razaviyayn, Zhong, Mirrokni; arXiv 2504.13173); doc.go gives the equations.
+const (
+	BiasL2    = "l2"    // ||M(k) - v||^2 (Titans; the default, also when empty)
+	BiasLp    = "lp"    // sum_j |M(k) - v|_j^p with a smooth |x| (Eq. 10-11)
+	BiasHuber = "huber" // l2 inside ||M(k) - v|| <= delta, delta-scaled l1 outside (Eq. 16, Yaad)
+
+	RetentionL2         = "l2"          // W_t = (1 - alpha_t) W_{t-1} + S_t (Titans; the default, also when empty)
+	RetentionLq         = "lq"          // W = A / ||A||_q^{q-2} (Eq. 24, Moneta)
+	RetentionKL         = "kl"          // W = c softmax(A) over each column (Eq. 21 / 27, Memora)
+	RetentionElasticNet = "elastic_net" // W = soft-threshold_{l1}(A) (Eq. 23)
+)
+
+// smoothEps is the epsilon of the smooth |x| = sqrt(x^2 + eps) the paper uses for the l_p bias, the
+// Huber bias's l1 branch and the l_q norm (its Remark on stabilising approximations: eps = 1e-6).
+const smoothEps = 1e-6
+
+// AttentionalBias is the memory's inner objective l(M; k, v) of one token (Kind "" is l2).
+type AttentionalBias struct {
+	Kind  string
+	P     float64 // lp: the exponent p >= 1
+	Delta float64 // huber: the fixed threshold, used when the gates carry no per-token Delta
+}
+
+// Retention is how the memory weights W follow from the accumulator A that the decayed gradient steps
+// build (Kind "" is l2: W = A).
+type Retention struct {
+	Kind string
+	Q    float64 // lq: the exponent q > 1
+	L1   float64 // elastic_net: the l1 weight gamma >= 0 (the soft threshold)
+}
+
+func (b AttentionalBias) isL2() bool { return b.Kind == "" || b.Kind == BiasL2 }
+func (r Retention) isL2() bool       { return r.Kind == "" || r.Kind == RetentionL2 }
+
+// lossAndResidualGrad returns, for residuals e = M(k) - v [B, H, n, Dh] and the per-token Huber
+// threshold delta [B, H, n] (nil: the fixed b.Delta), the per-token loss [B, H, n] and its gradient
+// with respect to M(k), r = dl/dM(k) [B, H, n, Dh] -- the last layer's factor of the closed-form inner
+// gradient (gradFactors).
+//
+//	l2:    l = sum e^2,                                   r = 2 e
+//	lp:    l = sum ((e^2 + eps)^{p/2} - eps^{p/2}),       r = p e (e^2 + eps)^{(p-2)/2}
+//	huber: ||e|| <= delta: l = sum e^2,                   r = 2 e
+//	       otherwise:      l = 2 delta sum |e|_s - delta^2, r = 2 delta e / |e|_s,  |e|_s = sqrt(e^2 + eps)
+func (b AttentionalBias) lossAndResidualGrad(e, delta *Node) (loss, r *Node) {
+	switch b.Kind {
+	case BiasLp:
+		smooth := AddScalar(Square(e), smoothEps)
+		loss = ReduceSum(AddScalar(PowScalar(smooth, b.P/2), -math.Pow(smoothEps, b.P/2)), -1)
+		return loss, MulScalar(Mul(e, PowScalar(smooth, (b.P-2)/2)), b.P)
+	case BiasHuber:
+		delta = b.threshold(e, delta)                 // [B, H, n]
+		absS := Sqrt(AddScalar(Square(e), smoothEps)) // |e|_s
+		sq := ReduceSum(Square(e), -1)                // ||e||^2
+		inside := LessOrEqual(sq, Square(delta))      // [B, H, n]
+		outer := Sub(MulScalar(Mul(delta, ReduceSum(absS, -1)), 2), Square(delta))
+		loss = Where(inside, sq, outer)
+		insideE := BroadcastToDims(InsertAxes(inside, -1), e.Shape().Dimensions...)
+		outerR := MulScalar(Mul(InsertAxes(delta, -1), Div(e, absS)), 2)
+		return loss, Where(insideE, MulScalar(e, 2), outerR)
+	}
+	return ReduceSum(Square(e), -1), MulScalar(e, 2)
+}
+
+// loss is lossAndResidualGrad's loss alone (the references differentiate it with graph.Gradient).
+func (b AttentionalBias) loss(e, delta *Node) *Node {
+	loss, _ := b.lossAndResidualGrad(e, delta)
+	return loss
+}
+
+// threshold returns the per-token Huber threshold [B, H, n]: delta when given, else the fixed b.Delta.
+func (b AttentionalBias) threshold(e, delta *Node) *Node {
+	if delta != nil {
+		return delta
+	}
+	dims := e.Shape().Dimensions
+	return BroadcastToDims(Scalar(e.Graph(), e.DType(), b.Delta), dims[:len(dims)-1]...)
+}
+
+// weights maps the accumulators A [..., in, out] of every memory layer to the memory weights W; the l2
+// retention returns acc itself (the Titans path, untouched).
+func (r Retention) weights(acc []*Node) []*Node {
+	if r.isL2() {
+		return acc
+	}
+	out := make([]*Node, len(acc))
+	for l, a := range acc {
+		out[l] = r.weight(a)
+	}
+	return out
+}
+
+// weight is the retention map of one accumulator a [..., in, out], per head (and token) over the whole
+// matrix of the layer:
+//
+//	lq:          W = A / (sum_ij (A_ij^2 + eps)^{q/2})^{(q-2)/q}    (= A for q = 2)
+//	kl:          W = sqrt(in) softmax(A) over in, per output column  (each column a distribution times c)
+//	elastic_net: W = A - clip(A, -gamma, gamma) = sign(A) max(0, |A| - gamma)   (= A for gamma = 0)
+func (r Retention) weight(a *Node) *Node {
+	rank := a.Rank()
+	switch r.Kind {
+	case RetentionLq:
+		sum := ReduceAndKeep(PowScalar(AddScalar(Square(a), smoothEps), r.Q/2), ReduceSum, rank-2, rank-1)
+		return Div(a, PowScalar(sum, (r.Q-2)/r.Q))
+	case RetentionKL:
+		in := a.Shape().Dimensions[rank-2]
+		return MulScalar(Softmax(a, rank-2), math.Sqrt(float64(in)))
+	case RetentionElasticNet:
+		return Sub(a, ClipScalar(a, -r.L1, r.L1))
+	}
+	return a
+}
+
+// chunkStepMapped is chunkStep for a retention other than l2 (W = phi(A)). The state holds the
+// accumulators A; all gradients of the chunk are taken at W0 = phi(A0), so the accumulators are the
+// same linear recurrence as Titans' weights,
+//
+//	A_t = B_t A0 + c_t S0 - sum_{i<=t} A_ti theta_i p_i^T r_i,
+//
+// but the map phi is not linear, so each token's A_t is built as a matrix ([B, H, n, in, out], one
+// batched product over the chunk) and read as y_t = M_{phi(A_t)}(q_t): exact per token, at n^2 in out
+// multiply-adds per layer and chunk (Titans' l2 read needs n^2 (in + out)).
+func chunkStepMapped(q, k, v, theta, delta *Node, coefs chunkCoefs, st State, cfg OpConfig) (chunkOut, State) {
+	ps, rs, loss := biasGradFactors(cfg.Retention.weights(st.W), k, v, cfg.Bias, delta, cfg.Autodiff)
+	theta, clamped := clampTheta(theta, ps, rs, cfg.GradClamp)
+	aTheta := Mul(coefs.a, InsertAxes(theta, 2)) // A_ti theta_i [B, H, t, i]
+	n := q.Shape().Dimensions[2]
+	perToken := func(x *Node) *Node { return InsertAxes(x, -1, -1) } // [B, H, n] -> [B, H, n, 1, 1]
+	next := State{W: make([]*Node, len(st.W)), S: make([]*Node, len(st.S))}
+	h := q
+	var z *Node
+	for l := range st.W {
+		if l > 0 {
+			h = silu(z)
+		}
+		// sum_i A_ti theta_i p_i^T r_i for every t: [B, H, t, i, in] x [B, H, i, out] -> [B, H, t, in, out].
+		scaled := Mul(InsertAxes(aTheta, -1), InsertAxes(ps[l], 2))
+		steps := Einsum("bhtij,bhik->bhtjk", scaled, rs[l])
+		acc := Add(Mul(perToken(coefs.bt), InsertAxes(st.W[l], 2)), Mul(perToken(coefs.c), InsertAxes(st.S[l], 2)))
+		acc = Sub(acc, steps)
+		z = Einsum("bhtj,bhtjk->bhtk", h, cfg.Retention.weight(acc))
+		next.W[l] = Squeeze(SliceAxis(acc, 2, AxisElem(n-1)), 2)
+		sCoef := Mul(Squeeze(SliceAxis(coefs.lE, 2, AxisElem(n-1)), 2), theta) // (E_n / E_i) theta_i
+		sUpdate := tmm(Mul(ps[l], InsertAxes(sCoef, -1)), rs[l])
+		next.S[l] = Sub(Mul(InsertAxes(SliceAxis(coefs.e, 2, AxisElem(n-1)), -1), st.S[l]), sUpdate)
+	}
+	return chunkOut{y: z, loss: loss, theta: theta, clamped: clamped}, next
+}
