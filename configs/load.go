@@ -65,16 +65,26 @@ func Parse(file string, src []byte, overrides []string) (Experiment, error) {
 			return Experiment{}, err
 		}
 	}
+	if err := exp.Finish(); err != nil {
+		return Experiment{}, fmt.Errorf("%s: %w", file, err)
+	}
+	return exp, nil
+}
+
+// Finish is what Parse does once the file and the overrides are in: a warm-up longer than the run is
+// clamped (with a notice), the experiment is validated, and deprecated names are noticed and
+// normalised. A sweep calls it for each run after applying the run's grid values.
+func (exp *Experiment) Finish() error {
 	if t := &exp.Train; t.WarmupSteps > t.Steps && t.Steps >= 1 {
 		exp.Notices = append(exp.Notices, fmt.Sprintf("train.warmup_steps = %d is longer than train.steps = %d: warm-up clamped to %d steps", t.WarmupSteps, t.Steps, t.Steps))
 		t.WarmupSteps = t.Steps
 	}
 	if err := exp.Validate(); err != nil {
-		return Experiment{}, fmt.Errorf("%s: %w", file, err)
+		return err
 	}
 	exp.Notices = append(exp.Notices, exp.Model.Deprecations()...)
 	exp.Model = exp.Model.Normalized()
-	return exp, nil
+	return nil
 }
 
 // ApplyOverride sets one dotted key from "a.b.c=value", decoding value as YAML with the same strict

@@ -343,6 +343,7 @@ func (s *Sweep) newRun(base configs.Experiment, all []axis, cell []int, seed uin
 	r.Exp.Seed = seed
 	r.Exp.Name = r.ID
 	r.Exp.RunsDir = s.Dir
-	r.Invalid = r.Exp.Validate()
+	r.Exp.Notices = nil        // Finish notes what applies to this run
+	r.Invalid = r.Exp.Finish() // a short run's warm-up is clamped as train -set would
 	return r, nil
 }

@@ -157,3 +157,17 @@ func TestEverySweepFileLoads(t *testing.T) {
 		}
 	}
 }
+
+// A sweep shortened below its warm-up (-set train.steps=2 on a base with 25 warm-up steps) clamps each
+// run's warm-up with a notice, as train -set does, instead of failing every run.
+func TestShortSweepClampsWarmup(t *testing.T) {
+	s, err := Parse("sw.yaml", []byte("base: quickstart\nset: [train.warmup_steps=25]\ngrid: {model.d_model: [16, 32]}\n"), []string{"train.steps=2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range s.Runs {
+		if r.Invalid != nil || r.Exp.Train.WarmupSteps != 2 || len(r.Exp.Notices) != 1 || !strings.Contains(r.Exp.Notices[0], "warm-up clamped to 2") {
+			t.Errorf("%s: invalid %v, warmup %d, notices %q", r.ID, r.Invalid, r.Exp.Train.WarmupSteps, r.Exp.Notices)
+		}
+	}
+}
