@@ -64,8 +64,8 @@
 //     2e-9 absolute there). dt_limit is (0, inf) (fla's default; other limits are not implemented).
 //   - Not expressible: D_has_hdim, use_bias (projection biases), rmsnorm False, norm_before_gate True,
 //     conv without bias, fla's attention_mask (padding). The import rejects such weights.
-//   - Document starts inside packed rows (layers.DocumentMixer) are not implemented yet: Chunked's
-//     deltanet call is the place to pass them.
+//   - Document starts inside packed rows (layers.DocumentMixer) are in documents.go: ApplyDocuments
+//     restarts the conv and the SSM state at each start (NaiveDocuments, ChunkedDocuments).
 //   - Speed: the layer uses layers.Dense and layers.ShortConvWithWeight (slices per tap), not deltanet's
 //     Go-backend-tuned projections and gathers.
 //
