@@ -23,7 +23,7 @@ BENCH_TIME ?= 3x
 bench:
 	@{ go test -run '^$$' -bench 'BenchmarkOp/chunk|BenchmarkOpProfile|BenchmarkLayer/chunk|BenchmarkScaling' -benchtime $(BENCH_TIME) -timeout 60m ./deltanet && \
 	   go test -run '^$$' -bench 'BenchmarkAttention' -benchtime $(BENCH_TIME) -timeout 60m ./layers && \
-	   go test -run '^$$' -bench 'BenchmarkLMM' -benchtime $(BENCH_TIME) -timeout 60m ./titans && \
+	   go test -run '^$$' -bench 'BenchmarkLMM|BenchmarkMiras' -benchtime $(BENCH_TIME) -timeout 60m ./titans && \
 	   go test -run '^$$' -bench 'BenchmarkMoM' -benchtime $(BENCH_TIME) -timeout 60m ./mom && \
 	   go test -run '^$$' -bench 'BenchmarkMamba2' -benchtime $(BENCH_TIME) -timeout 60m ./mamba2 && \
 	   go test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 60m ./train ./data; } 2>&1 | tee bench.txt
