@@ -37,6 +37,64 @@
 // is 2 k^T (k W - v); for L_M = 2, grad_{W_2} = 2 SiLU(z_1)^T e and grad_{W_1} = k^T ((2 e W_2^T) *
 // SiLU'(z_1)), e = M(k) - v. TestClosedFormInnerGradient holds it equal to graph.Gradient.
 //
+// # Miras: attentional bias and retention (miras.go)
+//
+// "It's All Connected" (Behrouz, Razaviyayn, Zhong, Mirrokni; arXiv 2504.13173, v1) reads the memory
+// update as online optimisation of an inner objective (the attentional bias) plus a retention term.
+// Config.AttentionalBias and Config.Retention choose them for the paper-mode memory (mode titans_pytorch
+// keeps its l2 memory); empty means l2 for both and runs exactly the Titans code above (outputs
+// bit-identical to before the option existed, checked by hashing them). Equation numbers are v1's, as
+// an equation digest of the paper (not the PDF itself) gives them; the definitions were checked against
+// the reductions and hand examples in miras_test.go. With e = M(k_t) - v_t and |x|_s = sqrt(x^2 + eps),
+// eps = 1e-6 (the paper's smooth |x| for stable gradients):
+//
+//	l2:    l = ||e||^2                                  dl/dM = 2 e
+//	lp:    l = sum_j (|e_j|_s^p - eps^{p/2})            dl/dM = p e |e|_s^{p-2}          (Eqs. 10-11)
+//	huber: ||e|| <= delta_t: l = ||e||^2                dl/dM = 2 e                     (Eq. 16 variant 3,
+//	       otherwise: l = 2 delta_t sum_j |e_j|_s - delta_t^2,  dl/dM = 2 delta_t e / |e|_s   Yaad Eq. 26)
+//
+// The factor 2 keeps Engram's l2 scale (||e||^2, not 1/2 ||e||^2), so lp with p = 2 and Huber with a
+// threshold above every residual are the Titans memory exactly; the branches are switched per token on
+// the residual's l2 norm (variant 3) and the l1 branch uses the smooth sign e / |e|_s. Only the last
+// layer's factor r_L of the closed-form inner gradient changes (r_L = dl/dM); the back-propagation through
+// the MLP is Titans'. delta_t is fixed (HuberDelta) or, with HuberLearned, data-dependent per head and
+// token: softplus(x w_delta + b_delta + softplus^-1(HuberDelta)) (weights zero-mean, so it starts near
+// HuberDelta).
+//
+// Retention: the decayed, momentum-driven steps accumulate in A (the "w{l}" state, learned initial value
+// "memory/w{l}"), S_t = eta_t S_{t-1} - theta_t grad l(W; x_t), A_t = (1 - alpha_t) A_{t-1} + S_t, and the
+// memory's weights are W = phi(A) per layer and head:
+//
+//	l2:          W = A                                                  (Titans)
+//	lq:          W = A / ||A||_q^{q-2}, ||A||_q^q = sum_ij |A_ij|_s^q     (Eq. 24, Moneta; q = 2: W = A)
+//	kl:          W = c softmax(A) over each column's inputs, c = sqrt(in) (Eqs. 21, 27, Memora)
+//	elastic_net: W = sign(A) max(0, |A| - gamma)                        (Eq. 23, the FTRL form)
+//
+// KL: Memora's W_t = softmax(a_t log W_{t-1} - eta_t grad) is a linear recurrence in the logits, since
+// log softmax(L) = L - logsumexp(L) and softmax ignores the per-column constant; so A holds the logits and
+// the (1 - alpha) decay is the paper's a_t. The paper's scale c (a constant, 1 in its notation) is sqrt(in)
+// here so that weights start at the N(0, 1/in) scale of the other retentions. Elastic net: gamma =
+// ElasticL1 is the l1 weight, its l2 weight is the alpha_t decay (so gamma = 0 is the l2 retention).
+//
+// Chunked form: all gradients of a chunk are taken at W0 = phi(A0) (the paper's parallel training,
+// Eqs. 28-29), so A_t is the same linear recurrence as Titans' weights. The paper applies the non-linear
+// map only at chunk boundaries (Memora: a "lag" token per chunk, linear steps inside); here each token
+// reads y_t = M_{phi(A_t)}(q_t) exactly: chunkStepMapped builds every token's A_t in the chunk as a
+// matrix (one batched product, n^2 in out multiply-adds per layer and chunk), so the token-by-token
+// reference (naive.go) is the same recurrence and chunk size 1 is exactly Eq. 24 / 27 with Titans'
+// momentum. The cost is the price: at B = 8, H = 4, Dh = 32, chunks of 16, BenchmarkMiras measures it.
+//
+// The named models are mixer types that read the titans section (one set of memory settings for a
+// user to learn; a model may mix titans_lmm and Miras layers) and set the objective and retention:
+// moneta = lp + lq (p = 3, q = 4 by default, lp_p / lq_q), yaad = huber with learned delta_t + l2,
+// memora = l2 + kl. A section whose attentional_bias or retention contradicts the type is an error.
+// Departures from the paper's models, all kept from the Titans memory they extend: momentum (the paper's
+// models use plain gradient steps; eta_t can learn to 0); the memory is the bias-free SiLU MLP of
+// MemoryDepth layers (the paper: x + LayerNorm(W1 GELU(W2 x)), expansion 4), with q, k, v through the
+// short conv, SiLU and L2 norm and the read-out's RMS norm and output gate; gates are one scalar per head
+// and token (the paper: channel-wise through low-rank projections); the q-norm is taken over a layer's
+// whole matrix per head. Document-start resets (layers.DocumentMixer) are not implemented yet.
+//
 // # Parallel form (chunk.go)
 //
 // Inside a chunk every update is rank-1, u_i = p_i^T r_i, so momentum and weights are linear
