@@ -16,7 +16,8 @@ const (
 // Config holds the hyper-parameters of a gated delta rule layer. Decode YAML into DefaultConfig() (or
 // a Preset) so omitted keys keep their defaults; the switches default to true.
 type Config struct {
-	Heads          int     `yaml:"heads"`            // H
+	Heads          int     `yaml:"heads"`            // H, the query/key heads
+	VHeads         int     `yaml:"v_heads"`          // HV value heads (0 = heads); a multiple of heads groups them (ValueHeads)
 	HeadDimK       int     `yaml:"head_dim_k"`       // d_k, the key (and query) width per head
 	ExpandV        float64 `yaml:"expand_v"`         // d_v = d_k * expand_v, the value width per head
 	UseShortConv   bool    `yaml:"use_short_conv"`   // causal depthwise conv before SiLU on q, k, v
@@ -95,6 +96,16 @@ func (c Config) Resolved() Config {
 // Options returns the op switches of the config.
 func (c Config) Options() Options { return Options{Delta: c.Delta, Gate: c.Gate} }
 
+// ValueHeads is HV, the number of value heads (and of states, betas and decays): v_heads, or heads when
+// v_heads is 0. Value head j reads q/k head j / (HV/H), as fla's kernels map them (i_h = i_hv // (HV // H),
+// i.e. repeat_interleave, not repeat).
+func (c Config) ValueHeads() int {
+	if c.VHeads == 0 {
+		return c.Heads
+	}
+	return c.VHeads
+}
+
 // HeadDimV is d_v = head_dim_k * expand_v.
 func (c Config) HeadDimV() int { return int(math.Round(float64(c.HeadDimK) * c.ExpandV)) }
 
@@ -104,6 +115,8 @@ func (c Config) Validate() error {
 	switch {
 	case c.Heads < 1:
 		return field.Errorf("deltanet.heads", c.Heads, "must be >= 1")
+	case c.VHeads < 0 || (c.VHeads > 0 && (c.VHeads < c.Heads || c.VHeads%c.Heads != 0)):
+		return field.Errorf("deltanet.v_heads", c.VHeads, "must be 0 (= heads) or a multiple of heads = %d", c.Heads)
 	case c.HeadDimK < 1:
 		return field.Errorf("deltanet.head_dim_k", c.HeadDimK, "must be >= 1")
 	case !(c.ExpandV > 0) || math.Abs(float64(c.HeadDimK)*c.ExpandV-float64(c.HeadDimV())) > 1e-9:

@@ -96,8 +96,18 @@
 //     redraw them N(0, 0.02^2). A_log and dt_bias are drawn as in fla's layer; conv weights use
 //     nn.Conv1d's default; the o_norm weight starts at ones.
 //   - Not expressible: use_gate = False (fla then uses a plain RMSNorm without the output gate),
-//     conv_bias = True, num_v_heads > num_heads (grouped value heads), and fla's attention_mask
-//     (padding); the import rejects such weights (a missing or extra tensor, or a shape error).
+//     conv_bias = True, and fla's attention_mask (padding); the import rejects such weights (a missing
+//     or extra tensor, or a shape error).
+//
+// # Grouped value heads (v_heads; fla's num_v_heads, "GVA")
+//
+// With v_heads = HV a multiple of heads = H, v, beta, the decay g (a_proj, A_log, dt_bias), the state S,
+// the output gate and the output norm are per value head (HV of them), and the H q/k heads are shared:
+// value head j reads q/k head j / (HV/H), so consecutive value heads form a group (fla's kernels index
+// i_h = i_hv // (HV // H): repeat_interleave, not repeat). The layer repeats q and k to HV heads
+// (groupHeads) before the ops, which are unchanged; v_heads = 0 or = heads builds exactly the graph of
+// the layer without it. Only the float64 harness checks it (gva_test.go): there are no fla golden vectors
+// with num_v_heads > num_heads, the fla import does not map them, and MoM's memories reject v_heads.
 //
 // Shape legend: B batch, T time, H heads, K = d_k key width, V = d_v value width (d_k * expand_v),
 // C chunk length, N = ceil(T / C) chunks, D = d_model.

@@ -38,18 +38,18 @@ func New(cfg Config, dModel int) (*Layer, error) {
 // Config returns the layer's configuration.
 func (l *Layer) Config() Config { return l.cfg }
 
-// StateSpecs lists the carried state: "S" [B, H, d_k, d_v] and, with short convolutions, the last
+// StateSpecs lists the carried state: "S" [B, HV, d_k, d_v] and, with short convolutions, the last
 // conv_size-1 projected inputs "conv_q", "conv_k" [B, conv_size-1, H*d_k] and "conv_v"
-// [B, conv_size-1, H*d_v].
+// [B, conv_size-1, HV*d_v] (HV = ValueHeads: H without grouped value heads).
 func (l *Layer) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
-	h, dk, dv := l.cfg.Heads, l.cfg.HeadDimK, l.cfg.HeadDimV()
-	specs := []layers.StateSpec{{Name: "S", Shape: shapes.Make(dtype, batch, h, dk, dv)}}
+	h, hv, dk, dv := l.cfg.Heads, l.cfg.ValueHeads(), l.cfg.HeadDimK, l.cfg.HeadDimV()
+	specs := []layers.StateSpec{{Name: "S", Shape: shapes.Make(dtype, batch, hv, dk, dv)}}
 	if l.cfg.UseShortConv {
 		w := l.cfg.ConvSize - 1
 		specs = append(specs,
 			layers.StateSpec{Name: "conv_q", Shape: shapes.Make(dtype, batch, w, h*dk)},
 			layers.StateSpec{Name: "conv_k", Shape: shapes.Make(dtype, batch, w, h*dk)},
-			layers.StateSpec{Name: "conv_v", Shape: shapes.Make(dtype, batch, w, h*dv)})
+			layers.StateSpec{Name: "conv_v", Shape: shapes.Make(dtype, batch, w, hv*dv)})
 	}
 	return specs
 }
@@ -87,12 +87,13 @@ func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docSt
 	return l.output(scope, x, xT, o), append([]*Node{s}, caches...)
 }
 
-// features returns q, k [B, T, H, d_k] (L2-normalised) and v [B, T, H, d_v]: projections, then the
-// short causal convolutions (their caches carried in the state), then SiLU.
+// features returns q, k [B, T, HV, d_k] (L2-normalised) and v [B, T, HV, d_v]: projections, then the
+// short causal convolutions (their caches carried in the state), then SiLU. With grouped value heads the
+// H q/k heads are repeated for the HV/H value heads of their group (groupHeads).
 func (l *Layer) features(scope *model.Scope, x, xT *Node, caches []*Node, docStart *Node) (q, k, v *Node, next []*Node) {
-	h, dk, dv := l.cfg.Heads, l.cfg.HeadDimK, l.cfg.HeadDimV()
+	dk, dv := l.cfg.HeadDimK, l.cfg.HeadDimV()
 	dims := x.Shape().Dimensions
-	feature := func(name string, width, index int) *Node {
+	feature := func(name string, h, width, index int) *Node {
 		z := dense(scope.In("%s_proj", name), x, xT, h*width)
 		if l.cfg.UseShortConv {
 			var cache *Node
@@ -101,42 +102,54 @@ func (l *Layer) features(scope *model.Scope, x, xT *Node, caches []*Node, docSta
 		}
 		return Reshape(layers.SiLU(z), dims[0], dims[1], h, width)
 	}
-	q = layers.L2NormLast(feature("q", dk, 0), keyNormEps)
-	k = layers.L2NormLast(feature("k", dk, 1), keyNormEps)
-	v = feature("v", dv, 2)
-	return q, k, v, next
+	q = layers.L2NormLast(feature("q", l.cfg.Heads, dk, 0), keyNormEps)
+	k = layers.L2NormLast(feature("k", l.cfg.Heads, dk, 1), keyNormEps)
+	v = feature("v", l.cfg.ValueHeads(), dv, 2)
+	group := l.cfg.ValueHeads() / l.cfg.Heads
+	return groupHeads(q, group), groupHeads(k, group), v, next
 }
 
-// writeStrength is beta_t = sigmoid(W_b x_t) [B, T, H], doubled with allow_neg_eigval so the transition
+// groupHeads repeats each head of x [B, T, H, D] for group consecutive value heads: [B, T, H*group, D],
+// head j = x's head j / group (fla's GVA mapping). group 1 returns x itself.
+func groupHeads(x *Node, group int) *Node {
+	if group == 1 {
+		return x
+	}
+	d := x.Shape().Dimensions
+	x = BroadcastToDims(InsertAxes(x, 3), d[0], d[1], d[2], group, d[3])
+	return Reshape(x, d[0], d[1], d[2]*group, d[3])
+}
+
+// writeStrength is beta_t = sigmoid(W_b x_t) [B, T, HV], doubled with allow_neg_eigval so the transition
 // I - beta k k^T can have a negative eigenvalue. Without the delta rule beta is unused: zeros.
 func (l *Layer) writeStrength(scope *model.Scope, x, xT *Node) *Node {
 	dims := x.Shape().Dimensions
 	if !l.cfg.Delta {
-		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.Heads))
+		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.ValueHeads()))
 	}
-	beta := Sigmoid(dense(scope.In("b_proj"), x, xT, l.cfg.Heads))
+	beta := Sigmoid(dense(scope.In("b_proj"), x, xT, l.cfg.ValueHeads()))
 	if l.cfg.AllowNegEigval {
 		beta = MulScalar(beta, 2)
 	}
 	return beta
 }
 
-// logDecay is g_t = -exp(A_log) softplus(W_a x_t + dt_bias) [B, T, H] (Mamba2's discretised decay,
+// logDecay is g_t = -exp(A_log) softplus(W_a x_t + dt_bias) [B, T, HV] (Mamba2's discretised decay,
 // always < 0); without the gate, zeros.
 func (l *Layer) logDecay(scope *model.Scope, x, xT *Node) *Node {
 	dims := x.Shape().Dimensions
 	if !l.cfg.Gate {
-		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.Heads))
+		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.ValueHeads()))
 	}
-	perHead := shapes.Make(x.DType(), l.cfg.Heads)
+	perHead := shapes.Make(x.DType(), l.cfg.ValueHeads())
 	aLog := scope.WithInitializer(ALogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
 	dtBias := scope.WithInitializer(DTBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
-	a := dense(scope.In("a_proj"), x, xT, l.cfg.Heads)
+	a := dense(scope.In("a_proj"), x, xT, l.cfg.ValueHeads())
 	aLog, dtBias = ExpandLeftToRank(aLog, 3), ExpandLeftToRank(dtBias, 3) // broadcast over [B, T]
 	return Neg(Mul(Exp(aLog), Softplus(Add(a, dtBias))))
 }
 
-// output is W_o (RMSNorm_per_head(o) * SiLU(W_g x)), o: [B, T, H, d_v] -> [B, T, dModel].
+// output is W_o (RMSNorm_per_head(o) * SiLU(W_g x)), o: [B, T, HV, d_v] -> [B, T, dModel].
 func (l *Layer) output(scope *model.Scope, x, xT, o *Node) *Node {
 	dims := o.Shape().Dimensions
 	gate := Reshape(dense(scope.In("g_proj"), x, xT, dims[2]*dims[3]), dims...)

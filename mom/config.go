@@ -59,6 +59,8 @@ func (c Config) Validate() error {
 		return field.Errorf("mom.aux_loss_weight", c.AuxLossWeight, "must be >= 0")
 	case !(c.CapacityFactor >= 0) || math.IsInf(c.CapacityFactor, 1):
 		return field.Errorf("mom.capacity_factor", c.CapacityFactor, "must be >= 0 and finite (0 = no capacity limit)")
+	case c.Memory.VHeads != 0 && c.Memory.VHeads != c.Memory.Heads:
+		return field.Errorf("mom.memory.v_heads", c.Memory.VHeads, "grouped value heads are not implemented for MoM's memories (leave it 0)")
 	}
 	if err := c.Memory.Validate(); err != nil {
 		return field.Reroot(err, "deltanet", "mom.memory")
