@@ -26,10 +26,12 @@ type Eval struct {
 	// Segment is the number of tokens per streamed segment: one compiled graph of that length runs over
 	// the whole context with the model's state carried.
 	Segment int `yaml:"segment"`
-	// File, when set, is an Arrow or Parquet file of test rows (input_ids, labels) for mqar and
-	// perplexity instead of generated ones.
-	File string `yaml:"file"`
-	// TextColumn names a string column of File to byte-tokenize (perplexity on text).
+	// Files, when set, are Arrow or Parquet files (each a file, a glob or a directory) of test rows
+	// (input_ids, labels) for mqar, passkey and the needles, or the dataset for perplexity, instead of
+	// generated rows: `file: test.parquet`, `file: [a.parquet, b.arrow]`, or "a.parquet,b.arrow" as one
+	// string (how repeated -file flags arrive).
+	Files Paths `yaml:"file"`
+	// TextColumn names a string column of Files to byte-tokenize (perplexity on text).
 	TextColumn string `yaml:"text_column"`
 	// Seed of the generated rows (drawn from the test split, so never the training rows).
 	Seed uint64 `yaml:"seed"`
@@ -70,6 +72,35 @@ func (e Eval) Validate() error {
 			return fmt.Errorf("eval.pairs[%d] = %d: must be >= 1", i, p)
 		}
 	}
+	return nil
+}
+
+// Paths are file paths that read from a list or from one string of comma-separated paths ("" = none).
+type Paths []string
+
+// UnmarshalYAML reads a sequence of paths, or one string of comma-separated paths.
+func (p *Paths) UnmarshalYAML(node *yaml.Node) error {
+	var items []string
+	switch node.Kind {
+	case yaml.SequenceNode:
+		for _, n := range node.Content {
+			if n.Kind != yaml.ScalarNode {
+				return fmt.Errorf("line %d: a file must be a path", n.Line)
+			}
+			items = append(items, n.Value)
+		}
+	case yaml.ScalarNode:
+		items = strings.Split(node.Value, ",")
+	default:
+		return fmt.Errorf("line %d: file must be a path or a list of paths", node.Line)
+	}
+	var out Paths
+	for _, item := range items {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	*p = out
 	return nil
 }
 

@@ -14,8 +14,9 @@
 // segment. Memory therefore holds one segment's activations plus the fixed-size state, independent of
 // the context length; the start state is zeros (the Mixer contract's "start of sequence"). Full
 // attention keeps a KV cache of attention.max_context tokens: longer contexts are reported (an
-// ExceedsCacheError, a cell marked "exceeds cache"), never silently truncated. A last, shorter segment
-// is padded after the real tokens, which a causal model never sees from a scored position. Chunked
+// ExceedsCacheError, a cell marked "exceeds cache"), never silently truncated; each stream's cache holds
+// only the input's length rounded up to a power of two (a 64-token row does not allocate max_context).
+// A last, shorter segment is padded after the real tokens, which a causal model never sees from a scored position. Chunked
 // memories stream exactly only at their chunk boundaries, so the segment length must be a multiple of
 // them (Titans: chunk_size, and segment_size for MAC; the default 512 is).
 //
@@ -34,6 +35,15 @@
 //	copy               fraction of tokens reproduced after the delay
 //	perplexity         bits per token = mean -log2 p(target) over windows of the context length cut
 //	                   from a dataset file (bits per byte for byte-level models)
+//
+// # Test files
+//
+// With eval.file (one or more files, globs or directories; cmd/eval's -file repeats) mqar, passkey and
+// the needles score the files' rows instead of generated ones, and the grid is what the files hold:
+// mqar groups rows by (length, labelled positions), passkey and the needles by (length, depth), the
+// depth read from a float "depth" column when the file has one, otherwise taken as where the answer's
+// first value first appears in the row, as a fraction of its length rounded to 0.1 (near the
+// generator's depth at long lengths; the prompt's intro and question offset it at short ones).
 //
 // Every cell also reports the token accuracy and bits per token of its labelled positions. Generated
 // rows come from data's generators on the test split (SplitTest), never the training or eval rows.

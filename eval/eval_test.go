@@ -35,7 +35,7 @@ func TestScores(t *testing.T) {
 	if got := (Passkey{}).Score(result("12345", "12344")); got != 0 {
 		t.Errorf("passkey one digit wrong: %g, want 0", got)
 	}
-	n := needleTask("needle_multivalue", data.Needle{Values: 3})
+	n := needle{name: "needle_multivalue", template: data.Needle{Values: 3}}
 	if got := n.Score(result("1234567, 7654321, 1111111", "1234567? 7650321, 1111111")); math.Abs(got-2.0/3) > 1e-12 {
 		t.Errorf("needle with one of three values wrong: %g, want 2/3", got)
 	}
@@ -72,7 +72,7 @@ func TestPerplexityMatchesSingleGraph(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	task := &perplexity{file: "test", rows: &data.Rows{IDs: b.InputIDs, Labels: b.Labels, Offsets: []int64{0, length, 2 * length}}}
+	task := &perplexity{files: "test", rows: &data.Rows{IDs: b.InputIDs, Labels: b.Labels, Offsets: []int64{0, length, 2 * length}}}
 	cells, err := Run(s, "tiny", task, Grid{Lengths: []int{length}, Samples: 2, Seed: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -127,7 +127,7 @@ func TestMQARFromFileEqualsGenerated(t *testing.T) {
 	if err := data.WriteFile(file, data.OutArrowFile, rows); err != nil {
 		t.Fatal(err)
 	}
-	fromFile, err := NewTask("mqar", Options{Vocab: 32, MQAR: template, File: file})
+	fromFile, err := NewTask("mqar", Options{Vocab: 32, MQAR: template, Files: []string{file}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -141,7 +141,7 @@ func evalRun(dir, name, out string, e configs.Eval, logf func(string, ...any)) (
 	if s.Segment != e.Segment {
 		logf("%s: streams segments of %d tokens (eval.segment %d rounded to whole model segments)", name, s.Segment, e.Segment)
 	}
-	opts := Options{Vocab: r.Model.Config.Vocab, MQAR: r.Exp.Data.MQAR, Pairs: e.Pairs, File: e.File, TextColumn: e.TextColumn}
+	opts := Options{Vocab: r.Model.Config.Vocab, MQAR: r.Exp.Data.MQAR, Pairs: e.Pairs, Files: e.Files, TextColumn: e.TextColumn}
 	if gen, ok := r.Exp.Data.Generator(); ok {
 		if c, isCopy := gen.(data.Copy); isCopy {
 			opts.CopyLength = c.Length

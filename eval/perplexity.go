@@ -2,6 +2,7 @@ package eval
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/engramlx/engram/data"
 )
@@ -11,19 +12,26 @@ import (
 // length, each streamed from an empty state. Cells report bits per token (bits per byte for byte-level
 // models) and the next-token accuracy as the score. It has no second axis.
 type perplexity struct {
-	file string
-	rows *data.Rows
+	files string
+	rows  *data.Rows
 }
 
+// newPerplexityTask reads every file's rows, in order, as one dataset.
 func newPerplexityTask(o Options) (Task, error) {
-	if o.File == "" {
+	if len(o.Files) == 0 {
 		return nil, fmt.Errorf("eval: perplexity needs a dataset file (eval.file / -file)")
 	}
-	rows, err := data.ReadRows(data.FileConfig{Path: o.File, TextColumn: o.TextColumn}, o.Vocab)
-	if err != nil {
-		return nil, err
+	all := data.NewRows()
+	for _, file := range o.Files {
+		rows, err := data.ReadRows(data.FileConfig{Path: file, TextColumn: o.TextColumn}, o.Vocab)
+		if err != nil {
+			return nil, err
+		}
+		for r := 0; r < rows.Len(); r++ {
+			all.Append(rows.Row(r))
+		}
 	}
-	return &perplexity{file: o.File, rows: rows}, nil
+	return &perplexity{files: strings.Join(o.Files, ", "), rows: all}, nil
 }
 
 // Name implements Task.
@@ -39,7 +47,7 @@ func (*perplexity) Points(lengths []int, _ []float64) []Point { return grid(leng
 func (x *perplexity) Rows(p Point, rows int, _ uint64) ([]Input, int, error) {
 	windows := min(int(x.rows.Tokens()/int64(p.Length)), rows)
 	if windows == 0 {
-		return nil, 0, fmt.Errorf("eval: %s holds %d tokens, fewer than one context of %d", x.file, x.rows.Tokens(), p.Length)
+		return nil, 0, fmt.Errorf("eval: %s holds %d tokens, fewer than one context of %d", x.files, x.rows.Tokens(), p.Length)
 	}
 	b := data.NewBatch(windows, p.Length)
 	copy(b.InputIDs, x.rows.IDs[:windows*p.Length])

@@ -44,35 +44,34 @@ type Options struct {
 	// CopyLength is how many tokens the copy task asks to reproduce: the run's data.copy.length when it
 	// trained on the copy task, so its own rows are scored as in training; 0 = 16.
 	CopyLength int
-	// File is an Arrow / Parquet file (or glob, or directory) of test rows: MQAR reads (input_ids,
-	// labels) rows from it, perplexity reads its tokens (TextColumn: a string column, byte-tokenized).
-	File       string
+	// Files are Arrow / Parquet files (each a file, glob or directory) of test rows: mqar, passkey and
+	// the needles read (input_ids, labels) rows from them (and a depth column when present), perplexity
+	// reads their tokens (TextColumn: a string column, byte-tokenized).
+	Files      []string
 	TextColumn string
 }
 
 // taskBuilders maps a task name to its constructor. Every constructor checks the task's token range
 // against the model's vocabulary, so a task the model cannot read is refused, not scored as zeros.
 var taskBuilders = map[string]func(o Options) (Task, error){
-	"passkey":           byteTask("passkey", func() Task { return Passkey{} }),
-	"needle":            byteTask("needle", func() Task { return needleTask("needle", data.Needle{}) }),
-	"needle_multikey":   byteTask("needle_multikey", func() Task { return needleTask("needle_multikey", data.Needle{Keys: 4}) }),
-	"needle_multivalue": byteTask("needle_multivalue", func() Task { return needleTask("needle_multivalue", data.Needle{Values: 4}) }),
-	"needle_multiquery": byteTask("needle_multiquery", func() Task {
-		return needleTask("needle_multiquery", data.Needle{Keys: 4, Queries: 2})
-	}),
-	"mqar":       newMQARTask,
-	"copy":       newCopyTask,
-	"perplexity": newPerplexityTask,
+	"passkey":           byteTask("passkey", newPasskeyTask),
+	"needle":            byteTask("needle", needleTask("needle", data.Needle{})),
+	"needle_multikey":   byteTask("needle_multikey", needleTask("needle_multikey", data.Needle{Keys: 4})),
+	"needle_multivalue": byteTask("needle_multivalue", needleTask("needle_multivalue", data.Needle{Values: 4})),
+	"needle_multiquery": byteTask("needle_multiquery", needleTask("needle_multiquery", data.Needle{Keys: 4, Queries: 2})),
+	"mqar":              newMQARTask,
+	"copy":              newCopyTask,
+	"perplexity":        newPerplexityTask,
 }
 
 // byteTask is the constructor of a byte-level task (its ids reach data.ByteVocab-1), refused for a
 // model whose vocabulary is smaller.
-func byteTask(name string, task func() Task) func(o Options) (Task, error) {
+func byteTask(name string, task func(o Options) (Task, error)) func(o Options) (Task, error) {
 	return func(o Options) (Task, error) {
 		if o.Vocab < data.ByteVocab {
 			return nil, fmt.Errorf("task %s is byte-level (token ids up to %d) but the model's vocabulary is %d; pick a task of the model's own data (e.g. -tasks mqar or copy)", name, data.ByteVocab-1, o.Vocab)
 		}
-		return task(), nil
+		return task(o)
 	}
 }
 

@@ -32,7 +32,6 @@ var shorthands = []struct {
 	{"pairs", "comma-separated MQAR pair counts", true},
 	{"samples", "rows per cell", false},
 	{"segment", "tokens per streamed segment", false},
-	{"file", "Arrow/Parquet test rows for mqar, or the dataset for perplexity", false},
 	{"text_column", "perplexity: string column to byte-tokenize", false},
 	{"seed", "seed of the generated rows", false},
 }
@@ -41,9 +40,10 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("eval", "evaluate trained runs on long-context and recall tasks (tables, heatmaps, curves)", usage, stdout, stderr)
-	var runs, sets cli.List
+	var runs, sets, files cli.List
 	c.Flags.Var(&runs, "run", "run directory to evaluate (repeatable; the curve compares them)")
 	c.Flags.Var(&sets, "set", "override an eval key, e.g. -set eval.lengths=4K,16K (repeatable)")
+	c.Flags.Var(&files, "file", "Arrow/Parquet test rows for mqar, passkey and the needles, or the dataset for perplexity (repeatable)")
 	configFile := c.Flags.String("config", "", "YAML file with an eval: section (default: the first run's config.yaml)")
 	out := c.Flags.String("out", "", "output directory (default <run>/eval)")
 	plotOnly := c.Flags.Bool("plot_only", false, "only re-draw the plots from the CSVs of an earlier evaluation")
@@ -64,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			}
 			sets = append(sets, "eval."+s.key+"="+v)
 		}
+	}
+	if len(files) > 0 {
+		sets = append(sets, "eval.file=["+strings.Join(files, ",")+"]")
 	}
 	start := time.Now()
 	cfg, err := eval.Settings(*configFile, runs[0], sets)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/engramlx/engram/configs"
+	"github.com/engramlx/engram/data"
 	"github.com/engramlx/engram/train"
 )
 
@@ -43,7 +45,8 @@ func TestFlagsAndBadInput(t *testing.T) {
 }
 
 // A bare eval of a run trained on MQAR (no eval: section of its own) scores MQAR at its training length;
-// a byte-level task on its 32-token vocabulary is refused in one line instead of scored as zeros.
+// a byte-level task on its 32-token vocabulary is refused in one line instead of scored as zeros;
+// repeated -file flags score the rows of every file.
 func TestBareEvalUsesTheRunsTask(t *testing.T) {
 	dir := t.TempDir()
 	exp, err := configs.Parse("tiny", []byte(`
@@ -68,6 +71,23 @@ train: {steps: 2, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
 	code := evalRun(t, []string{"-run", run, "-tasks", "passkey"}, &stderr)
 	if out := strings.TrimSpace(stderr.String()); code != 1 || !strings.Contains(out, "task passkey is byte-level") || !strings.Contains(out, "vocabulary is 32") {
 		t.Errorf("passkey on a 32-token model: exit %d, output %q", code, out)
+	}
+	var files []string
+	for _, shape := range [][2]int{{16, 2}, {24, 3}} {
+		src, err := data.NewTaskSource(data.MQAR{Vocab: 32, SeqLen: shape[0], NumPairs: shape[1], PowerA: 0.01}, 2, 1, data.SplitTest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		file := filepath.Join(dir, fmt.Sprintf("mqar%d.arrow", shape[0]))
+		if err := data.WriteTask(file, data.OutArrowFile, src, 2); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, "-file", file)
+	}
+	stderr.Reset()
+	code = evalRun(t, append([]string{"-run", run, "-tasks", "mqar"}, files...), &stderr)
+	if out := stderr.String(); code != 0 || !strings.Contains(out, "mqar length 16 pairs 2") || !strings.Contains(out, "mqar length 24 pairs 3") {
+		t.Errorf("two -file flags: exit %d, output:\n%s", code, out)
 	}
 }
 
