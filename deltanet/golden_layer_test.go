@@ -2,7 +2,6 @@ package deltanet_test
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,7 +15,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/core/tensors/numpy"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
@@ -74,28 +72,12 @@ func (c layerGoldenCase) config(t *testing.T) (deltanet.Config, checkpoints.FLAG
 }
 
 func loadLayerGolden(t *testing.T) []layerGoldenCase {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(layerGoldenDir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []layerGoldenCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatalf("%s/index.json: %v", layerGoldenDir, err)
-	}
-	if len(cases) != 4 {
-		t.Fatalf("%s/index.json lists %d cases, want 4", layerGoldenDir, len(cases))
-	}
-	return cases
+	return lt.GoldenCases[layerGoldenCase](t, layerGoldenDir, 4)
 }
 
 func readLayerNpy(t *testing.T, dir, name string) *tensors.Tensor {
 	t.Helper()
-	x, err := numpy.FromNpyFile(filepath.Join(layerGoldenDir, dir, name+".npy"))
-	if err != nil {
-		t.Fatalf("golden %s/%s: %v", dir, name, err)
-	}
-	return x
+	return lt.GoldenArray(t, layerGoldenDir, dir, name)
 }
 
 // writeFLAFile writes the case's parameters, under fla's state_dict names, as the safetensors file a

@@ -1,15 +1,11 @@
 package deltanet_test
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/engramlx/engram/deltanet"
 	lt "github.com/engramlx/engram/layers/layertest"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/core/tensors/numpy"
 )
 
 // goldenDir holds the vectors made by flash-linear-attention's float64 PyTorch reference (see its
@@ -22,35 +18,15 @@ type goldenCase struct {
 	Scale float64 `json:"scale"`
 }
 
-func loadGolden(t *testing.T) []goldenCase {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(goldenDir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []goldenCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatalf("%s/index.json: %v", goldenDir, err)
-	}
-	if len(cases) == 0 {
-		t.Fatalf("%s/index.json lists no cases", goldenDir)
-	}
-	return cases
-}
+func loadGolden(t *testing.T) []goldenCase { return lt.GoldenCases[goldenCase](t, goldenDir, 0) }
 
 func readNpy(t *testing.T, dir, name string) *tensors.Tensor {
 	t.Helper()
-	x, err := numpy.FromNpyFile(filepath.Join(goldenDir, dir, name+".npy"))
-	if err != nil {
-		t.Fatalf("golden %s/%s: %v", dir, name, err)
-	}
-	return x
+	return lt.GoldenArray(t, goldenDir, dir, name)
 }
 
 // to64 copies a float tensor into float64, so float32 results compare against float64 references.
-func to64(x *tensors.Tensor) *tensors.Tensor {
-	return tensors.FromFlatDataAndDimensions(lt.Floats(x), x.Shape().Dimensions...)
-}
+var to64 = lt.Float64
 
 // TestGolden: The naive and chunked ops against the PyTorch reference, in float64
 // (expect ~1e-12) and in float32 within the reference's own tolerances: 2e-3 for o and ht, 8e-3 for

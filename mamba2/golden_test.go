@@ -2,7 +2,6 @@ package mamba2_test
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,7 +14,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/core/tensors/numpy"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
@@ -57,29 +55,11 @@ func (c goldenCase) config(t *testing.T, mode string, chunk int) mamba2.Config {
 	return cfg
 }
 
-func loadGolden(t *testing.T) []goldenCase {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(goldenDir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []goldenCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatalf("%s/index.json: %v", goldenDir, err)
-	}
-	if len(cases) != 4 {
-		t.Fatalf("%s/index.json lists %d cases, want 4", goldenDir, len(cases))
-	}
-	return cases
-}
+func loadGolden(t *testing.T) []goldenCase { return lt.GoldenCases[goldenCase](t, goldenDir, 4) }
 
 func readNpy(t *testing.T, dir, name string) *tensors.Tensor {
 	t.Helper()
-	x, err := numpy.FromNpyFile(filepath.Join(goldenDir, dir, name+".npy"))
-	if err != nil {
-		t.Fatalf("golden %s/%s: %v", dir, name, err)
-	}
-	return x
+	return lt.GoldenArray(t, goldenDir, dir, name)
 }
 
 // writeFLAFile writes the case's parameters under fla's state_dict names, with a model prefix, as the

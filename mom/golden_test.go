@@ -1,9 +1,6 @@
 package mom_test
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	lt "github.com/engramlx/engram/layers/layertest"
@@ -11,7 +8,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/core/tensors/numpy"
 )
 
 // balanceGoldenDir holds flash-linear-attention's load_balancing_loss_func vectors (see its README).
@@ -29,11 +25,7 @@ type balanceCase struct {
 
 func readBalanceNpy(t *testing.T, dir, name string) *tensors.Tensor {
 	t.Helper()
-	x, err := numpy.FromNpyFile(filepath.Join(balanceGoldenDir, dir, name+".npy"))
-	if err != nil {
-		t.Fatalf("golden %s/%s: %v", dir, name, err)
-	}
-	return x
+	return lt.GoldenArray(t, balanceGoldenDir, dir, name)
 }
 
 // TestBalanceLossGolden: BalanceLoss over the pooled rows of both layers (router logits [L, N, M]
@@ -41,17 +33,7 @@ func readBalanceNpy(t *testing.T, dir, name string) *tensors.Tensor {
 // flash-linear-attention's load_balancing_loss_func: loss, its gradient with respect to the logits,
 // F, P and the selected memories; in float64 (1e-12) and float32 (1e-5 loss, 1e-4 gradient).
 func TestBalanceLossGolden(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(balanceGoldenDir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []balanceCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatalf("%s/index.json: %v", balanceGoldenDir, err)
-	}
-	if len(cases) != 3 {
-		t.Fatalf("%s/index.json lists %d cases, want 3", balanceGoldenDir, len(cases))
-	}
+	cases := lt.GoldenCases[balanceCase](t, balanceGoldenDir, 3)
 	for _, c := range cases {
 		for _, dtype := range []dtypes.DType{dtypes.Float64, dtypes.Float32} {
 			t.Run(c.Name+"/"+dtype.String(), func(t *testing.T) {
