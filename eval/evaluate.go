@@ -2,15 +2,15 @@ package eval
 
 import (
 	"fmt"
-	"github.com/engramlx/engram/data"
-	"github.com/engramlx/engram/internal/fsutil"
-	"github.com/engramlx/engram/model"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/engramlx/engram/data"
+	"github.com/engramlx/engram/internal/fsutil"
 
 	"github.com/engramlx/engram/configs"
-	"github.com/engramlx/engram/train"
 )
 
 // Request is one cmd/eval invocation: runs to evaluate and what to measure.
@@ -41,7 +41,7 @@ func Evaluate(req Request) error {
 	byTask := map[string]map[string][]Cell{}
 	var outDirs []string
 	for _, dir := range req.Runs {
-		name := filepath.Base(filepath.Clean(dir))
+		name := displayName(dir)
 		out := filepath.Join(dir, "eval")
 		if req.Out != "" {
 			out = req.Out
@@ -90,6 +90,14 @@ func Evaluate(req Request) error {
 	return nil
 }
 
+// logWriter turns logf into a writer of lines (the backend's choice line).
+type logWriter func(string, ...any)
+
+func (l logWriter) Write(p []byte) (int, error) {
+	l("%s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
 // readResults reads the cells of earlier runs from out/<task>.csv.
 func readResults(out string, tasks []string) (map[string][]Cell, error) {
 	results := map[string][]Cell{}
@@ -121,16 +129,12 @@ func writeHeatmaps(out, run string, results map[string][]Cell) error {
 
 // evalRun opens one run and measures every task, writing its tables and heatmaps into out.
 func evalRun(dir, name, out string, e configs.Eval, logf func(string, ...any)) (map[string][]Cell, error) {
-	r, err := train.Open(dir, train.Options{Log: io.Discard})
+	sub, err := open(dir, logWriter(logf))
 	if err != nil {
 		return nil, err
 	}
-	// Streaming set-up of the same weights (Titans carries its partial chunk): segments split anywhere.
-	seq, _, err := model.NewSequence(r.Exp.Model.ForStreaming(), r.Exp.RMT)
-	if err != nil {
-		return nil, err
-	}
-	s, err := NewStreamer(seq, r.Model.Config.Vocab, r.Store, r.Backend, e.Segment)
+	seq := sub.seq
+	s, err := NewStreamer(seq, sub.vocab, sub.store, sub.backend, e.Segment)
 	if err != nil {
 		return nil, err
 	}
@@ -141,8 +145,8 @@ func evalRun(dir, name, out string, e configs.Eval, logf func(string, ...any)) (
 	if s.Segment != e.Segment {
 		logf("%s: streams segments of %d tokens (eval.segment %d rounded to whole model segments)", name, s.Segment, e.Segment)
 	}
-	opts := Options{Vocab: r.Model.Config.Vocab, MQAR: r.Exp.Data.MQAR, Pairs: e.Pairs, Files: e.Files, TextColumn: e.TextColumn}
-	if gen, ok := r.Exp.Data.Generator(); ok {
+	opts := Options{Vocab: sub.vocab, MQAR: sub.data.MQAR, Pairs: e.Pairs, Files: e.Files, TextColumn: e.TextColumn}
+	if gen, ok := sub.data.Generator(); ok {
 		if c, isCopy := gen.(data.Copy); isCopy {
 			opts.CopyLength = c.Length
 		}

@@ -4,27 +4,29 @@ import (
 	"reflect"
 
 	"fmt"
-	"github.com/engramlx/engram/data"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/engramlx/engram/data"
 
 	"github.com/engramlx/engram/configs"
 )
 
-// Settings reads the eval: section of configFile ("" = the run's saved config.yaml) and applies
+// Settings reads the eval: section of configFile ("" = the run's saved config.yaml; for an export, the
+// defaults with the task its source run trained on) and applies
 // overrides "eval.<key>=<value>" through the experiment decoder (so eval.lengths=4K,16K reads like the
 // YAML), then validates it.
 func Settings(configFile, run string, overrides []string) (configs.Eval, error) {
-	parse := func(file string, src []byte) (configs.Experiment, error) { return configs.Parse(file, src, nil) }
+	var exp configs.Experiment
+	var err error
 	if configFile == "" {
-		configFile, parse = filepath.Join(run, "config.yaml"), configs.ParseSaved
+		exp, err = savedExperiment(run) // the run's config.yaml, or an export's recorded data section
+	} else {
+		var src []byte
+		if src, err = os.ReadFile(configFile); err == nil {
+			exp, err = configs.Parse(configFile, src, nil)
+		}
 	}
-	src, err := os.ReadFile(configFile)
-	if err != nil {
-		return configs.Eval{}, err
-	}
-	exp, err := parse(configFile, src)
 	if err != nil {
 		return configs.Eval{}, err
 	}

@@ -19,7 +19,8 @@ const usage = `Usage: eval -run DIR [-run DIR ...] [flags]
   eval -run runs/passkey_swa                                # the run's own eval: section
   eval -run runs/a -run runs/b -tasks passkey -lengths 1K,4K,64K -depths 0,0.5,1
   eval -run runs/x -set eval.lengths=4K,16K -set eval.samples=8
-  eval -run runs/mqar -tasks mqar -file test.parquet        # MQAR rows from Arrow/Parquet files`
+  eval -run runs/mqar -tasks mqar -file test.parquet        # MQAR rows from Arrow/Parquet files
+  eval -run runs/quickstart/export                          # an export (cmd/export) evaluates like its run`
 
 // shorthands are flags that stand for -set eval.<key>=<value> (list values get brackets).
 var shorthands = []struct {
@@ -41,7 +42,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	c := cli.New("eval", "evaluate trained runs on long-context and recall tasks (tables, heatmaps, curves)", usage, stdout, stderr)
 	var runs, sets, files cli.List
-	c.Flags.Var(&runs, "run", "run directory to evaluate (repeatable; the curve compares them)")
+	c.Flags.Var(&runs, "run", "run directory, or export directory (cmd/export), to evaluate (repeatable; the curve compares them)")
 	c.Flags.Var(&sets, "set", "override an eval key, e.g. -set eval.lengths=4K,16K (repeatable)")
 	c.Flags.Var(&files, "file", "Arrow/Parquet test rows for mqar, passkey and the needles, or the dataset for perplexity (repeatable)")
 	configFile := c.Flags.String("config", "", "YAML file with an eval: section (default: the first run's config.yaml)")

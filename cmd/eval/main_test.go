@@ -12,6 +12,7 @@ import (
 
 	"github.com/engramlx/engram/configs"
 	"github.com/engramlx/engram/data"
+	"github.com/engramlx/engram/export"
 	"github.com/engramlx/engram/train"
 )
 
@@ -88,6 +89,52 @@ train: {steps: 2, batch_size: 2, warmup_steps: 1, eval_batches: 1, log_every: 1}
 	code = evalRun(t, append([]string{"-run", run, "-tasks", "mqar"}, files...), &stderr)
 	if out := stderr.String(); code != 0 || !strings.Contains(out, "mqar length 16 pairs 2") || !strings.Contains(out, "mqar length 24 pairs 3") {
 		t.Errorf("two -file flags: exit %d, output:\n%s", code, out)
+	}
+}
+
+// An export directory evaluates like the run it came from: the export records the run's data section,
+// so a bare eval picks the same task, and scores the same numbers; the curve names it after the run.
+func TestEvalOfAnExportEqualsTheRun(t *testing.T) {
+	dir := t.TempDir()
+	exp, err := configs.Parse("tiny", []byte(`
+name: tiny
+runs_dir: `+dir+`
+model: {vocab: 32, d_model: 16, layers: [gated_deltanet], mlp_hidden: -1, deltanet: {heads: 2, head_dim_k: 8, chunk_size: 4}}
+data: {task: mqar, mqar: {vocab: 32, seq_len: 16, num_pairs: 2, power_a: 0.01}}
+train: {steps: 3, batch_size: 2, warmup_steps: 1, learning_rate: 0.01, eval_batches: 1, log_every: 1}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := train.Run(context.Background(), exp, train.Options{Log: io.Discard}); err != nil {
+		t.Fatal(err)
+	}
+	runDir := filepath.Join(dir, "tiny")
+	r, err := train.Open(runDir, train.Options{Log: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exportDir := filepath.Join(runDir, "export")
+	if _, err := export.RunWeights(r, exportDir, "float32", export.FLAImport{}); err != nil {
+		t.Fatal(err)
+	}
+	scores := func(target string) string {
+		var stderr bytes.Buffer
+		if code := evalRun(t, []string{"-run", target, "-samples", "8", "-out", t.TempDir()}, &stderr); code != 0 {
+			t.Fatalf("eval -run %s: exit %d\n%s", target, code, stderr.String())
+		}
+		for _, line := range strings.Split(stderr.String(), "\n") {
+			if i := strings.Index(line, "tiny mqar length 16 pairs 2: "); i >= 0 {
+				return line[i:strings.LastIndex(line, ",")] // without the wall time
+			}
+		}
+		t.Fatalf("eval -run %s printed no mqar line for tiny:\n%s", target, stderr.String())
+		return ""
+	}
+	fromRun, fromExport := scores(runDir), scores(exportDir)
+	t.Logf("run:    %s\nexport: %s", fromRun, fromExport)
+	if fromRun != fromExport {
+		t.Errorf("the export scores %q, its run %q", fromExport, fromRun)
 	}
 }
 
