@@ -9,6 +9,7 @@ import (
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
+	"github.com/gomlx/gomlx/ml/model/initializer"
 )
 
 // AttentionConfig configures causal softmax attention (Window = 0) or sliding-window attention.
@@ -24,6 +25,12 @@ type AttentionConfig struct {
 	// RoPE, as linear-attention layers do (H3, Based, Gated DeltaNet): a key then also carries the token
 	// before it, which makes one-hop recall (MQAR) learnable in one layer. 0 = plain attention.
 	ShortConv int `yaml:"short_conv"`
+	// PersistentTokens > 0 prepends N_p learned tokens (variable "persistent" [N_p, D] ~ N(0, 1)) to the
+	// keys and values: the persistent memory of Titans (Behrouz et al. 2024, section 3.3). They pass
+	// through the k and v projections only (no short convolution, no RoPE: they have no position), every
+	// query sees them, in every document, and they are not part of the state. Set by the Titans variants
+	// (titans.persistent_tokens); not a YAML setting of attention layers, whose export does not describe it.
+	PersistentTokens int `yaml:"-"`
 }
 
 // DefaultAttentionConfig is 4 heads, full causal attention, a 4096-token streaming cache, RoPE base 10000.
@@ -48,6 +55,8 @@ func (c AttentionConfig) Validate(dModel int) error {
 		return field.Errorf("attention.rope_base", c.RoPEBase, "must be > 1")
 	case c.ShortConv < 0 || c.ShortConv == 1:
 		return field.Errorf("attention.short_conv", c.ShortConv, "want 0 (off) or a kernel size >= 2")
+	case c.PersistentTokens < 0:
+		return field.Errorf("attention.persistent_tokens", c.PersistentTokens, "must be >= 0")
 	}
 	return nil
 }
@@ -58,6 +67,9 @@ func (c AttentionConfig) Validate(dModel int) error {
 //     positions a stream needs (StateSpecsForContext, at most MaxContext); tokens past L are dropped;
 //   - sliding window: k, v [B, Window, H, Dh] (the last Window tokens), position [] int32;
 //   - with ShortConv: also q_conv, k_conv, v_conv [B, ShortConv-1, H*Dh], the convolutions' inputs.
+//
+// With PersistentTokens the keys and values of the persistent tokens come first; they are computed from
+// the variables at each call, not cached.
 type Attention struct {
 	Config    AttentionConfig
 	DModel    int
@@ -142,6 +154,7 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 // continuing from it (a stream) sees them, because the cache records positions, not documents (and the
 // position is one scalar for the batch, so it cannot restart per row). Outputs inside the call are those
 // of the documents run alone; carrying the state across rows that pack documents is not supported.
+// The persistent tokens belong to the layer, not to a document: every document sees them.
 func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node) {
 	if docStart != nil && a.reference {
 		panic(fmt.Errorf("attention: the dense reference form does not take document starts"))
@@ -173,6 +186,7 @@ func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, d
 		return Reshape(y, batch, time, heads, headDim)
 	}
 	qRaw, kRaw, vRaw := project("q", 0), project("k", 1), project("v", 2)
+	prefix := a.persistentPrefix(scope, g, x.DType())
 	scale := 1 / math.Sqrt(float64(headDim))
 	output := func(out *Node) *Node { // out [B, T, H, Dh] -> [B, T, D]
 		y := Dense(scope.In("output"), Reshape(out, batch*time, heads*headDim), a.DModel, false)
@@ -193,19 +207,20 @@ func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, d
 		var next []*Node
 		switch {
 		case a.Config.Window > 0:
-			out = slidingWindowAttention(q, kh, vh, headMajor(kCache), headMajor(vCache), position, a.Config.Window, docID)
+			out = slidingWindowAttention(q, kh, vh, headMajor(kCache), headMajor(vCache), position, a.Config.Window, docID, prefix)
 			next = a.slideCache(kCache, vCache, k, vRaw, position, time)
 		case fresh:
 			// Start of sequence: causal attention over x, the cache built by padding (no T x MaxContext work).
 			if time > a.Config.MaxContext {
 				panic(fmt.Errorf("attention: %d tokens exceed attention.max_context = %d", time, a.Config.MaxContext))
 			}
-			out = causalAttention(q, kh, vh, docID)
+			out = causalAttention(q, kh, vh, docID, prefix)
 			next = []*Node{PadTime(k, a.Config.MaxContext-time), PadTime(vRaw, a.Config.MaxContext-time), AddScalar(position, float64(time))}
 		default:
 			kExt, kNext := writeCache(kCache, k, position)
 			vExt, vNext := writeCache(vCache, vRaw, position)
-			out = cachedAttention(q, headMajor(kExt), headMajor(vExt), position, cacheDocumentIDs(docID, kExt.Shape().Dimensions[1], position))
+			keyDoc := cacheDocumentIDs(docID, kExt.Shape().Dimensions[1], position)
+			out = cachedAttention(q, headMajor(kExt), headMajor(vExt), position, keyDoc, prefix)
 			next = []*Node{kNext, vNext, AddScalar(position, float64(time))}
 		}
 		return output(timeMajor(out)), append(next, convNext...)
@@ -219,11 +234,11 @@ func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, d
 	var next []*Node
 	if a.Config.Window > 0 {
 		keyOffset := AddScalar(position, float64(-a.Config.Window))
-		out = denseAttention(q, Concatenate([]*Node{kCache, k}, 1), Concatenate([]*Node{vCache, v}, 1), position, keyOffset, a.Config.Window)
+		out = denseAttention(q, Concatenate([]*Node{kCache, k}, 1), Concatenate([]*Node{vCache, v}, 1), position, keyOffset, a.Config.Window, prefix)
 		next = a.slideCache(kCache, vCache, k, v, position, time)
 	} else {
 		kAll, vAll := writeCacheOneHot(kCache, k, position), writeCacheOneHot(vCache, v, position)
-		out = denseAttention(q, kAll, vAll, position, nil, 0)
+		out = denseAttention(q, kAll, vAll, position, nil, 0, prefix)
 		next = []*Node{kAll, vAll, AddScalar(position, float64(time))}
 	}
 	return output(out), append(next, convNext...)
@@ -239,4 +254,70 @@ func (a *Attention) slideCache(kCache, vCache, k, v, position *Node, time int) [
 		SliceAxis(vAll, 1, AxisRange(time, time+w)),
 		AddScalar(position, float64(time)),
 	}
+}
+
+// persistentPrefix returns the keys and values of the persistent tokens (nil when PersistentTokens = 0):
+// the variable "persistent" [N_p, D] ~ N(0, 1) through the k and v projections, head-major [1, H, N_p, Dh].
+func (a *Attention) persistentPrefix(scope *model.Scope, g *Graph, dtype dtypes.DType) *kvPrefix {
+	n := a.Config.PersistentTokens
+	if n == 0 {
+		return nil
+	}
+	heads, headDim := a.Config.Heads, a.headDim()
+	p := scope.WithInitializer(initializer.RandomNormalFn(scope, 1)).
+		VariableWithShape("persistent", shapes.Make(dtype, n, a.DModel)).NodeValue(g)
+	project := func(name string) *Node { // At: the projection's scope is also entered (In) for x
+		return headMajor(Reshape(Dense(scope.At("%s", name), p, heads*headDim, false), 1, n, heads, headDim))
+	}
+	k := project("k")
+	return &kvPrefix{k: k, v: project("v")}
+}
+
+// ApplyWithContext is attention from the start of a sequence, without state, of x [B, T, D] over the
+// keys and values of [persistent tokens ; context ; x], where context [B, T, D] is a second sequence
+// aligned with x: context_t takes x_t's position, in RoPE and in the mask, so query t sees context_s and
+// x_s for s <= t (and s > t - Window when Window > 0). Titans' MAC runs it on each segment with the
+// memory's read-out h as context (titans/arch.go). Returns [B, T, D].
+//
+// The scores are one block (all T queries over all keys), meant for segments of up to a few hundred
+// tokens. Short convolutions are not defined for it (panics when ShortConv > 0).
+func (a *Attention) ApplyWithContext(scope *model.Scope, x, context *Node) *Node {
+	if a.Config.ShortConv > 0 {
+		panic(fmt.Errorf("attention: ApplyWithContext does not take short convolutions (short_conv = %d)", a.Config.ShortConv))
+	}
+	dims := x.Shape().Dimensions
+	batch, time := dims[0], dims[1]
+	g, dtype := x.Graph(), x.DType()
+	heads, headDim := a.Config.Heads, a.headDim()
+	project := func(name string, in *Node) *Node { // [B, T, D] -> head-major [B, H, T, Dh]
+		y := Dense(scope.At("%s", name), Reshape(in, batch*time, a.DModel), heads*headDim, false)
+		return headMajor(Reshape(y, batch, time, heads, headDim))
+	}
+	rope := func(x *Node) *Node { return ropeHeadMajor(x, nil, a.Config.RoPEBase) }
+	q := MulScalar(rope(project("q", x)), 1/math.Sqrt(float64(headDim)))
+	kc, kx := rope(project("k", context)), rope(project("k", x))
+	// The prefix between the k and v projections: the variables are created in the order Titans' MAC
+	// created them before it used this layer (q, k, persistent, v, output), so a model built from a seed
+	// starts from the same values as before.
+	prefix := a.persistentPrefix(scope, g, dtype)
+	keys := Concatenate([]*Node{kc, kx}, 2)
+	values := Concatenate([]*Node{project("v", context), project("v", x)}, 2)
+
+	queryPos := Iota(g, shapes.Make(dtypes.Int32, time, 1), 0)
+	keyPos := Iota(g, shapes.Make(dtypes.Int32, 1, time), 1)
+	band := LessOrEqual(keyPos, queryPos)
+	if a.Config.Window > 0 {
+		band = And(band, GreaterThan(keyPos, AddScalar(queryPos, float64(-a.Config.Window))))
+	}
+	visible := Concatenate([]*Node{band, band}, 1) // [T, 2T]: context, then x
+	var out *Node
+	if a.reference {
+		out = maskedAttention(q, keys, values, visible, prefix)
+	} else {
+		bias := Where(visible, Zeros(g, shapes.Make(dtype, time, 2*time)), Scalar(g, dtype, maskedOut))
+		keys, values = prefix.prepend(keys, values)
+		out = attendCore(q, keys, values, prefix.padBias(Reshape(bias, 1, 1, time, 2*time)))
+	}
+	y := Dense(scope.In("output"), Reshape(timeMajor(out), batch*time, heads*headDim), a.DModel, false)
+	return Reshape(y, batch, time, a.DModel)
 }

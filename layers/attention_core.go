@@ -170,12 +170,52 @@ func causalBias(g *Graph, dtype dtypes.DType, time, keys, queryStart, keyStart i
 	return Reshape(bias, 1, 1, time, keys)
 }
 
+// kvPrefix is the keys and values of the persistent tokens, head-major [1, H, N_p, Dh]: keys that come
+// before all others and that every query sees. A nil *kvPrefix is no prefix.
+type kvPrefix struct{ k, v *Node }
+
+func (p *kvPrefix) len() int {
+	if p == nil {
+		return 0
+	}
+	return p.k.Shape().Dimensions[2]
+}
+
+// prepend returns [prefix ; k] and [prefix ; v] along the key axis (the second last) of k, v
+// [..., S, Dh], the prefix broadcast over their leading axes (batch, heads, blocks).
+func (p *kvPrefix) prepend(k, v *Node) (*Node, *Node) {
+	if p == nil {
+		return k, v
+	}
+	dims := append([]int{}, k.Shape().Dimensions...)
+	dims[len(dims)-2] = p.len()
+	join := func(prefix, x *Node) *Node {
+		for prefix.Rank() < x.Rank() { // [1, H, N_p, Dh] -> [1, H, 1, ..., N_p, Dh]
+			prefix = InsertAxes(prefix, 2)
+		}
+		return Concatenate([]*Node{BroadcastToDims(prefix, dims...), x}, x.Rank()-2)
+	}
+	return join(p.k, k), join(p.v, v)
+}
+
+// padBias extends an additive mask [..., S] over the keys to [..., N_p + S] over [prefix ; keys]: the
+// prefix's keys are visible (bias 0) to every query.
+func (p *kvPrefix) padBias(bias *Node) *Node {
+	if p == nil {
+		return bias
+	}
+	padding := make([]PadAxis, bias.Rank())
+	padding[bias.Rank()-1] = PadAxis{Start: p.len()}
+	return Pad(bias, ScalarZero(bias.Graph(), bias.DType()), padding...)
+}
+
 // causalAttention is causal softmax attention of q, k, v [B, H, T, Dh] (q scaled) from the start of a
-// sequence, in query blocks of causalBlock: block i sees keys [0, end of block i) only. docID [B, T]
-// (nil: one document) restricts each query to the keys of its own document.
-func causalAttention(q, k, v, docID *Node) *Node {
+// sequence, in query blocks of causalBlock: block i sees keys [0, end of block i) only, and the prefix
+// (nil: none). docID [B, T] (nil: one document) restricts each query to the keys of its own document.
+func causalAttention(q, k, v, docID *Node, prefix *kvPrefix) *Node {
 	g := q.Graph()
 	time := q.Shape().Dimensions[2]
+	k, v = prefix.prepend(k, v)
 	var blocks []attnBlock
 	for start := 0; start < time; start += causalBlock {
 		end := min(start+causalBlock, time)
@@ -183,7 +223,7 @@ func causalAttention(q, k, v, docID *Node) *Node {
 		if docID != nil {
 			bias = Add(bias, documentBias(SliceAxis(docID, 1, AxisRange(start, end)), SliceAxis(docID, 1, AxisRange(0, end)), q.DType()))
 		}
-		blocks = append(blocks, attnBlock{qFrom: start, qTo: end, kTo: end, bias: bias})
+		blocks = append(blocks, attnBlock{qFrom: start, qTo: end, kTo: prefix.len() + end, bias: prefix.padBias(bias)})
 	}
 	return attend(q, k, v, blocks)
 }
@@ -216,10 +256,12 @@ func cacheDocumentIDs(docID *Node, slots int, position *Node) *Node {
 // (a streamed segment of 512 queries over a 4K cache).
 //
 // keyDoc [B, S] (nil: one document) gives each slot's document (cacheDocumentIDs); a query then also
-// needs its own document, read from the slots it was written to.
-func cachedAttention(q, k, v, position, keyDoc *Node) *Node {
+// needs its own document, read from the slots it was written to. Every query also sees the prefix (nil:
+// none).
+func cachedAttention(q, k, v, position, keyDoc *Node, prefix *kvPrefix) *Node {
 	g := q.Graph()
 	time, keys := q.Shape().Dimensions[2], k.Shape().Dimensions[2]
+	k, v = prefix.prepend(k, v)
 	keyPos := Iota(g, shapes.Make(dtypes.Int32, 1, keys), 1)
 	var blocks []attnBlock
 	for start := 0; start < time; start += causalBlock {
@@ -231,7 +273,7 @@ func cachedAttention(q, k, v, position, keyDoc *Node) *Node {
 			queryDoc := Gather(TransposeAllAxes(keyDoc, 1, 0), Reshape(queryPos, end-start, 1)) // [Tb, B]
 			bias = Add(bias, documentBias(TransposeAllAxes(queryDoc, 1, 0), keyDoc, q.DType()))
 		}
-		blocks = append(blocks, attnBlock{qFrom: start, qTo: end, kTo: keys, bias: bias})
+		blocks = append(blocks, attnBlock{qFrom: start, qTo: end, kTo: prefix.len() + keys, bias: prefix.padBias(bias)})
 	}
 	return attend(q, k, v, blocks)
 }
@@ -273,8 +315,9 @@ func writeCache(cache, new, position *Node) (extended, next *Node) {
 //
 // q, k, v [B, H, T, Dh] (q scaled); kCache, vCache [B, H, W, Dh] hold the W tokens before x (positions
 // p-W..p-1; those below 0 are masked). docID [B, T] (nil: one document) restricts each query to the
-// keys of its own document, the cached keys counting as document 0.
-func slidingWindowAttention(q, k, v, kCache, vCache, position *Node, window int, docID *Node) *Node {
+// keys of its own document, the cached keys counting as document 0. Each block's keys start with the
+// prefix (nil: none), which every query sees.
+func slidingWindowAttention(q, k, v, kCache, vCache, position *Node, window int, docID *Node, prefix *kvPrefix) *Node {
 	g := q.Graph()
 	dims := q.Shape().Dimensions
 	batch, heads, time, headDim := dims[0], dims[1], dims[2], dims[3]
@@ -319,7 +362,8 @@ func slidingWindowAttention(q, k, v, kCache, vCache, position *Node, window int,
 		docBias := Where(same, ScalarZero(g, q.DType()), Scalar(g, q.DType(), maskedOut))
 		bias = Add(bias, InsertAxes(docBias, 1))
 	}
-	out := attendCore(qBlocks, kBlocks, vBlocks, bias)
+	kBlocks, vBlocks = prefix.prepend(kBlocks, vBlocks)
+	out := attendCore(qBlocks, kBlocks, vBlocks, prefix.padBias(bias))
 	return SliceAxis(Reshape(out, batch, heads, numBlocks*window, headDim), 2, AxisRange(0, time))
 }
 

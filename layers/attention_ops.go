@@ -11,13 +11,14 @@ import (
 const maskedOut = -1e9
 
 // denseAttention is the plain dense masked form of softmax attention (the reference the fast forms in
-// attention_core.go are tested against): softmax attention of q [B, T, H, Dh] (already scaled) over k, v [B, S, H, Dh].
+// attention_core.go are tested against): softmax attention of q [B, T, H, Dh] (already scaled) over
+// [persistent prefix (nil: none) ; k], v [B, S, H, Dh].
 //
 // Query t sits at absolute position p + t (p = position, a scalar int32 node; nil means 0). Key i sits at
 // keyOffset + i (nil means 0): 0 when keys are absolute cache slots or x itself from position 0, p - W
 // when the keys are [last W tokens ; x]. A query sees the keys at absolute positions in
-// (pos - window, pos] that are >= 0 (window = 0: no lower bound).
-func denseAttention(q, k, v, position, keyOffset *Node, window int) *Node {
+// (pos - window, pos] that are >= 0 (window = 0: no lower bound), and every key of the prefix.
+func denseAttention(q, k, v, position, keyOffset *Node, window int, prefix *kvPrefix) *Node {
 	g := q.Graph()
 	time, keys := q.Shape().Dimensions[1], k.Shape().Dimensions[1]
 	if position == nil {
@@ -32,10 +33,23 @@ func denseAttention(q, k, v, position, keyOffset *Node, window int) *Node {
 	if window > 0 {
 		visible = And(visible, GreaterThan(keyPos, AddScalar(queryPos, float64(-window))))
 	}
-	scores := Einsum("bthd,bshd->bhts", q, k)
+	return timeMajor(maskedAttention(headMajor(q), headMajor(k), headMajor(v), visible, prefix))
+}
+
+// maskedAttention is softmax attention of head-major q [B, H, T, Dh] (already scaled) over the keys and
+// values [B, H, S, Dh] that visible [T, S] (bool) marks, and over every key of the prefix (nil: none).
+func maskedAttention(q, k, v, visible *Node, prefix *kvPrefix) *Node {
+	g := q.Graph()
+	if prefix != nil {
+		k, v = prefix.prepend(k, v)
+		time := visible.Shape().Dimensions[0]
+		visible = Concatenate([]*Node{Ones(g, shapes.Make(dtypes.Bool, time, prefix.len())), visible}, 1)
+	}
+	scores := Einsum("bhtd,bhsd->bhts", q, k)
+	time, keys := visible.Shape().Dimensions[0], visible.Shape().Dimensions[1]
 	scores = Where(BroadcastToDims(Reshape(visible, 1, 1, time, keys), scores.Shape().Dimensions...), scores,
 		Scalar(g, scores.DType(), maskedOut))
-	return Einsum("bhts,bshd->bthd", SoftmaxLast(scores), v)
+	return Einsum("bhts,bhsd->bhtd", SoftmaxLast(scores), v)
 }
 
 // SoftmaxLast is the softmax over the last axis whose gradient never evaluates Exp: GoMLX builds the

@@ -1,13 +1,16 @@
 package layers_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/engramlx/engram/layers"
 	lt "github.com/engramlx/engram/layers/layertest"
 	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 func attentionCase(t *testing.T, cfg layers.AttentionConfig, reference bool) *lt.MixerCase {
@@ -173,4 +176,110 @@ func TestAttentionContextSizedCache(t *testing.T) {
 	_, st = c.Run(lt.SliceTime(x, 0, 8), st)
 	y, _ := c.Run(padded, st)
 	lt.AssertClose(t, "context-sized cache: real tokens of a segment running past it", lt.SliceTime(y, 0, 4), lt.SliceTime(yFull, 8, 12), 1e-12)
+}
+
+// Persistent tokens (keys and values of learned tokens before all others, seen by every query): the fast
+// paths (sliding window, fresh causal in several blocks, cached) against the dense reference, from the
+// start and from a carried cache, with the gradients of the "persistent" variable; chained == single;
+// causality; finite differences. And they are used: the output differs from the same layer without them.
+func TestAttentionPersistentTokens(t *testing.T) {
+	defer layers.SetCausalBlock(4)()
+	for _, window := range []int{0, 3} {
+		cfg := layers.AttentionConfig{Heads: 2, Window: window, MaxContext: 24, RoPEBase: 10000, PersistentTokens: 2}
+		fast := attentionCase(t, cfg, false)
+		ref := attentionCase(t, cfg, true)
+		ref.Store = fast.Store
+		lt.MixerFastVsReference(t, fast, ref, 11, 0, 1e-12)
+		lt.MixerFastVsReference(t, fast, ref, 7, 5, 1e-12)
+		lt.ChainedEqualsSingle(t, fast, 13, []int{4, 9}, 1e-12)
+		lt.Causal(t, fast, 6, 3, 1e-12)
+		lt.MixerGradCheck(t, fast, 5, 3, 6, 1e-6)
+
+		cfg.PersistentTokens = 0
+		without := attentionCase(t, cfg, false)
+		without.Store = fast.Store
+		x := fast.RandomInput(3, 6)
+		y, _ := fast.Run(x, nil)
+		yWithout, _ := without.Run(x, nil)
+		if err := lt.RelRMS(lt.Floats(y), lt.Floats(yWithout)); err < 1e-3 {
+			t.Errorf("window %d: the persistent tokens change nothing (rel diff %.2g)", window, err)
+		}
+	}
+	if _, err := layers.NewAttention(layers.AttentionConfig{Heads: 2, MaxContext: 8, RoPEBase: 10000, PersistentTokens: -1}, 16); err == nil ||
+		!strings.Contains(err.Error(), "persistent_tokens = -1") {
+		t.Errorf("persistent_tokens = -1: error %v, want one naming the field", err)
+	}
+}
+
+// contextMixer runs Attention.ApplyWithContext with the context tanh(x) (a token-wise function of x, so
+// appending tokens appends context and must not change earlier outputs).
+type contextMixer struct{ a *layers.Attention }
+
+func (m contextMixer) StateSpecs(int, dtypes.DType) []layers.StateSpec { return nil }
+func (m contextMixer) Apply(scope *model.Scope, x *Node, _ []*Node) (*Node, []*Node) {
+	return m.a.ApplyWithContext(scope, x, Tanh(x)), nil
+}
+
+// ApplyWithContext (query t over [persistent ; context_{<=t} ; x_{<=t}], context_t at x_t's position):
+// the blocked core against the dense masked reference, outputs and gradients of x and every variable;
+// causality (the context after t is not seen); finite differences; with and without a window and
+// persistent tokens.
+func TestAttentionWithContext(t *testing.T) {
+	for _, window := range []int{0, 3} {
+		for _, persistent := range []int{0, 2} {
+			cfg := layers.AttentionConfig{Heads: 2, Window: window, MaxContext: 16, RoPEBase: 10000, PersistentTokens: persistent}
+			a, err := layers.NewAttention(cfg, 16)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast := lt.NewMixerCase(contextMixer{a}, 2, 16, 5)
+			ref := &lt.MixerCase{Mixer: contextMixer{a.Reference()}, Batch: 2, DModel: 16, Store: fast.Store}
+			lt.MixerFastVsReference(t, fast, ref, 9, 0, 1e-12)
+			lt.Causal(t, fast, 5, 4, 1e-12)
+			lt.MixerGradCheck(t, fast, 6, 0, 6, 1e-6)
+		}
+	}
+}
+
+// With persistent tokens a document's outputs depend on where it sits in the row (its queries carry RoPE
+// at absolute positions, the persistent keys none, as in Titans), so packed == separate does not hold;
+// what holds is isolation: replacing every other document's tokens leaves a document's outputs
+// unchanged, on the fresh, cached and sliding paths. Running the same with the starts removed shows the
+// check can fail.
+func TestAttentionPersistentDocumentsIsolated(t *testing.T) {
+	defer layers.SetCausalBlock(16)()
+	lengths := []int{5, 17, 42}
+	for _, window := range []int{0, 8} {
+		for _, prefix := range []int{0, 7} {
+			t.Run(fmt.Sprintf("window%d_prefix%d", window, prefix), func(t *testing.T) {
+				cfg := layers.AttentionConfig{Heads: 2, Window: window, MaxContext: 80, RoPEBase: 10000, PersistentTokens: 3}
+				c := attentionCase(t, cfg, false)
+				var incoming []*tensors.Tensor
+				if prefix > 0 {
+					_, incoming = c.Run(c.RandomInput(43, prefix), nil)
+				}
+				x, other := c.RandomInput(41, 64), c.RandomInput(47, 64)
+				starts := lt.DocumentStarts(c.Batch, lengths)
+				y, _ := c.RunDocuments(x, incoming, starts)
+				from := 0
+				for i, n := range lengths {
+					to := from + n
+					// The row with every token outside document i replaced.
+					mixed := lt.ConcatTime(lt.SliceTime(other, 0, from), lt.SliceTime(x, from, to), lt.SliceTime(other, to, 64))
+					yMixed, _ := c.RunDocuments(mixed, incoming, starts)
+					lt.AssertClose(t, fmt.Sprintf("document %d (tokens %d..%d) with the others replaced", i, from, to),
+						lt.SliceTime(yMixed, from, to), lt.SliceTime(y, from, to), 1e-12)
+					from = to
+				}
+				// Without the starts the later documents do see the replaced tokens.
+				none := tensors.FromShape(starts.Shape())
+				yNone, _ := c.RunDocuments(x, incoming, none)
+				mixed := lt.ConcatTime(lt.SliceTime(other, 0, 22), lt.SliceTime(x, 22, 64))
+				yMixed, _ := c.RunDocuments(mixed, incoming, none)
+				if err := lt.RelRMS(lt.Floats(lt.SliceTime(yMixed, 22, 64)), lt.Floats(lt.SliceTime(yNone, 22, 64))); err < 1e-6 {
+					t.Errorf("without document starts the last document ignores the tokens before it (rel diff %.2g)", err)
+				}
+			})
+		}
+	}
 }

@@ -12,7 +12,12 @@
 //   - Rotary position embedding, RoPE (rope.go): pairs (x_i, x_{i+d/2}) rotated by angle p * base^(-2i/d)
 //     (Su et al., 2021, "RoFormer").
 //   - Causal softmax attention and sliding-window attention as Mixers (attention.go), with a KV cache
-//     as their streaming state.
+//     as their streaming state. Optional persistent tokens (Titans' persistent memory, Behrouz et al.
+//     2024, section 3.3): N_p learned tokens whose keys and values, through the k and v projections and
+//     without RoPE, come before all others and are seen by every query. ApplyWithContext runs attention
+//     over [persistent ; context ; x] with context_t at x_t's position (Titans' MAC segment attention).
+//     With persistent tokens a packed document's outputs depend on its place in the row (its queries are
+//     rotated at absolute positions, the persistent keys not), so only isolation holds for them.
 //   - Sequence helpers (seqops.go): chunking, causal shift, short causal depthwise convolution with a
 //     cache, prefix sums.
 //   - Document starts (documents.go): DocumentMixer, the contract for rows packing several documents
@@ -21,7 +26,7 @@
 //     document's inputs in the cache (ConvCacheKeep); attention adds a same-document mask to its causal
 //     or sliding-window mask (the cached keys count as the document before the row's first start). Its
 //     KV cache is positional: after a packed row it still holds the earlier documents' keys, so a stream
-//     continued from that state sees them (Attention.ApplyDocuments). In-row outputs are exact.
+//     continued from that state sees them (Attention.ApplyDocuments). In-row outputs are exact (without persistent tokens).
 //
 // Shape legend: B batch, T time, D model width, H heads, Dh head width, C chunk length.
 package layers
