@@ -42,6 +42,10 @@ type Data struct {
 	MQAR    data.MQAR    `yaml:"mqar"`
 	Copy    data.Copy    `yaml:"copy"`
 	Passkey data.Passkey `yaml:"passkey"`
+	// MQARMix, with task mqar, trains on rows of several (seq_len, num_pairs) shapes, each batch's
+	// shape drawn uniformly (Zoology's mixed training set); vocabulary and power_a come from MQAR.
+	// The held-apart evaluation draws from the same mix. Token counts and state sizes use the longest.
+	MQARMix []MQARShape `yaml:"mqar_mix"`
 	// For task files: the row length batches are cut to, and the training and held-apart files.
 	FilesSeqLen int             `yaml:"seq_len"`
 	Train       data.FileConfig `yaml:"train"`

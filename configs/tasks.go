@@ -33,7 +33,7 @@ type dataTask struct {
 var dataTasks = map[string]dataTask{
 	"mqar": {
 		validate:  func(d Data, vocab int) error { return fitsVocab("mqar", d.MQAR.Vocab, vocab) },
-		seqLen:    func(d Data) int { return d.MQAR.SeqLen },
+		seqLen:    func(d Data) int { return d.mqarLongest() },
 		generator: func(d Data) data.Task { return d.MQAR },
 		resize: func(d Data, seqLen, k, n int) data.Task {
 			t := d.MQAR
@@ -110,6 +110,9 @@ func (d Data) Validate(vocab int) error {
 		if err := t.generator(d).Validate(); err != nil {
 			return field.In("data", err)
 		}
+	}
+	if err := d.validateMix(); err != nil {
+		return err
 	}
 	return t.validate(d, vocab)
 }

@@ -24,6 +24,17 @@ func Sources(exp configs.Experiment) (trainSrc, evalSrc data.Source, err error) 
 		return fileSources(exp)
 	}
 	batch := exp.Train.BatchSize
+	if mix := exp.Data.MixedTasks(); len(mix) > 0 {
+		// Zoology's mixed training: each batch one shape of the mix, drawn uniformly (by index, so a
+		// resumed run sees the same batches); the evaluation split draws from the same mix.
+		shape := func(k int) data.Task { return mix[k-1] }
+		tr, err := data.NewCurriculum(len(mix), shape, batch, exp.Seed, SplitTrain)
+		if err != nil {
+			return nil, nil, err
+		}
+		ev, err := data.NewCurriculum(len(mix), shape, batch, exp.Seed, SplitEval)
+		return tr, ev, err
+	}
 	if exp.RMT.Enabled && exp.RMT.Curriculum {
 		// Training rows of 1..n segments (the evaluation split keeps full rows).
 		n := exp.CurriculumSegments()

@@ -220,3 +220,33 @@ func TestTiedEmbeddingsTrain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A run on an MQAR mix trains on batches of each shape (one compiled step per shape) and reports the
+// longest row length; a shape that cannot hold its pairs is refused naming its entry.
+func TestMQARMixTrains(t *testing.T) {
+	exp := tinyExperiment(t, t.TempDir())
+	exp.Data.MQARMix = []configs.MQARShape{{SeqLen: 16, NumPairs: 2}, {SeqLen: 24, NumPairs: 3}}
+	exp.Train.Steps, exp.Train.WarmupSteps = 4, 0
+	trainSrc, _, err := Sources(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lengths := map[int]bool{}
+	for i := int64(0); i < 16; i++ {
+		b, err := trainSrc.BatchAt(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lengths[b.SeqLen] = true
+	}
+	if !lengths[16] || !lengths[24] || len(lengths) != 2 || exp.Data.SeqLen() != 24 {
+		t.Fatalf("batch lengths %v, seq_len %d: want both shapes (16 and 24) and 24", lengths, exp.Data.SeqLen())
+	}
+	if _, err := Run(context.Background(), exp, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	exp.Data.MQARMix[1].NumPairs = 9
+	if err := exp.Validate(); err == nil || !strings.Contains(err.Error(), "data.mqar_mix[1].seq_len = 24") {
+		t.Fatalf("got %v, want an error naming data.mqar_mix[1].seq_len", err)
+	}
+}
