@@ -23,25 +23,34 @@ func New(cfg Config, dModel int) (layers.Mixer, error) {
 	if err != nil {
 		return nil, err
 	}
-	attn := swa{heads: cfg.Heads, headDim: cfg.HeadDim, window: cfg.Window, persistent: cfg.PersistentTokens, dModel: dModel}
-	switch cfg.Variant {
-	case VariantMAC:
-		if cfg.HeadDim%2 != 0 {
-			return nil, fmt.Errorf("titans: head_dim = %d: the attention's RoPE needs an even head dim", cfg.HeadDim)
-		}
+	if cfg.Variant == VariantLMM {
+		return lmm, nil
+	}
+	if cfg.HeadDim%2 != 0 {
+		return nil, fmt.Errorf("titans: head_dim = %d: the attention's RoPE needs an even head dim", cfg.HeadDim)
+	}
+	// MAC attends within a segment (full causal, no window); MaxContext only satisfies Validate.
+	attnCfg := layers.AttentionConfig{Heads: cfg.Heads, HeadDim: cfg.HeadDim, Window: cfg.Window, MaxContext: cfg.SegmentSize,
+		RoPEBase: ropeBase, PersistentTokens: cfg.PersistentTokens}
+	if cfg.Variant == VariantMAC {
+		attnCfg.Window = 0
+	}
+	attn, err := layers.NewAttention(attnCfg, dModel)
+	if err != nil {
+		return nil, fmt.Errorf("titans: %w", err)
+	}
+	if cfg.Variant == VariantMAC {
 		// With CarryPartialChunk MAC carries its partial segment itself; its memory runs whole segments.
 		inner := cfg
 		inner.CarryPartialChunk = false
 		lmm, _ = NewLMM(inner, dModel)
 		return &MAC{lmm: lmm, attn: attn, carry: cfg.CarryPartialChunk && cfg.SegmentSize > 1}, nil
-	case VariantMAG, VariantMAL:
-		if cfg.HeadDim%2 != 0 {
-			return nil, fmt.Errorf("titans: head_dim = %d: the attention's RoPE needs an even head dim", cfg.HeadDim)
-		}
-		return &MAGOrMAL{lmm: lmm, attn: attn, gated: cfg.Variant == VariantMAG}, nil
 	}
-	return lmm, nil
+	return &MAGOrMAL{lmm: lmm, attn: attn, gated: cfg.Variant == VariantMAG}, nil
 }
+
+// ropeBase is the RoPE base of the attention inside the Titans variants.
+const ropeBase = 10000
 
 // MAC is memory as a context (paper section 4.1). The sequence is cut into segments of
 // SegmentSize tokens from the start of the call; for each segment:
@@ -57,7 +66,7 @@ func New(cfg Config, dModel int) (layers.Mixer, error) {
 // on the stream's segment grid and returns the outputs of x, so one call equals any split.
 type MAC struct {
 	lmm   *LMM
-	attn  swa
+	attn  *layers.Attention // run by ApplyWithContext: [p ; h ; segment], h_t at x_t's position
 	carry bool
 }
 
@@ -112,7 +121,7 @@ func (m *MAC) segments(scope *model.Scope, x *Node, state []*Node, bounds *[][]*
 	for _, b := range chunkBounds(dims[1], m.lmm.Config.SegmentSize) {
 		xs := SliceAxis(x, 1, AxisRange(b[0], b[1]))
 		h := m.retrieve(scope, xs, state)
-		y := m.attention(scope.At("attention"), xs, h)
+		y := m.attn.ApplyWithContext(scope.At("attention"), xs, h)
 		var mem *Node
 		var st Stats
 		mem, state, st = m.lmm.ApplyWithStats(scope.At("memory"), y, state)
@@ -122,7 +131,7 @@ func (m *MAC) segments(scope *model.Scope, x *Node, state []*Node, bounds *[][]*
 		outs = append(outs, Mul(y, layers.FastSigmoid(mem)))
 		all, counts = append(all, st), append(counts, b[1]-b[0])
 	}
-	return concatSeq(outs...), state, mergeStats(all, counts)
+	return Concatenate(outs, 1), state, mergeStats(all, counts)
 }
 
 // retrieve is h = M_{W0}(q) mapped back to [B, n, D] ("retrieve/q", "retrieve/output").
@@ -136,24 +145,6 @@ func (m *MAC) retrieve(scope *model.Scope, xs *Node, state []*Node) *Node {
 	return dense(scope.At("retrieve").In("output"), h, m.lmm.DModel)
 }
 
-// attention is causal softmax attention of the segment over [p ; h ; xs], RoPE at in-segment positions.
-func (m *MAC) attention(scope *model.Scope, xs, h *Node) *Node {
-	a := m.attn
-	g := xs.Graph()
-	n := xs.Shape().Dimensions[1]
-	q := layers.RoPE(a.project(scope, "q", xs), nil, ropeBase)
-	kh, kx := layers.RoPE(a.project(scope, "k", h), nil, ropeBase), layers.RoPE(a.project(scope, "k", xs), nil, ropeBase)
-	pk, pv := a.persistentKV(scope, xs)
-	keys := concatSeq(pk, kh, kx)
-	values := concatSeq(pv, a.project(scope, "v", h), a.project(scope, "v", xs))
-	causal := LowerTriangular(g, n)
-	parts := []*Node{causal, causal}
-	if a.persistent > 0 {
-		parts = append([]*Node{Ones(g, shapes.Make(dtypes.Bool, n, a.persistent))}, parts...)
-	}
-	return a.output(scope, attend(q, keys, values, Concatenate(parts, 1)))
-}
-
 // MAGOrMAL is MAG (memory as a gate, paper section 4.2) or MAL (memory as a layer, section 4.3):
 //
 //	MAG: o = W_o (RMSNorm(SWA([p ; x])) * sigmoid(RMSNorm(LMM(x))))
@@ -161,17 +152,46 @@ func (m *MAC) attention(scope *model.Scope, xs, h *Node) *Node {
 //
 // Persistent tokens are keys/values of the attention only; the memory starts from its learned initial
 // weights, which play the role of having read the (data-independent) persistent tokens first.
-// State: the LMM's specs prefixed "memory/", then the attention's prefixed "attention/".
+// State: the LMM's specs prefixed "memory/", then the attention's prefixed "attention/": "k", "v"
+// [B, W-1, H, Dh] and "position" (see attentionSpecs).
 type MAGOrMAL struct {
 	lmm   *LMM
-	attn  swa
-	gated bool // MAG when set, else MAL
+	attn  *layers.Attention // sliding window of Window tokens, persistent tokens
+	gated bool              // MAG when set, else MAL
 }
 
 // StateSpecs implements layers.Mixer.
 func (m *MAGOrMAL) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 	return append(layers.PrefixSpecs("memory", m.lmm.StateSpecs(batch, dtype)),
-		layers.PrefixSpecs("attention", m.attn.specs(batch, dtype))...)
+		layers.PrefixSpecs("attention", m.attentionSpecs(batch, dtype))...)
+}
+
+// attentionSpecs are layers.Attention's state specs with the key and value caches one slot shorter:
+// W-1 tokens, the most a window of W tokens (self included) reaches back. layers.Attention keeps W, the
+// oldest never visible; keeping W-1 keeps the state Titans saved before it used layers.Attention, so
+// exported memory states still load. attend pads and cuts that slot.
+func (m *MAGOrMAL) attentionSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
+	specs := m.attn.StateSpecs(batch, dtype)
+	for i := range specs[:2] { // k, v [B, W, H, Dh]
+		dims := append([]int{}, specs[i].Shape.Dimensions...)
+		dims[1]--
+		specs[i].Shape = shapes.Make(dtype, dims...)
+	}
+	return specs
+}
+
+// attend runs the sliding-window attention on x from state (the W-1 slot caches of attentionSpecs): a
+// zero slot, which no query sees, goes before each cache, and the oldest slot of the returned caches is
+// cut.
+func (m *MAGOrMAL) attend(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
+	padFront := func(cache *Node) *Node { // every axis named: GoMLX's Pad gradient wants them all
+		return Pad(cache, ScalarZero(cache.Graph(), cache.DType()), PadAxis{}, PadAxis{Start: 1}, PadAxis{}, PadAxis{})
+	}
+	padded := append([]*Node{padFront(state[0]), padFront(state[1])}, state[2:]...)
+	y, next := m.attn.Apply(scope, x, padded)
+	window := next[0].Shape().Dimensions[1]
+	cut := func(cache *Node) *Node { return SliceAxis(cache, 1, AxisRange(1, window)) }
+	return y, append([]*Node{cut(next[0]), cut(next[1])}, next[2:]...)
 }
 
 // Apply implements layers.Mixer.
@@ -191,10 +211,10 @@ func (m *MAGOrMAL) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*
 	numMem := len(m.lmm.StateSpecs(batch, x.DType()))
 	mem, memNext, stats := m.lmm.ApplyWithStats(scope.In("memory"), x, state[:numMem])
 	if !m.gated {
-		y, attnNext := m.attn.apply(scope.In("attention"), mem, state[numMem:])
+		y, attnNext := m.attend(scope.In("attention"), mem, state[numMem:])
 		return y, append(memNext, attnNext...), stats
 	}
-	att, attnNext := m.attn.apply(scope.In("attention"), x, state[numMem:])
+	att, attnNext := m.attend(scope.In("attention"), x, state[numMem:])
 	eps := m.lmm.Config.NormEps
 	gated := Mul(scaleLast(scope.In("attention_norm"), layers.RMSNormalize(att, eps)),
 		layers.FastSigmoid(scaleLast(scope.In("memory_norm"), layers.RMSNormalize(mem, eps))))

@@ -88,7 +88,7 @@ func TestMACOutputGate(t *testing.T) {
 				scope := store.RootScope().In("mac")
 				o, _ := mac.Apply(scope, in[0], nil)
 				state := layers.ZeroState(in[0].Graph(), mac.StateSpecs(2, dtypes.Float64))
-				y := mac.attention(scope.At("attention"), in[0], mac.retrieve(scope, in[0], state))
+				y := mac.attn.ApplyWithContext(scope.At("attention"), in[0], mac.retrieve(scope, in[0], state))
 				mem, _ := mac.lmm.Apply(scope.At("memory"), y, state)
 				return []*Node{o, Div(y, OnePlus(Exp(Neg(mem))))}
 			}, x)
