@@ -84,18 +84,22 @@ func chunkedWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (
 }
 
 // chunkCoefs are a chunk's gate coefficients (chunkStep), for gates [..., n] over its n tokens: the ratio
-// matrix L_E and A = L_B L_E [..., n, n], and E_t, B_t and c = L_B E [..., n].
+// matrix L_E and A = L_B L_E [..., n, n], and E_t, B_t and c = L_B E [..., n]. The document-start form
+// (documents.go) also reads L_B and the floored 1 - alpha_t (gateB); the batched split in
+// chunkedWithBoundaries leaves those two nil.
 type chunkCoefs struct {
 	lE, a, e, bt, c *Node
+	lB, gateB       *Node
 }
 
 func newChunkCoefs(eta, alpha *Node) chunkCoefs {
 	floor := logFloor(eta.DType())
-	cumE := CumSum(Log(MaxScalar(eta, floor)), -1)             // log E_t
-	cumB := CumSum(Log(MaxScalar(OneMinus(alpha), floor)), -1) // log B_t
+	gateB := MaxScalar(OneMinus(alpha), floor)
+	cumE := CumSum(Log(MaxScalar(eta, floor)), -1) // log E_t
+	cumB := CumSum(Log(gateB), -1)                 // log B_t
 	lE, lB := ratioMatrix(cumE), ratioMatrix(cumB)
 	e := layers.ExpNonPositive(cumE) // cum log gates are <= 0
-	return chunkCoefs{lE: lE, a: mm(lB, lE), e: e, bt: layers.ExpNonPositive(cumB), c: Squeeze(mm(lB, InsertAxes(e, -1)), -1)}
+	return chunkCoefs{lE: lE, a: mm(lB, lE), e: e, bt: layers.ExpNonPositive(cumB), c: Squeeze(mm(lB, InsertAxes(e, -1)), -1), lB: lB, gateB: gateB}
 }
 
 // opStats gathers a memory op's introspection from its per-piece losses, thetas and clamp flags
