@@ -122,6 +122,18 @@ func (s *Streamer) initialState(batch, length int) ([]*tensors.Tensor, error) {
 	return outs[1:], nil
 }
 
+// segmentFor is the segment length a stream of length tokens runs with: Segment, or for a shorter
+// input the model's segment unit doubled until it holds the input (one compiled graph per power of two),
+// so that a 64-token row does not pay for a 512-token graph in time and memory. One segment then holds
+// the whole input, which streams exactly as any split does.
+func (s *Streamer) segmentFor(length int) int {
+	seg := max(1, s.Model.SegmentLen())
+	for seg < length && seg < s.Segment {
+		seg *= 2
+	}
+	return min(seg, s.Segment)
+}
+
 // Visit receives the logits (length vocab, valid only during the call) at labelled position pos of row.
 type Visit func(row, pos int, target int32, logits []float64)
 
@@ -137,7 +149,7 @@ func (s *Streamer) Stream(in Input, batch, slots int, visit Visit) error {
 	if rows > batch || rows < 1 || slots < 1 {
 		return fmt.Errorf("eval: %d rows in a batch of %d with %d slots: need 1 <= rows <= batch and slots >= 1", rows, batch, slots)
 	}
-	seg := s.Segment
+	seg := s.segmentFor(length)
 	state, err := s.initialState(batch, length)
 	if err != nil {
 		return err

@@ -184,3 +184,15 @@ func TestStreamedRMTUsesItsMemory(t *testing.T) {
 		t.Errorf("zeroing the learned memory did not change the streamed logits (rel RMS %g): eval ignores the memory", d)
 	}
 }
+
+// An input shorter than eval.segment runs in one segment graph of about its own length (the model's
+// segment unit doubled until it holds the input), not a graph of eval.segment tokens; longer inputs
+// stream in eval.segment pieces.
+func TestShortInputsRunShortSegments(t *testing.T) {
+	plain := &Streamer{Model: tinyModel(t, "swa"), Segment: 512}
+	for _, c := range []struct{ length, want int }{{1, 1}, {3, 4}, {64, 64}, {65, 128}, {512, 512}, {10000, 512}} {
+		if got := plain.segmentFor(c.length); got != c.want {
+			t.Errorf("segment unit 1, eval.segment 512: %d tokens run in segments of %d, want %d", c.length, got, c.want)
+		}
+	}
+}
