@@ -1,15 +1,11 @@
 package gla_test
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	lt "github.com/engramlx/engram/layers/layertest"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/core/tensors/numpy"
 )
 
 // goldenDir holds flash-linear-attention's naive_recurrent_gla run in float64 (copied from the shared
@@ -22,34 +18,15 @@ type goldenCase struct {
 	Scale float64 `json:"scale"`
 }
 
-func loadGolden(t *testing.T) []goldenCase {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(goldenDir, "index.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cases []goldenCase
-	if err := json.Unmarshal(raw, &cases); err != nil {
-		t.Fatalf("%s/index.json: %v", goldenDir, err)
-	}
-	if len(cases) != 3 {
-		t.Fatalf("%s/index.json lists %d cases, want 3", goldenDir, len(cases))
-	}
-	return cases
-}
+func loadGolden(t *testing.T) []goldenCase { return lt.GoldenCases[goldenCase](t, goldenDir, 3) }
 
 func readNpy(t *testing.T, dir, name string) *tensors.Tensor {
 	t.Helper()
-	x, err := numpy.FromNpyFile(filepath.Join(goldenDir, dir, name+".npy"))
-	if err != nil {
-		t.Fatalf("golden %s/%s: %v", dir, name, err)
-	}
-	return x
+	return lt.GoldenArray(t, goldenDir, dir, name)
 }
 
-func to64(x *tensors.Tensor) *tensors.Tensor {
-	return tensors.FromFlatDataAndDimensions(lt.Floats(x), x.Shape().Dimensions...)
-}
+// to64 copies a float tensor into float64, so float32 results compare against float64 references.
+var to64 = lt.Float64
 
 func to32(x *tensors.Tensor) *tensors.Tensor {
 	f := lt.Floats(x)

@@ -2,14 +2,12 @@ package titans
 
 import (
 	"fmt"
-	"path/filepath"
 	"testing"
 
 	lt "github.com/engramlx/engram/layers/layertest"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
-	"github.com/gomlx/gomlx/core/tensors/numpy"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
@@ -31,10 +29,7 @@ func goldenConfig(depth int) Config {
 // loadNpy reads dir/name.npy (float64) converted to dtype.
 func loadNpy(t *testing.T, dir, name string, dtype dtypes.DType) *tensors.Tensor {
 	t.Helper()
-	x, err := numpy.FromNpyFile(filepath.Join(goldenDir, dir, name+".npy"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	x := lt.GoldenArray(t, goldenDir, dir, name)
 	return newTensor(lt.Floats(x), dtype, x.Shape().Dimensions)
 }
 
