@@ -26,6 +26,7 @@ bench:
 	   go test -run '^$$' -bench 'BenchmarkLMM|BenchmarkMiras' -benchtime $(BENCH_TIME) -timeout 60m ./titans && \
 	   go test -run '^$$' -bench 'BenchmarkMoM' -benchtime $(BENCH_TIME) -timeout 60m ./mom && \
 	   go test -run '^$$' -bench 'BenchmarkMamba2' -benchtime $(BENCH_TIME) -timeout 60m ./mamba2 && \
+	   go test -run '^$$' -bench 'BenchmarkGLA' -benchtime $(BENCH_TIME) -timeout 60m ./gla && \
 	   go test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 60m ./train ./data; } 2>&1 | tee bench.txt
 
 lint:

@@ -89,13 +89,12 @@ func intraScores(q, k, cum *Node) *Node {
 	subs := func(x *Node) *Node { return Reshape(x, batch, heads, numChunks, numSub, sub, width) }
 	qs, ks, gs := subs(q), subs(k), subs(cum) // [B, H, N, S, c, K]
 	g := q.Graph()
-	zero := ScalarZero(g, q.DType())
 
 	// Within a sub-chunk: the decay per channel and pair, masked to i <= r before the exp.
-	lower := lowerMask(g, sub)                                 // [1, 1, 1, 1, c, c, 1]: r >= i
-	diff := Sub(InsertAxes(gs, 5), InsertAxes(gs, 4))          // G_r - G_i: [B, H, N, S, c, c, K]
-	decay := Where(lower, Exp(Where(lower, diff, zero)), zero) // 0 above the diagonal
-	decayedK := Mul(decay, InsertAxes(ks, 4))                  // k_i exp(G_r - G_i)
+	lower := maskBias(lowerMask(g, sub), q.DType())   // [1, 1, 1, 1, c, c, 1]: 0 where r >= i
+	diff := Sub(InsertAxes(gs, 5), InsertAxes(gs, 4)) // G_r - G_i: [B, H, N, S, c, c, K]
+	decay := Exp(Add(diff, lower))                    // exactly 0 above the diagonal
+	decayedK := Mul(decay, InsertAxes(ks, 4))         // k_i exp(G_r - G_i)
 	batchAxes := []int{0, 1, 2, 3, 4}
 	diag := DotGeneral(qs, []int{5}, batchAxes, decayedK, []int{6}, batchAxes) // [B, H, N, S, c(r), c(i)]
 	if numSub == 1 {
@@ -108,11 +107,11 @@ func intraScores(q, k, cum *Node) *Node {
 
 	// Across sub-chunks: through the cumulative gate G_n at the first token of the query's sub-chunk a,
 	// q_r exp(G_r - G_n) and k_i exp(G_n - G_i), keys i only from sub-chunks before a.
-	ref := SliceAxis(gs, 4, AxisElem(0))       // G_n: [B, H, N, S, 1, K]
-	qRef := Mul(qs, Exp(Sub(gs, ref)))         // [B, H, N, S, c, K]
-	before := earlierSubChunks(g, numSub, sub) // [1, 1, 1, S, C, 1]: i < a c
-	kDiff := Sub(ref, InsertAxes(cum, 3))      // G_n - G_i: [B, H, N, S, C, K]
-	kDecay := Where(before, Exp(Where(before, kDiff, zero)), zero)
+	ref := SliceAxis(gs, 4, AxisElem(0))                            // G_n: [B, H, N, S, 1, K]
+	qRef := Mul(qs, Exp(Sub(gs, ref)))                              // [B, H, N, S, c, K]
+	before := maskBias(earlierSubChunks(g, numSub, sub), q.DType()) // [1, 1, 1, S, C, 1]: 0 where i < a c
+	kDiff := Sub(ref, InsertAxes(cum, 3))                           // G_n - G_i: [B, H, N, S, C, K]
+	kDecay := Exp(Add(kDiff, before))
 	kRef := Mul(kDecay, InsertAxes(k, 3))                                                     // [B, H, N, S, C, K]
 	cross := DotGeneral(qRef, []int{5}, []int{0, 1, 2, 3}, kRef, []int{5}, []int{0, 1, 2, 3}) // [B, H, N, S, c, C]
 	scores = Add(Reshape(scores, batch, heads, numChunks, numSub, sub, chunk), cross)
@@ -129,6 +128,15 @@ func lowerMask(g *Graph, n int) *Node {
 func earlierSubChunks(g *Graph, numSub, sub int) *Node {
 	shape := shapes.Make(dtypes.Int32, 1, 1, 1, numSub, numSub*sub, 1)
 	return LessThan(Iota(g, shape, 4), MulScalar(Iota(g, shape, 3), sub))
+}
+
+// maskBias is 0 where mask holds and -1e30 elsewhere: added to an exp's argument it masks the exp to
+// exactly 0 (and its gradient with it) in float32 and float64, the arguments being finite log-decay
+// differences. (A Where with a broadcast mask on the [.., c, c, K] decays took the Go backend's generic
+// element-by-element path: 70% of the forward pass; a broadcast Add is vectorised.)
+func maskBias(mask *Node, dtype dtypes.DType) *Node {
+	g := mask.Graph()
+	return Where(mask, ScalarZero(g, dtype), Scalar(g, dtype, -1e30))
 }
 
 // headMajor swaps the time and head axes of [B, T, H, D] (or back).
