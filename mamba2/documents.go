@@ -20,13 +20,10 @@ import (
 var _ layers.DocumentMixer = (*Layer)(nil)
 
 // ApplyDocuments implements layers.DocumentMixer: Apply over rows packing documents, docStart [B, T]
-// (x's dtype, 1 at a document's first token; nil: Apply). The causal conv reads zeros before a start
+// (x's dtype, 1 at a document's first token; nil: one document per row, which is Apply). The causal conv reads zeros before a start
 // (layers.ShortConvWithWeightDocuments) and the SSM state restarts from zero there (NaiveDocuments,
 // ChunkedDocuments); the returned state is the last document's.
 func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (y *Node, next []*Node) {
-	if docStart == nil {
-		return l.Apply(scope, x, state)
-	}
 	dims := x.Shape().Dimensions
 	if len(dims) != 3 || dims[2] != l.dModel {
 		panic(fmt.Errorf("mamba2 layer: want x [batch, time, %d], got %s", l.dModel, x.Shape()))
@@ -41,18 +38,18 @@ func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docSt
 	xbc := SliceAxis(proj, 2, AxisRange(d, d+convDim))
 	dtRaw := SliceAxis(proj, 2, AxisRange(d+convDim, c.ProjDim()))
 
-	xbc, convNext := l.convDocuments(scope.In("conv1d"), xbc, state[1], docStart)
+	xbc, convNext := l.conv(scope.In("conv1d"), xbc, state[1], docStart)
 	xbc = layers.SiLU(xbc)
 	gn := c.Groups * c.StateSize
 	xs := Reshape(SliceAxis(xbc, 2, AxisRange(0, d)), batch, time, c.Heads, c.HeadDim)
 	bs := Reshape(SliceAxis(xbc, 2, AxisRange(d, d+gn)), batch, time, c.Groups, c.StateSize)
 	cs := Reshape(SliceAxis(xbc, 2, AxisRange(d+gn, convDim)), batch, time, c.Groups, c.StateSize)
 
-	perHeadShape := shapes.Make(x.DType(), c.Heads)
+	headShape := shapes.Make(x.DType(), c.Heads)
 	g := x.Graph()
-	dtBias := scope.WithInitializer(deltanet.DTBiasInit(scope)).VariableWithShape("dt_bias", perHeadShape).NodeValue(g)
-	aLog := scope.WithInitializer(ALogInit(scope)).VariableWithShape("A_log", perHeadShape).NodeValue(g)
-	skip := scope.WithInitializer(initializer.One).VariableWithShape("D", perHeadShape).NodeValue(g)
+	dtBias := scope.WithInitializer(deltanet.DTBiasInit(scope)).VariableWithShape("dt_bias", headShape).NodeValue(g)
+	aLog := scope.WithInitializer(ALogInit(scope)).VariableWithShape("A_log", headShape).NodeValue(g)
+	skip := scope.WithInitializer(initializer.One).VariableWithShape("D", headShape).NodeValue(g)
 	dt := Softplus(Add(dtRaw, ExpandLeftToRank(dtBias, 3)))
 	a := Neg(Exp(aLog))
 
@@ -67,9 +64,12 @@ func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docSt
 	return layers.Dense(scope.In("out_proj"), u, l.dModel, false), []*Node{ssm, convNext}
 }
 
-// convDocuments is conv with the taps that reach across a document start reading zeros, and the cache
-// kept from the last document only.
-func (l *Layer) convDocuments(scope *model.Scope, xbc, cache, docStart *Node) (y, nextCache *Node) {
+// conv is the causal depthwise convolution with bias over xBC [B, T, conv_dim], reading the conv_size-1
+// inputs before xBC from cache; it returns the convolved xBC (before SiLU) and the next cache. The
+// weight [K, conv_dim] and the bias are drawn U(-1/sqrt(K), 1/sqrt(K)), nn.Conv1d's default for a
+// depthwise kernel, which Mamba2 keeps. With docStart, taps that reach across a document start read
+// zeros and the cache is kept from the last document only.
+func (l *Layer) conv(scope *model.Scope, xbc, cache, docStart *Node) (y, nextCache *Node) {
 	dims := xbc.Shape().Dimensions
 	k := l.cfg.ConvSize
 	bound := 1 / math.Sqrt(float64(k))

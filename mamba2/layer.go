@@ -2,9 +2,7 @@ package mamba2
 
 import (
 	"fmt"
-	"math"
 
-	"github.com/engramlx/engram/deltanet"
 	"github.com/engramlx/engram/layers"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
@@ -51,60 +49,7 @@ func (l *Layer) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 // Variables, under scope: in_proj/weight [dModel, d + conv_dim + H], conv1d/weight [K, conv_dim],
 // conv1d/bias [conv_dim], dt_bias, A_log, D [H], norm/weight [d], out_proj/weight [d, dModel].
 func (l *Layer) Apply(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node) {
-	dims := x.Shape().Dimensions
-	if len(dims) != 3 || dims[2] != l.dModel {
-		panic(fmt.Errorf("mamba2 layer: want x [batch, time, %d], got %s", l.dModel, x.Shape()))
-	}
-	batch, time := dims[0], dims[1]
-	c := l.cfg
-	state = layers.StateOrZero(x.Graph(), "mamba2 layer", l.StateSpecs(batch, x.DType()), state)
-
-	proj := layers.Dense(scope.In("in_proj"), x, c.ProjDim(), false)
-	d, convDim := c.Inner(), c.ConvDim()
-	z := SliceAxis(proj, 2, AxisRange(0, d))
-	xbc := SliceAxis(proj, 2, AxisRange(d, d+convDim))
-	dtRaw := SliceAxis(proj, 2, AxisRange(d+convDim, c.ProjDim()))
-
-	xbc, convNext := l.conv(scope.In("conv1d"), xbc, state[1])
-	xbc = layers.SiLU(xbc)
-	gn := c.Groups * c.StateSize
-	xs := Reshape(SliceAxis(xbc, 2, AxisRange(0, d)), batch, time, c.Heads, c.HeadDim)
-	bs := Reshape(SliceAxis(xbc, 2, AxisRange(d, d+gn)), batch, time, c.Groups, c.StateSize)
-	cs := Reshape(SliceAxis(xbc, 2, AxisRange(d+gn, convDim)), batch, time, c.Groups, c.StateSize)
-
-	perHead := shapes.Make(x.DType(), c.Heads)
-	g := x.Graph()
-	dtBias := scope.WithInitializer(deltanet.DTBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(g)
-	aLog := scope.WithInitializer(ALogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(g)
-	skip := scope.WithInitializer(initializer.One).VariableWithShape("D", perHead).NodeValue(g)
-	dt := Softplus(Add(dtRaw, ExpandLeftToRank(dtBias, 3))) // [B, T, H]
-	a := Neg(Exp(aLog))
-
-	var ys, ssm *Node
-	if time == 1 || c.Mode == ModeNaive {
-		ys, ssm = Naive(xs, dt, a, bs, cs, state[0])
-	} else {
-		// A chunk longer than the input would only add padding.
-		ys, ssm = Chunked(xs, dt, a, bs, cs, state[0], min(c.ChunkSize, time))
-	}
-	ys = Add(ys, Mul(xs, ExpandLeftToRank(InsertAxes(skip, -1), 4))) // + D x
-	u := l.gatedNorm(scope.In("norm"), Reshape(ys, batch, time, d), z)
-	return layers.Dense(scope.In("out_proj"), u, l.dModel, false), []*Node{ssm, convNext}
-}
-
-// conv is the causal depthwise convolution with bias over xBC [B, T, conv_dim], reading the conv_size-1
-// inputs before xBC from cache; it returns the convolved xBC (before SiLU) and the next cache. The
-// weight [K, conv_dim] and the bias are drawn U(-1/sqrt(K), 1/sqrt(K)), nn.Conv1d's default for a
-// depthwise kernel, which Mamba2 keeps.
-func (l *Layer) conv(scope *model.Scope, xbc, cache *Node) (y, nextCache *Node) {
-	dims := xbc.Shape().Dimensions
-	k := l.cfg.ConvSize
-	bound := 1 / math.Sqrt(float64(k))
-	uniform := scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound))
-	weight := uniform.VariableWithShape("weight", shapes.Make(xbc.DType(), k, dims[2])).NodeValue(xbc.Graph())
-	bias := uniform.VariableWithShape("bias", shapes.Make(xbc.DType(), dims[2])).NodeValue(xbc.Graph())
-	y, nextCache = layers.ShortConvWithWeight(xbc, weight, cache, dims[0], dims[1], dims[2])
-	return Add(y, ExpandLeftToRank(bias, 3)), nextCache
+	return l.ApplyDocuments(scope, x, state, nil)
 }
 
 // gatedNorm is fla's RMSNormGated with norm_before_gate = False (mamba_ssm's default too): the gate
