@@ -18,12 +18,9 @@ import (
 var _ layers.DocumentMixer = (*Layer)(nil)
 
 // ApplyDocuments implements layers.DocumentMixer: Apply over rows packing documents, docStart [B, T]
-// (x's dtype, 1 at a document's first token; nil: Apply). Projections, gates and the output norm are
+// (x's dtype, 1 at a document's first token; nil: one document per row, which is Apply). Projections, gates and the output norm are
 // per token; the recurrence restarts at each start (NaiveDocuments, ChunkedDocuments).
 func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (y *Node, next []*Node) {
-	if docStart == nil {
-		return l.Apply(scope, x, state)
-	}
 	dims := x.Shape().Dimensions
 	if len(dims) != 3 || dims[2] != l.dModel {
 		panic(fmt.Errorf("gla layer: want x [batch, time, %d], got %s", l.dModel, x.Shape()))

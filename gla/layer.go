@@ -2,7 +2,6 @@ package gla
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/engramlx/engram/layers"
 	"github.com/gomlx/compute/dtypes"
@@ -49,25 +48,7 @@ func (l *Layer) StateSpecs(batch int, dtype dtypes.DType) []layers.StateSpec {
 // Variables, under scope: q_proj, k_proj, v_proj, o_proj, g_proj (with the output gate) (Dense, no bias);
 // gk_proj/0 (Dense to the low rank, no bias) and gk_proj/1 (Dense with bias); g_norm (RMSNorm per head).
 func (l *Layer) Apply(scope *model.Scope, x *Node, state []*Node) (y *Node, next []*Node) {
-	dims := x.Shape().Dimensions
-	if len(dims) != 3 || dims[2] != l.dModel {
-		panic(fmt.Errorf("gla layer: want x [batch, time, %d], got %s", l.dModel, x.Shape()))
-	}
-	batch, time, h := dims[0], dims[1], l.cfg.Heads
-	state = layers.StateOrZero(x.Graph(), "gla layer", l.StateSpecs(batch, x.DType()), state)
-	heads := func(z *Node, width int) *Node { return Reshape(z, batch, time, h, width) }
-	q := heads(layers.Dense(scope.In("q_proj"), x, h*l.dk, false), l.dk)
-	k := heads(layers.Dense(scope.In("k_proj"), x, h*l.dk, false), l.dk)
-	v := heads(layers.Dense(scope.In("v_proj"), x, h*l.dv, false), l.dv)
-	gk := heads(l.logDecay(scope, x), l.dk)
-	scale := 1 / math.Sqrt(float64(l.dk))
-	var o, s *Node
-	if time == 1 || l.cfg.Mode == ModeNaive {
-		o, s = Naive(q, k, v, gk, state[0], scale)
-	} else {
-		o, s = Chunked(q, k, v, gk, state[0], scale, l.chunk(time))
-	}
-	return l.output(scope, x, o), []*Node{s}
+	return l.ApplyDocuments(scope, x, state, nil)
 }
 
 // logDecay is gk = max(logsigmoid(W_2 W_1 x + b) / normalizer, clamp_min) [B, T, H d_k]: per-step decays
