@@ -45,7 +45,7 @@ type Data struct {
 	// MQARMix, with task mqar, trains on rows of several (seq_len, num_pairs) shapes, each batch's
 	// shape drawn uniformly (Zoology's mixed training set); vocabulary and power_a come from MQAR.
 	// The held-apart evaluation draws from the same mix. Token counts and state sizes use the longest.
-	MQARMix []MQARShape `yaml:"mqar_mix"`
+	MQARMix []MQARShape `yaml:"mqar_mix,omitempty"`
 	// For task files: the row length batches are cut to, and the training and held-apart files.
 	FilesSeqLen int             `yaml:"seq_len"`
 	Train       data.FileConfig `yaml:"train"`
