@@ -26,13 +26,20 @@ func attentionCase(t *testing.T, cfg layers.AttentionConfig, reference bool) *lt
 	return lt.NewMixerCase(m, 2, 16, 5)
 }
 
+// attentionPair returns the fast layer of cfg and its dense reference form, sharing weights.
+func attentionPair(t *testing.T, cfg layers.AttentionConfig) (fast, ref *lt.MixerCase) {
+	t.Helper()
+	fast = attentionCase(t, cfg, false)
+	ref = attentionCase(t, cfg, true)
+	ref.Store = fast.Store
+	return fast, ref
+}
+
 // The float64 harness for full causal attention: the fresh-sequence fast path against the cache path,
 // chained == single (through the KV cache), causality and a finite-difference check.
 func TestAttentionHarness(t *testing.T) {
 	cfg := layers.AttentionConfig{Heads: 2, MaxContext: 24, RoPEBase: 10000}
-	fast := attentionCase(t, cfg, false)
-	ref := attentionCase(t, cfg, true)
-	ref.Store = fast.Store
+	fast, ref := attentionPair(t, cfg)
 	lt.MixerFastVsReference(t, fast, ref, 11, 0, 1e-12)
 	lt.ChainedEqualsSingle(t, fast, 17, []int{6, 7}, 1e-12)
 	lt.Causal(t, fast, 9, 4, 1e-12)
@@ -44,9 +51,7 @@ func TestAttentionHarness(t *testing.T) {
 func TestAttentionShortConvHarness(t *testing.T) {
 	for _, window := range []int{0, 3} {
 		cfg := layers.AttentionConfig{Heads: 2, Window: window, MaxContext: 20, RoPEBase: 10000, ShortConv: 3}
-		fast := attentionCase(t, cfg, false)
-		ref := attentionCase(t, cfg, true)
-		ref.Store = fast.Store
+		fast, ref := attentionPair(t, cfg)
 		lt.MixerFastVsReference(t, fast, ref, 7, 4, 1e-12)
 		lt.ChainedEqualsSingle(t, fast, 13, []int{1, 6}, 1e-12)
 		lt.Causal(t, fast, 6, 3, 1e-12)
@@ -59,9 +64,7 @@ func TestAttentionShortConvHarness(t *testing.T) {
 func TestSlidingWindowHarness(t *testing.T) {
 	for _, window := range []int{1, 4, 5} {
 		cfg := layers.AttentionConfig{Heads: 2, Window: window, RoPEBase: 10000}
-		fast := attentionCase(t, cfg, false)
-		ref := attentionCase(t, cfg, true)
-		ref.Store = fast.Store
+		fast, ref := attentionPair(t, cfg)
 		lt.MixerFastVsReference(t, fast, ref, 13, 0, 1e-12)
 		lt.MixerFastVsReference(t, fast, ref, 6, 7, 1e-12)
 		lt.ChainedEqualsSingle(t, fast, 14, []int{3, 9}, 1e-12)
@@ -119,9 +122,7 @@ func TestCausalBlocks(t *testing.T) {
 	defer layers.SetCausalBlock(4)()
 	for _, shortConv := range []int{0, 3} {
 		cfg := layers.AttentionConfig{Heads: 2, MaxContext: 24, RoPEBase: 10000, ShortConv: shortConv}
-		fast := attentionCase(t, cfg, false)
-		ref := attentionCase(t, cfg, true)
-		ref.Store = fast.Store
+		fast, ref := attentionPair(t, cfg)
 		lt.MixerFastVsReference(t, fast, ref, 11, 0, 1e-12)
 		lt.MixerFastVsReference(t, fast, ref, 12, 0, 1e-12)
 		lt.MixerFastVsReference(t, fast, ref, 10, 5, 1e-12) // from a cache: query blocks over the cache
@@ -186,9 +187,7 @@ func TestAttentionPersistentTokens(t *testing.T) {
 	defer layers.SetCausalBlock(4)()
 	for _, window := range []int{0, 3} {
 		cfg := layers.AttentionConfig{Heads: 2, Window: window, MaxContext: 24, RoPEBase: 10000, PersistentTokens: 2}
-		fast := attentionCase(t, cfg, false)
-		ref := attentionCase(t, cfg, true)
-		ref.Store = fast.Store
+		fast, ref := attentionPair(t, cfg)
 		lt.MixerFastVsReference(t, fast, ref, 11, 0, 1e-12)
 		lt.MixerFastVsReference(t, fast, ref, 7, 5, 1e-12)
 		lt.ChainedEqualsSingle(t, fast, 13, []int{4, 9}, 1e-12)
