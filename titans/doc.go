@@ -132,12 +132,16 @@
 //
 // Persistent memory is N_p learned tokens (variable "persistent" [N_p, D]) that every attention query
 // sees (as keys and values, without RoPE). The memory itself does not read them: its learned initial
-// weights play the role of a memory that has (data-independently) read them.
+// weights play the role of a memory that has (data-independently) read them. The attention is
+// layers.Attention with PersistentTokens (MAG/MAL: its sliding window; MAC: ApplyWithContext, which puts
+// h_t at x_t's in-segment position). Since queries carry RoPE at absolute positions and the persistent
+// keys none, a packed document's attention outputs depend on its place in the row.
 //
 // # State and streaming
 //
 // The carried state holds the memory weights minus their learned initial values, the momentum, the
-// short-conv caches, and for MAG/MAL the attention's window cache and position. The zero state is the
+// short-conv caches, and for MAG/MAL the attention's window cache (the W-1 tokens a window reaches back)
+// and position. The zero state is the
 // start of a sequence. Because chunks (and MAC segments) start at each call, streaming in pieces equals
 // one call when the pieces are multiples of ChunkSize (SegmentSize for MAC). With CarryPartialChunk the
 // state instead holds the weights, momentum and conv caches at the start of the stream's current partial
