@@ -13,13 +13,9 @@ import (
 // the test skips them by name (and fails once one of them implements layers.DocumentMixer, so the entry
 // is removed). Every other type must restart at document starts.
 var pendingDocuments = map[string]string{
-	"titans_lmm": "issue 20: Titans resets (memory to its learned initial weights, momentum to zero) are engineer C's, not landed",
 	"titans_mac": "issue 20: Titans resets are engineer C's, not landed",
 	"titans_mag": "issue 20: Titans resets are engineer C's, not landed",
 	"titans_mal": "issue 20: Titans resets are engineer C's, not landed",
-	"moneta":     "issue 20: Miras (titans package) resets are engineer C's, not landed",
-	"yaad":       "issue 20: Miras (titans package) resets are engineer C's, not landed",
-	"memora":     "issue 20: Miras (titans package) resets are engineer C's, not landed",
 }
 
 // documentsConfig is a tiny float64 stack of one layer of type name: d_model 16, two heads of width 4

@@ -21,7 +21,7 @@ func (m *LMM) applyPaperCarry(scope *model.Scope, x *Node, state []*Node) (*Node
 	work, count := withPending(x, state[pendingAt], state[pendingAt+1]) // [B, C-1+T, D]
 	valid := AddScalar(count, time)                                     // real tokens in work
 	last := Sub(valid, ModScalar(valid, c))                             // start of the new partial chunk
-	q, k, v, _, projections := m.projectQKV(scope, work, state)
+	q, k, v, _, projections := m.projectQKV(scope, work, state, nil)
 	gates := m.paperGates(scope, work)
 	init := m.initialWeights(scope, work)
 	st := State{W: m.fullWeights(scope, work, state), S: state[numConv+numFast : pendingAt]}

@@ -1,9 +1,12 @@
 package titans
 
 import (
+	"fmt"
+
 	"github.com/engramlx/engram/layers"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Document starts (layers.DocumentMixer) in the paper-mode memory ops. At a start the weights return to
@@ -303,4 +306,25 @@ func NaiveDocuments(q, k, v *Node, gates Gates, st State, init []*Node, docStart
 		ys = append(ys, Read(ret.weights(w), token(q)))
 	}
 	return concatTime(ys), State{W: w, S: s}
+}
+
+// ApplyDocuments implements layers.DocumentMixer: Apply over rows packing documents, docStart [B, T] (x's
+// dtype, 1 at a document's first token; nil: Apply). At a start the memory weights return to their
+// learned initial value, the momentum to zero, the short convolutions restart and the document's chunk
+// grid begins (ChunkedDocuments), so each document computes what it computes alone; the returned state is
+// the one after the row's last token, that of its last document.
+func (m *LMM) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node) {
+	if docStart == nil {
+		return m.Apply(scope, x, state)
+	}
+	batch := x.Shape().Dimensions[0]
+	state = layers.StateOrZero(x.Graph(), "titans lmm", m.StateSpecs(batch, x.DType()), state)
+	if m.Config.Mode == ModeTP {
+		panic(fmt.Errorf("titans: document starts in titans.mode %s are not implemented (issue 20); set data.reset_at_document_start: false", ModeTP))
+	}
+	if m.carriesPartialChunk() {
+		panic(fmt.Errorf("titans: document starts with titans.carry_partial_chunk are not implemented (issue 20); set data.reset_at_document_start: false"))
+	}
+	y, next, _ := m.applyPaper(scope, x, state, docStart)
+	return y, next
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/engramlx/engram/layers"
 	lt "github.com/engramlx/engram/layers/layertest"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -164,4 +165,61 @@ func TestDocumentsGradCheck(t *testing.T) {
 	cfg := OpConfig{ChunkSize: 3, GradClamp: 0.5}
 	fast := len(c.dims)
 	lt.GradCheck(t, c.docFn(NaiveDocuments, cfg), c.inputs, []int{1, 2, 3, 4, 5, 6, 6 + 2*fast, 6 + 2*fast + 1}, 3, 1e-6)
+}
+
+// documentLayers are the mixers of the layer-level document tests: the Titans memory and the Miras models
+// (chunks of 4, conv kernel 3), fast and token-by-token.
+func documentLayers(t *testing.T) map[string][2]*lt.MixerCase {
+	out := map[string][2]*lt.MixerCase{}
+	add := func(name string, m layers.Mixer) {
+		fast := lt.NewMixerCase(m, 2, testDModel, 5)
+		out[name] = [2]*lt.MixerCase{fast, {Mixer: Reference(m), Batch: 2, DModel: testDModel, Store: fast.Store}}
+	}
+	m, err := New(testConfig(VariantLMM), testDModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	add("titans_lmm", m)
+	for _, name := range mirasNames {
+		add(name, mirasMixer(t, name, nil))
+	}
+	return out
+}
+
+// A packed row computes what its documents compute alone (outputs and final states, conv caches
+// included), in the chunked and the token-by-token layer, from the state a prefix left.
+func TestLayerPackedEqualsSeparate(t *testing.T) {
+	for name, pair := range documentLayers(t) {
+		for i, c := range pair {
+			worst := lt.PackedEqualsSeparate(t, c, []int{3, 9, 1, 14}, 6, nil, 1e-10)
+			t.Logf("%s (%s): packed == separate, worst rel RMS %.2g", name, []string{"chunked", "naive"}[i], worst)
+		}
+	}
+}
+
+// The chunked layer equals the token-by-token one on rows with different starts (one mid-chunk with a
+// segment boundary inside a later chunk, one at t = 0 and on the grid), from a prefix's state.
+func TestLayerDocumentsFastVsReference(t *testing.T) {
+	starts := tensors.FromFlatDataAndDimensions(func() []float64 {
+		mask := make([]float64, 2*19)
+		for _, t := range []int{2, 3, 10} {
+			mask[t] = 1
+		}
+		for _, t := range []int{0, 4, 8} {
+			mask[19+t] = 1
+		}
+		return mask
+	}(), 2, 19)
+	for name, pair := range documentLayers(t) {
+		fast, ref := pair[0], pair[1]
+		_, state := fast.Run(fast.RandomInput(3, 6), nil)
+		x := fast.RandomInput(4, 19)
+		yFast, nextFast := fast.RunDocuments(x, state, starts)
+		yRef, nextRef := ref.RunDocuments(x, state, starts)
+		worst := lt.AssertClose(t, name+" outputs", yFast, yRef, 1e-10)
+		for j, spec := range fast.Specs() {
+			worst = math.Max(worst, lt.AssertClose(t, name+" state "+spec.Name, nextFast[j], nextRef[j], 1e-10))
+		}
+		t.Logf("%s: chunked vs naive layer with document starts, worst rel RMS %.2g", name, worst)
+	}
 }

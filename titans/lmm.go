@@ -105,13 +105,29 @@ func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 	if m.carriesPartialChunk() {
 		return m.applyPaperCarry(scope, x, state)
 	}
+	return m.applyPaper(scope, x, state, nil)
+}
+
+// applyPaper is the paper-mode layer from a non-nil state, over rows packing documents when docStart
+// [B, T] is set (documents.go; nil: one sequence).
+func (m *LMM) applyPaper(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node, Stats) {
 	numConv := m.numConv()
-	q, k, v, nextConv, _ := m.projectQKV(scope, x, state)
+	q, k, v, nextConv, _ := m.projectQKV(scope, x, state, docStart)
 	gates := m.paperGates(scope, x)
 	init := m.initialWeights(scope, x)
 	numFast := len(init)
 	st := State{W: m.fullWeights(scope, x, state), S: state[numConv+numFast : numConv+2*numFast]}
-	y, final, stats := m.memoryOp(q, k, v, gates, st, nil, nil)
+	var y *Node
+	var final State
+	var stats Stats
+	switch {
+	case docStart == nil:
+		y, final, stats = m.memoryOp(q, k, v, gates, st, nil, nil)
+	case m.naive:
+		y, final = NaiveDocuments(q, k, v, gates, st, init, docStart, m.paperOp())
+	default:
+		y, final, stats = chunkedDocumentsWithStats(q, k, v, gates, st, init, docStart, m.paperOp())
+	}
 	next := nextConv
 	for l := range final.W {
 		next = append(next, Sub(final.W[l], init[l]))
@@ -121,9 +137,10 @@ func (m *LMM) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node,
 }
 
 // projectQKV is the paper mode's q, k, v [B, H, T, Dh]: projections of x, each through a short causal
-// depthwise conv (caches in state[0:3] when the kernel is > 1) and SiLU, q and k L2-normalised per head.
-// It also returns the next conv caches and the projections before the conv.
-func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *Node, nextConv, projections []*Node) {
+// depthwise conv (caches in state[0:3] when the kernel is > 1; restarting at document starts docStart
+// [B, T] when set) and SiLU, q and k L2-normalised per head. It also returns the next conv caches and
+// the projections before the conv.
+func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node, docStart *Node) (q, k, v *Node, nextConv, projections []*Node) {
 	dims := x.Shape().Dimensions
 	cfg := m.Config
 	project := func(i int, name string) *Node {
@@ -133,7 +150,7 @@ func (m *LMM) projectQKV(scope *model.Scope, x *Node, state []*Node) (q, k, v *N
 		if m.numConv() > 0 {
 			cache = state[i]
 		}
-		p, cache = layers.ShortConv(scope.In("%s_conv", name), p, cfg.ConvKernel, cache)
+		p, cache = layers.ShortConvDocuments(scope.In("%s_conv", name), p, cfg.ConvKernel, cache, docStart)
 		if m.numConv() > 0 {
 			nextConv = append(nextConv, cache)
 		}

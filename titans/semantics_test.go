@@ -49,7 +49,7 @@ func TestPaperQKNormalized(t *testing.T) {
 	x := lt.RandNormal(lt.NewRand(5), 1, 2, 7, testDModel)
 	out := runWithStore(store, func(in []*Node) []*Node {
 		state := layers.ZeroState(in[0].Graph(), m.StateSpecs(2, dtypes.Float64))
-		q, k, v, _, _ := m.projectQKV(store.RootScope().In("lmm"), in[0], state)
+		q, k, v, _, _ := m.projectQKV(store.RootScope().In("lmm"), in[0], state, nil)
 		return []*Node{q, k, v}
 	}, x)
 	for i, name := range []string{"q", "k"} {
