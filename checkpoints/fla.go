@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/engramlx/engram/internal/tensorutil"
+	"github.com/engramlx/engram/internal/torchlayout"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	mlmodel "github.com/gomlx/gomlx/ml/model"
@@ -21,19 +22,10 @@ type FLAGatedDeltaNetDims struct {
 	ShortConv                                   bool
 }
 
-// flaLayout says how an fla tensor is laid out relative to Engram's variable.
-type flaLayout int
-
-const (
-	flaLinear flaLayout = iota // nn.Linear weight [out, in]; Engram's Dense weight is [in, out]
-	flaConv                    // nn.Conv1d depthwise weight [channels, 1, W]; Engram's ShortConv weight is [W, channels]
-	flaSame                    // same shape and order ([H] decay parameters, the [V] norm weight)
-)
-
 // flaParam is one tensor of fla's GatedDeltaNet state_dict and the Engram variable it becomes.
 type flaParam struct {
 	fla, engram string // fla state_dict name (without prefix); variable path under the layer's scope
-	layout      flaLayout
+	layout      torchlayout.Layout
 	shape       []int // fla's shape
 }
 
@@ -41,22 +33,22 @@ type flaParam struct {
 func (d FLAGatedDeltaNetDims) flaParams() []flaParam {
 	kd, vd := d.Heads*d.HeadDimK, d.Heads*d.HeadDimV
 	ps := []flaParam{
-		{"q_proj.weight", "q_proj/weight", flaLinear, []int{kd, d.Hidden}},
-		{"k_proj.weight", "k_proj/weight", flaLinear, []int{kd, d.Hidden}},
-		{"v_proj.weight", "v_proj/weight", flaLinear, []int{vd, d.Hidden}},
-		{"a_proj.weight", "a_proj/weight", flaLinear, []int{d.Heads, d.Hidden}},
-		{"b_proj.weight", "b_proj/weight", flaLinear, []int{d.Heads, d.Hidden}},
-		{"A_log", "A_log", flaSame, []int{d.Heads}},
-		{"dt_bias", "dt_bias", flaSame, []int{d.Heads}},
-		{"g_proj.weight", "g_proj/weight", flaLinear, []int{vd, d.Hidden}},
-		{"o_norm.weight", "o_norm/weight", flaSame, []int{d.HeadDimV}},
-		{"o_proj.weight", "o_proj/weight", flaLinear, []int{d.Hidden, vd}},
+		{"q_proj.weight", "q_proj/weight", torchlayout.Linear, []int{kd, d.Hidden}},
+		{"k_proj.weight", "k_proj/weight", torchlayout.Linear, []int{kd, d.Hidden}},
+		{"v_proj.weight", "v_proj/weight", torchlayout.Linear, []int{vd, d.Hidden}},
+		{"a_proj.weight", "a_proj/weight", torchlayout.Linear, []int{d.Heads, d.Hidden}},
+		{"b_proj.weight", "b_proj/weight", torchlayout.Linear, []int{d.Heads, d.Hidden}},
+		{"A_log", "A_log", torchlayout.Same, []int{d.Heads}},
+		{"dt_bias", "dt_bias", torchlayout.Same, []int{d.Heads}},
+		{"g_proj.weight", "g_proj/weight", torchlayout.Linear, []int{vd, d.Hidden}},
+		{"o_norm.weight", "o_norm/weight", torchlayout.Same, []int{d.HeadDimV}},
+		{"o_proj.weight", "o_proj/weight", torchlayout.Linear, []int{d.Hidden, vd}},
 	}
 	if d.ShortConv {
 		ps = append(ps,
-			flaParam{"q_conv1d.weight", "q_conv/weight", flaConv, []int{kd, 1, d.ConvSize}},
-			flaParam{"k_conv1d.weight", "k_conv/weight", flaConv, []int{kd, 1, d.ConvSize}},
-			flaParam{"v_conv1d.weight", "v_conv/weight", flaConv, []int{vd, 1, d.ConvSize}})
+			flaParam{"q_conv1d.weight", "q_conv/weight", torchlayout.Conv, []int{kd, 1, d.ConvSize}},
+			flaParam{"k_conv1d.weight", "k_conv/weight", torchlayout.Conv, []int{kd, 1, d.ConvSize}},
+			flaParam{"v_conv1d.weight", "v_conv/weight", torchlayout.Conv, []int{vd, 1, d.ConvSize}})
 	}
 	return ps
 }
@@ -123,7 +115,7 @@ func ReadFLAGatedDeltaNet(file, prefix string, dims FLAGatedDeltaNetDims, dtype 
 		if err != nil {
 			return nil, fmt.Errorf("fla import: %s: %w", file, err)
 		}
-		out[p.engram] = fromFLA(p.layout, t, dtype)
+		out[p.engram] = torchlayout.FromTorch(p.layout, t, dtype)
 	}
 	for _, e := range st.Entries {
 		if strings.HasPrefix(e.Name, prefix) && !known[e.Name] {
@@ -165,41 +157,13 @@ func ToFLAGatedDeltaNet(values map[string]*tensors.Tensor, dims FLAGatedDeltaNet
 		if !ok {
 			return nil, fmt.Errorf("fla export: variable %q is missing", p.engram)
 		}
-		f := toFLA(p.layout, t)
+		f := torchlayout.ToTorch(p.layout, t)
 		if !slices.Equal(f.Shape().Dimensions, p.shape) {
 			return nil, fmt.Errorf("fla export: variable %q has shape %v, want fla's %v for %s", p.engram, t.Shape().Dimensions, p.shape, dims)
 		}
 		out[p.fla] = f
 	}
 	return out, nil
-}
-
-// fromFLA converts a float64 tensor in fla's layout to Engram's, in dtype.
-func fromFLA(layout flaLayout, t *tensors.Tensor, dtype dtypes.DType) *tensors.Tensor {
-	dims, data := t.Shape().Dimensions, tensorutil.Floats(t)
-	switch layout {
-	case flaLinear:
-		return makeTensor(dtype, transpose2(data, dims[0], dims[1]), dims[1], dims[0])
-	case flaConv: // [C, 1, W] -> [W, C]
-		return makeTensor(dtype, transpose2(data, dims[0], dims[2]), dims[2], dims[0])
-	}
-	return makeTensor(dtype, data, dims...)
-}
-
-// toFLA converts an Engram variable to fla's layout, as float64.
-func toFLA(layout flaLayout, t *tensors.Tensor) *tensors.Tensor {
-	dims, data := t.Shape().Dimensions, tensorutil.Floats(t)
-	switch layout {
-	case flaLinear:
-		if len(dims) == 2 {
-			return makeTensor(dtypes.Float64, transpose2(data, dims[0], dims[1]), dims[1], dims[0])
-		}
-	case flaConv: // [W, C] -> [C, 1, W]
-		if len(dims) == 2 {
-			return makeTensor(dtypes.Float64, transpose2(data, dims[0], dims[1]), dims[1], 1, dims[0])
-		}
-	}
-	return makeTensor(dtypes.Float64, data, dims...)
 }
 
 // FLAGatedDeltaNetState converts the cache of one fla GatedDeltaNet layer after a prefix into Engram's
@@ -223,11 +187,11 @@ func FLAGatedDeltaNetState(recurrent *tensors.Tensor, vFirst bool, convQ, convK,
 		n, v, k := dims[0]*dims[1], dims[2], dims[3]
 		out := make([]float64, 0, len(data))
 		for i := 0; i < n; i++ {
-			out = append(out, transpose2(data[i*v*k:(i+1)*v*k], v, k)...)
+			out = append(out, torchlayout.Transpose(data[i*v*k:(i+1)*v*k], v, k)...)
 		}
 		data, sDims[2], sDims[3] = out, k, v
 	}
-	state := []*tensors.Tensor{makeTensor(dtype, data, sDims...)}
+	state := []*tensors.Tensor{torchlayout.New(dtype, data, sDims...)}
 	if convQ == nil {
 		return state, nil
 	}
@@ -249,7 +213,7 @@ func FLAGatedDeltaNetState(recurrent *tensors.Tensor, vFirst bool, convQ, convK,
 				}
 			}
 		}
-		state = append(state, makeTensor(dtype, out, b, w-1, ch))
+		state = append(state, torchlayout.New(dtype, out, b, w-1, ch))
 	}
 	return state, nil
 }
@@ -278,30 +242,4 @@ func SetVariables(store *mlmodel.Store, scopePath string, values map[string]*ten
 		}
 	}
 	return nil
-}
-
-// transpose2 returns the transpose of a row-major [rows, cols] matrix.
-func transpose2(data []float64, rows, cols int) []float64 {
-	out := make([]float64, len(data))
-	for r := 0; r < rows; r++ {
-		for c := 0; c < cols; c++ {
-			out[c*rows+r] = data[r*cols+c]
-		}
-	}
-	return out
-}
-
-// makeTensor builds a float32 or float64 tensor from float64 data.
-func makeTensor(dtype dtypes.DType, data []float64, dims ...int) *tensors.Tensor {
-	if dtype == dtypes.Float32 {
-		f := make([]float32, len(data))
-		for i, v := range data {
-			f[i] = float32(v)
-		}
-		return tensors.FromFlatDataAndDimensions(f, dims...)
-	}
-	if dtype != dtypes.Float64 {
-		panic(fmt.Sprintf("fla import: dtype %s: want Float32 or Float64", dtype))
-	}
-	return tensors.FromFlatDataAndDimensions(slices.Clone(data), dims...)
 }

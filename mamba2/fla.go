@@ -9,17 +9,9 @@ import (
 
 	"github.com/engramlx/engram/checkpoints"
 	"github.com/engramlx/engram/internal/tensorutil"
+	"github.com/engramlx/engram/internal/torchlayout"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
-)
-
-// flaLayout says how an fla / mamba_ssm tensor is laid out relative to Engram's variable.
-type flaLayout int
-
-const (
-	linearLayout flaLayout = iota // nn.Linear weight [out, in]; Engram's Dense weight is [in, out]
-	convLayout                    // depthwise nn.Conv1d weight [channels, 1, K]; Engram's is [K, channels]
-	sameLayout                    // same shape and order
 )
 
 // FLAParam is one tensor of the state_dict of fla's Mamba2 layer (fla/layers/mamba2.py), which
@@ -28,7 +20,7 @@ type FLAParam struct {
 	Name   string // state_dict name, without a model prefix
 	Path   string // variable path under the layer's scope
 	Shape  []int  // fla's shape
-	layout flaLayout
+	layout torchlayout.Layout
 }
 
 // FLAParams lists the tensors of an fla / mamba_ssm Mamba2 layer of width dModel with cfg's sizes
@@ -36,14 +28,14 @@ type FLAParam struct {
 func FLAParams(cfg Config, dModel int) []FLAParam {
 	h, d, conv := cfg.Heads, cfg.Inner(), cfg.ConvDim()
 	return []FLAParam{
-		{"dt_bias", "dt_bias", []int{h}, sameLayout},
-		{"A_log", "A_log", []int{h}, sameLayout},
-		{"D", "D", []int{h}, sameLayout},
-		{"conv1d.weight", "conv1d/weight", []int{conv, 1, cfg.ConvSize}, convLayout},
-		{"conv1d.bias", "conv1d/bias", []int{conv}, sameLayout},
-		{"in_proj.weight", "in_proj/weight", []int{cfg.ProjDim(), dModel}, linearLayout},
-		{"norm.weight", "norm/weight", []int{d}, sameLayout},
-		{"out_proj.weight", "out_proj/weight", []int{dModel, d}, linearLayout},
+		{"dt_bias", "dt_bias", []int{h}, torchlayout.Same},
+		{"A_log", "A_log", []int{h}, torchlayout.Same},
+		{"D", "D", []int{h}, torchlayout.Same},
+		{"conv1d.weight", "conv1d/weight", []int{conv, 1, cfg.ConvSize}, torchlayout.Conv},
+		{"conv1d.bias", "conv1d/bias", []int{conv}, torchlayout.Same},
+		{"in_proj.weight", "in_proj/weight", []int{cfg.ProjDim(), dModel}, torchlayout.Linear},
+		{"norm.weight", "norm/weight", []int{d}, torchlayout.Same},
+		{"out_proj.weight", "out_proj/weight", []int{dModel, d}, torchlayout.Linear},
 	}
 }
 
@@ -69,7 +61,7 @@ func FromFLA(params map[string]*tensors.Tensor, cfg Config, dModel int, dtype dt
 			return nil, fmt.Errorf("mamba2 fla import: tensor %q has shape %v, want %v (heads %d, head_dim %d, state_size %d, n_groups %d, conv_size %d, d_model %d)",
 				p.Name, t.Shape().Dimensions, p.Shape, cfg.Heads, cfg.HeadDim, cfg.StateSize, cfg.Groups, cfg.ConvSize, dModel)
 		}
-		out[p.Path] = fromFLA(p.layout, t, dtype)
+		out[p.Path] = torchlayout.FromTorch(p.layout, t, dtype)
 	}
 	for name := range params {
 		if !known[name] {
@@ -88,7 +80,7 @@ func ToFLA(values map[string]*tensors.Tensor, cfg Config, dModel int) (map[strin
 		if !ok {
 			return nil, fmt.Errorf("mamba2 fla export: variable %q is missing", p.Path)
 		}
-		f := toFLA(p.layout, t)
+		f := torchlayout.ToTorch(p.layout, t)
 		if !slices.Equal(f.Shape().Dimensions, p.Shape) {
 			return nil, fmt.Errorf("mamba2 fla export: variable %q has shape %v, want fla's %v", p.Path, t.Shape().Dimensions, p.Shape)
 		}
@@ -146,58 +138,9 @@ func FLAState(ssm, conv *tensors.Tensor, dtype dtypes.DType) ([]*tensors.Tensor,
 		}
 	}
 	return []*tensors.Tensor{
-		makeTensor(dtype, tensorutil.Floats(ssm), sd...),
-		makeTensor(dtype, newest, batch, k-1, channels),
+		torchlayout.New(dtype, tensorutil.Floats(ssm), sd...),
+		torchlayout.New(dtype, newest, batch, k-1, channels),
 	}, nil
-}
-
-// fromFLA converts a tensor in fla's layout to Engram's, in dtype.
-func fromFLA(layout flaLayout, t *tensors.Tensor, dtype dtypes.DType) *tensors.Tensor {
-	dims, data := t.Shape().Dimensions, tensorutil.Floats(t)
-	switch layout {
-	case linearLayout:
-		return makeTensor(dtype, transpose2(data, dims[0], dims[1]), dims[1], dims[0])
-	case convLayout: // [C, 1, K] -> [K, C]
-		return makeTensor(dtype, transpose2(data, dims[0], dims[2]), dims[2], dims[0])
-	}
-	return makeTensor(dtype, data, dims...)
-}
-
-// toFLA converts an Engram variable to fla's layout, as float64.
-func toFLA(layout flaLayout, t *tensors.Tensor) *tensors.Tensor {
-	dims, data := t.Shape().Dimensions, tensorutil.Floats(t)
-	if len(dims) == 2 {
-		switch layout {
-		case linearLayout:
-			return makeTensor(dtypes.Float64, transpose2(data, dims[0], dims[1]), dims[1], dims[0])
-		case convLayout: // [K, C] -> [C, 1, K]
-			return makeTensor(dtypes.Float64, transpose2(data, dims[0], dims[1]), dims[1], 1, dims[0])
-		}
-	}
-	return makeTensor(dtypes.Float64, data, dims...)
-}
-
-// transpose2 returns the transpose of a row-major [rows, cols] matrix.
-func transpose2(data []float64, rows, cols int) []float64 {
-	out := make([]float64, len(data))
-	for r := range rows {
-		for c := range cols {
-			out[c*rows+r] = data[r*cols+c]
-		}
-	}
-	return out
-}
-
-// makeTensor builds a float32 or float64 tensor from float64 data.
-func makeTensor(dtype dtypes.DType, data []float64, dims ...int) *tensors.Tensor {
-	if dtype == dtypes.Float32 {
-		f := make([]float32, len(data))
-		for i, v := range data {
-			f[i] = float32(v)
-		}
-		return tensors.FromFlatDataAndDimensions(f, dims...)
-	}
-	return tensors.FromFlatDataAndDimensions(slices.Clone(data), dims...)
 }
 
 // entryFloats decodes a float safetensors entry (F64, F32 or BF16; every such value is a float64).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/engramlx/engram/internal/torchlayout"
 	lt "github.com/engramlx/engram/layers/layertest"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -30,7 +31,7 @@ func goldenConfig(depth int) Config {
 func loadNpy(t *testing.T, dir, name string, dtype dtypes.DType) *tensors.Tensor {
 	t.Helper()
 	x := lt.GoldenArray(t, goldenDir, dir, name)
-	return newTensor(lt.Floats(x), dtype, x.Shape().Dimensions)
+	return torchlayout.New(dtype, lt.Floats(x), x.Shape().Dimensions...)
 }
 
 // goldenModel is a tp-mode LMM whose variables were set by ImportPyTorchState from a case's state_dict.
@@ -113,7 +114,7 @@ func (m *goldenModel) run(x *tensors.Tensor, state []*tensors.Tensor, dout *tens
 		p := m.params[i-1]
 		data := lt.Floats(g)
 		if p.transpose {
-			data = transpose2D(data, p.engramDims[0], p.engramDims[1])
+			data = torchlayout.Transpose(data, p.engramDims[0], p.engramDims[1])
 		}
 		grads = append(grads, tensors.FromFlatDataAndDimensions(data, p.torchDims...))
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/engramlx/engram/internal/tensorutil"
+	"github.com/engramlx/engram/internal/torchlayout"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/ml/model"
@@ -107,12 +108,12 @@ func ImportPyTorchState(scope *model.Scope, cfg Config, dModel int, state map[st
 			}
 			data := tensorutil.Floats(t)
 			if p.transpose {
-				data = transpose2D(data, p.torchDims[0], p.torchDims[1])
+				data = torchlayout.Transpose(data, p.torchDims[0], p.torchDims[1])
 			}
 			for i := range data {
 				data[i] -= p.offset
 			}
-			value = newTensor(data, t.DType(), p.engramDims)
+			value = torchlayout.New(t.DType(), data, p.engramDims...)
 		}
 		s := scope.At("%s", p.scope)
 		if v := s.GetVariable(p.name); v != nil {
@@ -129,28 +130,6 @@ func ImportPyTorchState(scope *model.Scope, cfg Config, dModel int, state map[st
 	return nil
 }
 
-// transpose2D returns the [cols, rows] transpose of a row-major [rows, cols] matrix.
-func transpose2D(data []float64, rows, cols int) []float64 {
-	out := make([]float64, len(data))
-	for i := 0; i < rows; i++ {
-		for j := 0; j < cols; j++ {
-			out[j*rows+i] = data[i*cols+j]
-		}
-	}
-	return out
-}
-
-func newTensor(data []float64, dtype dtypes.DType, dims []int) *tensors.Tensor {
-	if dtype == dtypes.Float32 {
-		f := make([]float32, len(data))
-		for i, v := range data {
-			f[i] = float32(v)
-		}
-		return tensors.FromFlatDataAndDimensions(f, dims...)
-	}
-	return tensors.FromFlatDataAndDimensions(data, dims...)
-}
-
 // identity is the [n, n] identity in the dtype of the state_dict's tensors.
 func identity(n int, state map[string]*tensors.Tensor) *tensors.Tensor {
 	dtype := dtypes.Float64
@@ -162,5 +141,5 @@ func identity(n int, state map[string]*tensors.Tensor) *tensors.Tensor {
 	for i := 0; i < n; i++ {
 		data[i*n+i] = 1
 	}
-	return newTensor(data, dtype, []int{n, n})
+	return torchlayout.New(dtype, data, n, n)
 }
