@@ -17,6 +17,8 @@
 //	names:                     # optional short names of values, for ids, tables and plots
 //	  model.layers: [attention, swa]
 //	seeds: [1, 2, 3]           # default: the base's seed
+//	more_seeds:                # extra seeds where one swept key has one value (after all seeds above)
+//	  model.d_model=128: [2, 3]
 //
 // The file is decoded strictly (an unknown key is an error naming its line). Every value is applied with
 // configs.ApplyOverride ("key=value" rendered in YAML flow style), so a misspelt key or a wrong-typed
@@ -42,9 +44,13 @@
 // # Results
 //
 // After every run, <runs_dir>/<name>/ gets results.csv (one row per run: swept values, seed, status,
-// eval_accuracy, eval_loss, train_loss, steps, wall_seconds, tokens_per_sec, error), groups.csv (one
-// row per configuration: mean and sample standard deviation, n-1 in the denominator, over its finished
-// seeds) and results.md (both tables). At the end it also gets <metric>_vs_<key>.png for eval_accuracy
+// eval_accuracy, eval_loss, train_loss, steps, wall_seconds, tokens_per_sec, parameters, state_bytes,
+// error), groups.csv (one row per configuration: mean and sample standard deviation, n-1 in the
+// denominator, over its finished seeds) and results.md (both tables). At the end it also gets <metric>_vs_<key>.png for eval_accuracy
 // and eval_loss against every swept key: mean over seeds with std error bars, one line per setting of
-// the other swept keys. All files are written atomically (temp file + rename).
+// the other swept keys; and eval_accuracy_vs_state_bytes.png, Zoology's recall-vs-state figure: one line
+// per value of the first swept key (the mixer), against StateBytes on a log scale. State bytes are 4
+// bytes per element of one row's state as the mixers' StateSpecs give it (conv caches included), full
+// attention's KV cache at the run's row length; parameters come from summary.json. All files are
+// written atomically (temp file + rename).
 package sweep

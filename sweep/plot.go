@@ -40,7 +40,64 @@ func writePlots(s *Sweep, groups []Group) error {
 			}
 		}
 	}
-	return nil
+	if len(s.Keys) == 0 {
+		return nil
+	}
+	body, err := plotStateBytes(s, groups, metricIndex("eval_accuracy"))
+	if err != nil || body == nil {
+		return err
+	}
+	return fsutil.WriteFileAtomic(filepath.Join(s.Dir, "eval_accuracy_vs_state_bytes.png"), body)
+}
+
+// plotStateBytes renders Zoology's figure: a metric's mean over seeds (error bars: sample std) against
+// the recurrent state bytes (StateBytes, log scale), one line per value of the sweep's first key (the
+// mixer, in a sweep that lists model.layers first); nil when no configuration has finished.
+func plotStateBytes(s *Sweep, groups []Group, m int) ([]byte, error) {
+	stateIdx := metricIndex("state_bytes")
+	var lineNames []string
+	lines := map[string]*points{}
+	for _, g := range groups {
+		if g.OK == 0 || !(g.Mean[stateIdx] > 0) {
+			continue
+		}
+		name := g.Labels[0]
+		if lines[name] == nil {
+			lines[name] = &points{lo: 0, hi: 1}
+			lineNames = append(lineNames, name)
+		}
+		spread := g.Std[m]
+		if math.IsNaN(spread) {
+			spread = 0
+		}
+		l := lines[name]
+		l.x, l.y, l.err = append(l.x, g.Mean[stateIdx]), append(l.y, g.Mean[m]), append(l.err, spread)
+	}
+	if len(lineNames) == 0 {
+		return nil, nil
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("%s: %s vs recurrent state (mean ± std over seeds)", s.Name, metrics[m].name)
+	p.X.Label.Text = "state bytes (4 x state elements, all layers; log scale)"
+	p.Y.Label.Text = metrics[m].name
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	for i, name := range lineNames {
+		sort.Sort(lines[name])
+		if err := addLine(p, s.Short[0]+"="+name, lines[name], i, true); err != nil {
+			return nil, err
+		}
+	}
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Y.Min, p.Y.Max = 0, 1.05
+	w, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
+	if err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	if _, err := w.WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func metricIndex(name string) int {

@@ -10,20 +10,39 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/engramlx/engram/train"
+	"github.com/engramlx/engram/configs"
+	"github.com/engramlx/engram/model"
 )
 
-// metrics are the per-run numbers the tables carry, read from summary.json.
+// metrics are the per-run numbers the tables carry, read from summary.json, and the model's size from
+// its config (parameters, state bytes).
 var metrics = []struct {
 	name  string
-	value func(*train.Summary) float64
+	value func(Row) float64
 }{
-	{"eval_accuracy", func(s *train.Summary) float64 { return s.EvalAccuracy }},
-	{"eval_loss", func(s *train.Summary) float64 { return s.EvalLoss }},
-	{"train_loss", func(s *train.Summary) float64 { return s.TrainLoss }},
-	{"steps", func(s *train.Summary) float64 { return float64(s.Steps) }},
-	{"wall_seconds", func(s *train.Summary) float64 { return s.WallSeconds }},
-	{"tokens_per_sec", func(s *train.Summary) float64 { return s.TokensPerSec }},
+	{"eval_accuracy", func(r Row) float64 { return r.Summary.EvalAccuracy }},
+	{"eval_loss", func(r Row) float64 { return r.Summary.EvalLoss }},
+	{"train_loss", func(r Row) float64 { return r.Summary.TrainLoss }},
+	{"steps", func(r Row) float64 { return float64(r.Summary.Steps) }},
+	{"wall_seconds", func(r Row) float64 { return r.Summary.WallSeconds }},
+	{"tokens_per_sec", func(r Row) float64 { return r.Summary.TokensPerSec }},
+	{"parameters", func(r Row) float64 { return float64(r.Summary.Parameters) }},
+	{"state_bytes", func(r Row) float64 { return float64(StateBytes(r.Run.Exp)) }},
+}
+
+// StateBytes is what Zoology plots recall against: 4 bytes per element of the recurrent state of one
+// row, summed over the layers, as the mixers' StateSpecs give it (conv caches included), with full
+// attention's KV cache at the run's row length (data.SeqLen). 0 when the model cannot be built.
+func StateBytes(exp configs.Experiment) int {
+	m, err := model.New(exp.Model)
+	if err != nil {
+		return 0
+	}
+	elements := 0
+	for _, spec := range m.StateSpecsForContext(1, exp.Data.SeqLen()) {
+		elements += spec.Shape.Size()
+	}
+	return 4 * elements
 }
 
 // Group is one configuration (all swept values but the seed) with its runs' statistics.
@@ -59,7 +78,7 @@ func Groups(rows []Row) []Group {
 		case "ok":
 			g.OK++
 			for m, metric := range metrics {
-				values[r.Run.Config][m] = append(values[r.Run.Config][m], metric.value(r.Summary))
+				values[r.Run.Config][m] = append(values[r.Run.Config][m], metric.value(r))
 			}
 		}
 	}
@@ -124,7 +143,7 @@ func runsCSV(s *Sweep, rows []Row) []byte {
 		for _, m := range metrics {
 			cell := ""
 			if r.Summary != nil && r.Status == "ok" {
-				cell = strconv.FormatFloat(m.value(r.Summary), 'g', 6, 64)
+				cell = strconv.FormatFloat(m.value(r), 'g', 6, 64)
 			}
 			line = append(line, cell)
 		}
@@ -197,7 +216,7 @@ func markdown(s *Sweep, rows []Row, groups []Group) []byte {
 		for _, m := range metrics {
 			cell := ""
 			if r.Status == "ok" {
-				cell = format(m.name, m.value(r.Summary))
+				cell = format(m.name, m.value(r))
 			}
 			line = append(line, cell)
 		}
@@ -219,7 +238,7 @@ func format(name string, v float64) string {
 	switch name {
 	case "steps":
 		return strconv.Itoa(int(v))
-	case "wall_seconds", "tokens_per_sec":
+	case "wall_seconds", "tokens_per_sec", "parameters", "state_bytes":
 		return strconv.FormatFloat(v, 'f', 0, 64)
 	}
 	return strconv.FormatFloat(v, 'f', 4, 64)

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/engramlx/engram/configs"
+	"github.com/engramlx/engram/data"
+	"github.com/engramlx/engram/model"
 	"github.com/engramlx/engram/train"
 )
 
@@ -53,5 +56,26 @@ func TestErrorBarsClipped(t *testing.T) {
 	p := points{x: []float64{0}, y: []float64{0.98}, err: []float64{0.05}, lo: 0, hi: 1}
 	if low, high := p.YError(0); math.Abs(low-0.05) > 1e-12 || math.Abs(high-0.02) > 1e-12 {
 		t.Errorf("error bar (-%g, +%g), want (-0.05, +0.02)", low, high)
+	}
+}
+
+// StateBytes counts 4 bytes per state element from the mixers' StateSpecs: gated DeltaNet's S (heads x
+// d_k x d_v) and its three conv caches per layer, whatever the row length; attention's KV cache at the
+// run's row length (64 more positions: 64 x (K + V) x d_model more elements per layer).
+func TestStateBytes(t *testing.T) {
+	exp := configs.Default()
+	exp.Model.DModel, exp.Model.Vocab = 128, 8192
+	exp.Model.Layers = model.LayerTypes("gated_deltanet", "gated_deltanet")
+	exp.Model.DeltaNet.Heads, exp.Model.DeltaNet.HeadDimK, exp.Model.DeltaNet.ExpandV, exp.Model.DeltaNet.ConvSize = 2, 64, 1, 4
+	exp.Data.MQAR = data.MQAR{Vocab: 8192, SeqLen: 64, NumPairs: 4, PowerA: 0.01}
+	perLayer := 2*64*64 + 3*3*128 // S, then conv_q, conv_k, conv_v: 3 positions x 128 channels each
+	if got, want := StateBytes(exp), 4*2*perLayer; got != want {
+		t.Errorf("gated_deltanet: %d bytes, want %d", got, want)
+	}
+	exp.Model.Layers = model.LayerTypes("attention", "attention")
+	short := StateBytes(exp)
+	exp.Data.MQAR.SeqLen = 128
+	if got, want := StateBytes(exp)-short, 4*2*64*2*128; got != want {
+		t.Errorf("attention at 128 minus at 64 tokens: %d bytes, want %d", got, want)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/engramlx/engram/configs"
@@ -32,6 +34,10 @@ type File struct {
 	Names map[string][]string `yaml:"names"`
 	// Seeds are the experiment seeds every configuration runs with (default: the base's seed).
 	Seeds []uint64 `yaml:"seeds"`
+	// MoreSeeds adds seeds where one swept key has one value (its name or its value as written):
+	// {"model.d_model=128": [2, 3]} also runs every d_model 128 configuration with seeds 2 and 3, after
+	// all configurations have run with Seeds.
+	MoreSeeds map[string][]uint64 `yaml:"more_seeds"`
 }
 
 // Sweep is a resolved sweep: its directory and one Run per configuration and seed.
@@ -211,7 +217,46 @@ func (f *File) resolve(base configs.Experiment) (*Sweep, error) {
 			s.Runs = append(s.Runs, r)
 		}
 	}
-	return s, nil
+	return s, f.addMoreSeeds(s, base, all, cells, seen)
+}
+
+// addMoreSeeds appends the runs of more_seeds, conditions in sorted order.
+func (f *File) addMoreSeeds(s *Sweep, base configs.Experiment, all []axis, cells [][]int, seen map[string]bool) error {
+	conds := make([]string, 0, len(f.MoreSeeds))
+	for cond := range f.MoreSeeds {
+		conds = append(conds, cond)
+	}
+	sort.Strings(conds)
+	for _, cond := range conds {
+		key, value, _ := strings.Cut(cond, "=")
+		k := slices.Index(s.Keys, strings.TrimSpace(key))
+		if k < 0 {
+			return fmt.Errorf("more_seeds: %q names no swept key (swept: %s)", cond, strings.Join(s.Keys, ", "))
+		}
+		value = strings.TrimSpace(value)
+		matched := false
+		for _, seed := range f.MoreSeeds[cond] {
+			for _, cell := range cells {
+				if all[k].labels[cell[k]] != value && all[k].values[cell[k]] != value {
+					continue
+				}
+				matched = true
+				r, err := s.newRun(base, all, cell, seed)
+				if err != nil {
+					return err
+				}
+				if seen[r.ID] {
+					return fmt.Errorf("more_seeds: %q repeats run %q", cond, r.ID)
+				}
+				seen[r.ID] = true
+				s.Runs = append(s.Runs, r)
+			}
+		}
+		if !matched {
+			return fmt.Errorf("more_seeds: %q matches no value of %s (values: %s)", cond, s.Keys[k], strings.Join(all[k].labels, ", "))
+		}
+	}
+	return nil
 }
 
 // Relocate moves the sweep to runsDir/name (either empty: unchanged), as -runs and -name ask.

@@ -171,3 +171,39 @@ func TestShortSweepClampsWarmup(t *testing.T) {
 		}
 	}
 }
+
+// more_seeds adds seeds only where a swept key has the named value, after every configuration's own
+// seeds; a condition naming no swept key or no value is an error.
+func TestMoreSeeds(t *testing.T) {
+	src := `
+name: s
+base: quickstart
+grid:
+  model.layers: [[attention], [swa]]
+zip:
+  model.d_model: [32, 48]
+names: {model.layers: [full, window]}
+seeds: [1]
+more_seeds: {model.d_model=48: [2, 3]}
+`
+	s, err := Parse("s.yaml", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range s.Runs {
+		ids = append(ids, r.ID)
+	}
+	want := []string{"layers=full,d_model=32,seed=1", "layers=full,d_model=48,seed=1", "layers=window,d_model=32,seed=1",
+		"layers=window,d_model=48,seed=1", "layers=full,d_model=48,seed=2", "layers=window,d_model=48,seed=2",
+		"layers=full,d_model=48,seed=3", "layers=window,d_model=48,seed=3"}
+	if !reflect.DeepEqual(ids, want) || s.Runs[7].Exp.Seed != 3 || s.Runs[7].Config != "layers=window,d_model=48" {
+		t.Fatalf("runs %v, want %v", ids, want)
+	}
+	for cond, msg := range map[string]string{"model.heads=2": "names no swept key", "model.d_model=64": "matches no value"} {
+		bad := strings.Replace(src, "model.d_model=48", cond, 1)
+		if _, err := Parse("s.yaml", []byte(bad), nil); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("more_seeds %s: got %v, want %q", cond, err, msg)
+		}
+	}
+}
