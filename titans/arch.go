@@ -182,13 +182,13 @@ func (m *MAGOrMAL) attentionSpecs(batch int, dtype dtypes.DType) []layers.StateS
 
 // attend runs the sliding-window attention on x from state (the W-1 slot caches of attentionSpecs): a
 // zero slot, which no query sees, goes before each cache, and the oldest slot of the returned caches is
-// cut.
-func (m *MAGOrMAL) attend(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
+// cut. docStart [B, T] (nil: one sequence) hides other documents' keys.
+func (m *MAGOrMAL) attend(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node) {
 	padFront := func(cache *Node) *Node { // every axis named: GoMLX's Pad gradient wants them all
 		return Pad(cache, ScalarZero(cache.Graph(), cache.DType()), PadAxis{}, PadAxis{Start: 1}, PadAxis{}, PadAxis{})
 	}
 	padded := append([]*Node{padFront(state[0]), padFront(state[1])}, state[2:]...)
-	y, next := m.attn.Apply(scope, x, padded)
+	y, next := m.attn.ApplyDocuments(scope, x, padded, docStart)
 	window := next[0].Shape().Dimensions[1]
 	cut := func(cache *Node) *Node { return SliceAxis(cache, 1, AxisRange(1, window)) }
 	return y, append([]*Node{cut(next[0]), cut(next[1])}, next[2:]...)
@@ -202,6 +202,11 @@ func (m *MAGOrMAL) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*
 
 // ApplyWithStats implements Introspector.
 func (m *MAGOrMAL) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node, Stats) {
+	return m.apply(scope, x, state, nil)
+}
+
+// apply is ApplyWithStats over rows packing documents when docStart [B, T] is set (documents.go).
+func (m *MAGOrMAL) apply(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node, Stats) {
 	batch := x.Shape().Dimensions[0]
 	name := "titans mal"
 	if m.gated {
@@ -209,12 +214,12 @@ func (m *MAGOrMAL) ApplyWithStats(scope *model.Scope, x *Node, state []*Node) (*
 	}
 	state = layers.StateOrZero(x.Graph(), name, m.StateSpecs(batch, x.DType()), state)
 	numMem := len(m.lmm.StateSpecs(batch, x.DType()))
-	mem, memNext, stats := m.lmm.ApplyWithStats(scope.In("memory"), x, state[:numMem])
+	mem, memNext, stats := m.lmm.applyDocumentsWithStats(scope.In("memory"), x, state[:numMem], docStart)
 	if !m.gated {
-		y, attnNext := m.attend(scope.In("attention"), mem, state[numMem:])
+		y, attnNext := m.attend(scope.In("attention"), mem, state[numMem:], docStart)
 		return y, append(memNext, attnNext...), stats
 	}
-	att, attnNext := m.attend(scope.In("attention"), x, state[numMem:])
+	att, attnNext := m.attend(scope.In("attention"), x, state[numMem:], docStart)
 	eps := m.lmm.Config.NormEps
 	gated := Mul(scaleLast(scope.In("attention_norm"), layers.RMSNormalize(att, eps)),
 		layers.FastSigmoid(scaleLast(scope.In("memory_norm"), layers.RMSNormalize(mem, eps))))

@@ -314,8 +314,15 @@ func NaiveDocuments(q, k, v *Node, gates Gates, st State, init []*Node, docStart
 // grid begins (ChunkedDocuments), so each document computes what it computes alone; the returned state is
 // the one after the row's last token, that of its last document.
 func (m *LMM) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node) {
+	y, next, _ := m.applyDocumentsWithStats(scope, x, state, docStart)
+	return y, next
+}
+
+// applyDocumentsWithStats is ApplyDocuments with the introspection scalars (ApplyWithStats when docStart
+// is nil).
+func (m *LMM) applyDocumentsWithStats(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node, Stats) {
 	if docStart == nil {
-		return m.Apply(scope, x, state)
+		return m.ApplyWithStats(scope, x, state)
 	}
 	batch := x.Shape().Dimensions[0]
 	state = layers.StateOrZero(x.Graph(), "titans lmm", m.StateSpecs(batch, x.DType()), state)
@@ -325,6 +332,15 @@ func (m *LMM) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStar
 	if m.carriesPartialChunk() {
 		panic(fmt.Errorf("titans: document starts with titans.carry_partial_chunk are not implemented (issue 20); set data.reset_at_document_start: false"))
 	}
-	y, next, _ := m.applyPaper(scope, x, state, docStart)
+	return m.applyPaper(scope, x, state, docStart)
+}
+
+// ApplyDocuments implements layers.DocumentMixer for MAG and MAL: the memory restarts as LMM.ApplyDocuments
+// does and the sliding-window attention sees only keys of the query's document
+// (layers.Attention.ApplyDocuments; the persistent tokens stay visible to every document). The returned
+// window caches are the row's (they still hold the keys of its earlier documents, as layers.Attention's
+// do): a call continuing from them is a stream, not a new document.
+func (m *MAGOrMAL) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node) {
+	y, next, _ := m.apply(scope, x, state, docStart)
 	return y, next
 }

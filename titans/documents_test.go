@@ -3,6 +3,7 @@ package titans
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/engramlx/engram/layers"
@@ -221,5 +222,37 @@ func TestLayerDocumentsFastVsReference(t *testing.T) {
 			worst = math.Max(worst, lt.AssertClose(t, name+" state "+spec.Name, nextFast[j], nextRef[j], 1e-10))
 		}
 		t.Logf("%s: chunked vs naive layer with document starts, worst rel RMS %.2g", name, worst)
+	}
+}
+
+// MAG and MAL without persistent tokens: packed == separate for the memory and the attention outputs and
+// the memory state (the window caches are layers.Attention's row caches, not compared), chunked and
+// token-by-token memory.
+func TestMAGMALPackedEqualsSeparate(t *testing.T) {
+	skip := func(s string) bool { return strings.HasPrefix(s, "attention/") }
+	for _, variant := range []string{VariantMAG, VariantMAL} {
+		cfg := testConfig(variant)
+		cfg.PersistentTokens = 0
+		fast, ref := mixerPair(t, cfg)
+		for i, c := range []*lt.MixerCase{fast, ref} {
+			worst := lt.PackedEqualsSeparate(t, c, []int{3, 9, 1, 14}, 6, skip, 1e-10)
+			t.Logf("%s (%s): packed == separate, worst rel RMS %.2g", variant, []string{"chunked", "naive"}[i], worst)
+		}
+	}
+}
+
+// With persistent tokens a packed document's outputs are not those it has alone: layers.Attention rotates
+// queries at their row positions while the persistent keys carry no position, so a document's scores
+// against them depend on where it sits in the row. Nothing of an earlier document's content reaches it:
+// changing the earlier documents' tokens leaves the later document's outputs bit-identical.
+func TestMAGMALPersistentTokensNoLeak(t *testing.T) {
+	for _, variant := range []string{VariantMAG, VariantMAL} {
+		fast, _ := mixerPair(t, testConfig(variant))
+		starts := lt.DocumentStarts(2, []int{7, 12})
+		x := fast.RandomInput(8, 19)
+		other := lt.ConcatTime(fast.RandomInput(9, 7), lt.SliceTime(x, 7, 19))
+		y1, _ := fast.RunDocuments(x, nil, starts)
+		y2, _ := fast.RunDocuments(other, nil, starts)
+		lt.AssertClose(t, variant+" second document after different first documents", lt.SliceTime(y2, 7, 19), lt.SliceTime(y1, 7, 19), 0)
 	}
 }
