@@ -18,7 +18,6 @@ const usage = `Usage: eval -run DIR [-run DIR ...] [flags]
 
   eval -run runs/passkey_swa                                # the run's own eval: section
   eval -run runs/a -run runs/b -tasks passkey -lengths 1K,4K,64K -depths 0,0.5,1
-  eval -run runs/x -set eval.lengths=4K,16K -set eval.samples=8
   eval -run runs/mqar -tasks mqar -file test.parquet        # MQAR rows from Arrow/Parquet files
   eval -run runs/quickstart/export                          # an export (cmd/export) evaluates like its run`
 
@@ -74,9 +73,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		err = eval.Evaluate(eval.Request{Runs: runs, Eval: cfg, Out: *out, Log: stderr, PlotOnly: *plotOnly})
 	}
-	if err != nil {
-		return c.Exit(err)
+	if err == nil {
+		fmt.Fprintf(stderr, "eval: done in %.1fs, peak RSS %s\n", time.Since(start).Seconds(), cli.PeakRSS())
 	}
-	fmt.Fprintf(stderr, "eval: done in %.1fs, peak RSS %s\n", time.Since(start).Seconds(), cli.PeakRSS())
-	return cli.ExitOK
+	return c.Exit(err)
 }
