@@ -1,6 +1,5 @@
-// Command eval measures trained runs on long-context tasks and writes tables and plots next to them:
-// settings from -config or the run's config.yaml, overridden by -set eval.<key>=<value> and shorthand
-// flags (package eval: Settings, Evaluate). The last line reports wall time and peak RSS.
+// Command eval measures trained runs (or exports) on long-context tasks, writing tables and plots: settings
+// from -config or the run's, then -set eval.<key>=<value> and shorthands (package eval: Settings, Evaluate).
 package main
 
 import (
