@@ -21,10 +21,11 @@ const module = "github.com/engramlx/engram/"
 // directly. "cmd/" forbids every command.
 var forbidden = map[string][]string{
 	// The trainer, configs, evaluation, sweeps and export know mixers only through model and layers'
-	// capabilities; the curriculum is data's, not rmt's.
+	// capabilities; the curriculum is data's, not rmt's. Evaluation reads exports (export.Load), so
+	// export must never import eval.
 	"train":   {"deltanet", "titans", "mom", "rmt", "eval", "sweep", "export"},
 	"configs": {"deltanet", "titans", "mom", "rmt", "train", "eval", "sweep", "checkpoints"},
-	"eval":    {"deltanet", "titans", "mom", "rmt", "sweep", "export"},
+	"eval":    {"deltanet", "titans", "mom", "rmt", "sweep"},
 	"sweep":   {"deltanet", "titans", "mom", "rmt", "eval", "export"},
 	"export":  {"deltanet", "titans", "mom", "rmt", "eval", "sweep"},
 	// The model composes mixers; nothing it uses knows about training or evaluation.
