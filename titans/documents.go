@@ -71,6 +71,8 @@ type chunkDocs struct {
 	// renewed [B, 1, n] is 1 from the chunk's inner segment boundary c on (within its first document);
 	// beforeRenewal is the one-hot of token c-1 (all 0 when the chunk has no such boundary).
 	renewed, beforeRenewal *Node
+	// last [B, 1, n] is 1 at position ChunkSize - 1 of a document's grid (a Miras chunk boundary, miras_chunk.go).
+	last *Node
 	// The anchor of the chunk's first document, one of three [B, 1, 1, 1] 0/1 factors: the chunk-start
 	// weights (its segment starts on the grid), the initial weights (it started inside the previous chunk
 	// less than ChunkSize tokens ago), or the previous chunk's weights before its boundary c.
@@ -83,6 +85,7 @@ func newChunkDocs(start, pos, bound *Node, chunkSize int) chunkDocs {
 	asFloat := func(b *Node) *Node { return ConvertDType(b, dtype) }
 	count := CumSum(start, -1)
 	d := chunkDocs{start: start, keep: asFloat(Equal(count, ZerosLike(count)))}
+	d.last = asFloat(Equal(ModScalar(pos, float64(chunkSize)), Scalar(pos.Graph(), dtype, float64(chunkSize-1))))
 	d.same = asFloat(Equal(InsertAxes(count, -1), InsertAxes(count, -2)))
 	// The boundary at the chunk's first token is the grid's own (the chunk-start weights): drop it.
 	inner, before := ZerosLike(bound), ZerosLike(bound)
@@ -261,7 +264,11 @@ func chunkStepDocuments(q, k, v, theta, delta *Node, coefs chunkCoefs, d chunkDo
 		acc := Add(Add(Mul(perMatrix(m.bt), InsertAxes(st.W[l], 2)), Mul(perMatrix(m.c), InsertAxes(st.S[l], 2))), Mul(perMatrix(m.init), InsertAxes(init[l], 2)))
 		scaled := Mul(InsertAxes(aTheta, -1), InsertAxes(f.ps[l], 2))
 		acc = Sub(acc, Einsum("bhtij,bhik->bhtjk", scaled, f.rs[l]))
-		z = Einsum("bhtj,bhtjk->bhtk", h, ret.weight(acc))
+		// Each token's segment-start accumulators: the anchor, the weights before c, or init (miras_chunk.go).
+		fromAnchor := Mul(d.keep, OneMinus(d.renewed))
+		base := Add(Add(Mul(perMatrix(fromAnchor), InsertAxes(anchor[l], 2)), Mul(perMatrix(d.renewed), InsertAxes(renewal[l], 2))),
+			Mul(perMatrix(OneMinus(d.keep)), InsertAxes(init[l], 2)))
+		z = Einsum("bhtj,bhtjk->bhtk", h, ret.readWeight(base, acc, perMatrix(d.last)))
 	}
 	last := OneHot(Const(q.Graph(), []int32{int32(n - 1)}), n, q.DType()) // [1, n]
 	next := m.stateAt(Reshape(last, 1, 1, n), st, init, f, theta)
@@ -303,7 +310,15 @@ func NaiveDocuments(q, k, v *Node, gates Gates, st State, init []*Node, docStart
 			s[l] = Sub(Mul(eta, s[l]), Mul(th, Squeeze(grads[l], 2)))
 			w[l] = Add(Mul(keep, w[l]), s[l])
 		}
-		ys = append(ys, Read(ret.weights(w), token(q)))
+		read := w
+		if !ret.isL2() { // Miras: base holds the segment-start accumulators (miras_chunk.go)
+			isLast := at(ConvertDType(Equal(ModScalar(pos, float64(cfg.ChunkSize)), Scalar(pos.Graph(), pos.DType(), float64(cfg.ChunkSize-1))), pos.DType()))
+			read = make([]*Node, len(w))
+			for l := range w {
+				read[l] = ret.readWeight(base[l], w[l], isLast)
+			}
+		}
+		ys = append(ys, Read(read, token(q)))
 	}
 	return concatTime(ys), State{W: w, S: s}
 }
@@ -326,11 +341,14 @@ func (m *LMM) applyDocumentsWithStats(scope *model.Scope, x *Node, state []*Node
 	}
 	batch := x.Shape().Dimensions[0]
 	state = layers.StateOrZero(x.Graph(), "titans lmm", m.StateSpecs(batch, x.DType()), state)
-	if m.Config.Mode == ModeTP {
-		panic(fmt.Errorf("titans: document starts in titans.mode %s are not implemented (issue 20); set data.reset_at_document_start: false", ModeTP))
-	}
 	if m.carriesPartialChunk() {
-		panic(fmt.Errorf("titans: document starts with titans.carry_partial_chunk are not implemented (issue 20); set data.reset_at_document_start: false"))
+		panic(fmt.Errorf("titans.carry_partial_chunk = true: document starts with a carried partial chunk are not implemented (issue 20); set data.reset_at_document_start: false or carry_partial_chunk: false"))
+	}
+	if m.Config.Mode == ModeTP {
+		if why := m.tpDocumentsUnsupported(); why != "" {
+			panic(fmt.Errorf("%s (issue 20); set data.reset_at_document_start: false", why))
+		}
+		return m.applyTPWork(scope, x, state, nil, docStart)
 	}
 	return m.applyPaper(scope, x, state, docStart)
 }

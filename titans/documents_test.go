@@ -256,3 +256,87 @@ func TestMAGMALPersistentTokensNoLeak(t *testing.T) {
 		lt.AssertClose(t, variant+" second document after different first documents", lt.SliceTime(y2, 7, 19), lt.SliceTime(y1, 7, 19), 0)
 	}
 }
+
+// tpDocCase is newTPCase with per-token gates (the pooled gates of the chunk ending at each token) and
+// document starts appended after the base weights.
+func tpDocCase(seed uint64, time, chunk int, starts [][]int) *opCase {
+	c := newTPCase(seed, 2, 2, time, 4, 2, 2, chunk)
+	rng := lt.NewRand(seed + 2000)
+	c.inputs[4] = lt.RandUniform(rng, 0.5, 0.99, 2, 2, time)
+	c.inputs[5] = lt.RandUniform(rng, 0.01, 0.2, 2, 2, time)
+	mask := make([]float64, 2*time)
+	for b, row := range starts {
+		for _, t := range row {
+			mask[b*time+t] = 1
+		}
+	}
+	c.inputs = append(c.inputs, tensors.FromFlatDataAndDimensions(mask, 2, time))
+	return c
+}
+
+type tpDocOp func(q, k, v *Node, gates Gates, st State, base []*Node, docStart *Node, cfg PyTorchConfig) (*Node, State)
+
+func (c *opCase) tpDocFn(op tpDocOp, cfg PyTorchConfig) lt.OpFn {
+	fast := len(c.dims)
+	return func(in []*Node) []*Node {
+		st := State{W: in[6 : 6+fast], S: in[6+fast : 6+2*fast]}
+		gates := Gates{Theta: in[3], Eta: in[4], Alpha: in[5]}
+		y, final := op(in[0], in[1], in[2], gates, st, in[6+2*fast:6+3*fast], in[6+3*fast], cfg)
+		return append(append([]*Node{y}, final.W...), final.S...)
+	}
+}
+
+// The tp document op equals its token-by-token reference (outputs, final state, every gradient), with
+// writes whose chunk begins in the previous grid chunk, a document starting on a chunk's first token and
+// writing at its last, chunk 1 and a chunk longer than the row.
+func TestTPDocumentsChunkedEqualsNaive(t *testing.T) {
+	starts := [][]int{{2, 3, 9, 21}, {0, 8, 13}}
+	for _, chunk := range []int{1, 4, 5, 30} {
+		t.Run(fmt.Sprintf("C%d", chunk), func(t *testing.T) {
+			c := tpDocCase(uint64(800+chunk), 27, chunk, starts)
+			cfg := PyTorchConfig{ChunkSize: chunk, NormEps: tpLayerNormEps, GradClamp: 2}
+			worst := compareDocOps(t, c.tpDocFn(ChunkedPyTorchDocuments, cfg), c.tpDocFn(NaivePyTorchDocuments, cfg), c, 1e-10)
+			t.Logf("tp C=%d: chunked vs naive with document starts, worst rel RMS %.3g", chunk, worst)
+		})
+	}
+}
+
+// Every variant in the tp mode (no persistent tokens; chunks of 2): packed == separate, fast and
+// token-by-token memory; ttt batches and a carried partial chunk are refused.
+func TestTPPackedEqualsSeparate(t *testing.T) {
+	skip := func(s string) bool { return strings.HasPrefix(s, "attention/") }
+	for _, variant := range []string{VariantLMM, VariantMAG, VariantMAL} {
+		cfg := configFor(variant, ModeTP)
+		cfg.PersistentTokens = 0
+		fast, ref := mixerPair(t, cfg)
+		for i, c := range []*lt.MixerCase{fast, ref} {
+			worst := lt.PackedEqualsSeparate(t, c, []int{3, 9, 1, 14}, 5, skip, 1e-10)
+			t.Logf("tp %s (%s): packed == separate, worst rel RMS %.2g", variant, []string{"chunked", "naive"}[i], worst)
+		}
+	}
+}
+
+// What is not implemented is refused at graph build with the field and value: tp-mode TTT batches and
+// a carried partial chunk.
+func TestDocumentsRefused(t *testing.T) {
+	carry := testConfig(VariantLMM)
+	carry.CarryPartialChunk = true
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{{configFor(VariantLMM, modeTPBatched), "ttt_batch_size = 4"}, {carry, "carry_partial_chunk = true"}} {
+		m, err := New(tc.cfg, testDModel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := lt.NewMixerCase(m, 2, testDModel, 5)
+		func() {
+			defer func() {
+				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), tc.want) {
+					t.Errorf("want a panic naming %q, got %v", tc.want, r)
+				}
+			}()
+			c.RunDocuments(c.RandomInput(1, 6), nil, lt.DocumentStarts(2, []int{2, 4}))
+		}()
+	}
+}

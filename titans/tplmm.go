@@ -40,7 +40,7 @@ func (m *LMM) applyTP(scope *model.Scope, x *Node, state []*Node) (*Node, []*Nod
 	if carry {
 		x, pendingCount = withPending(x, state[2*numFast], state[2*numFast+1])
 	}
-	y, next, stats := m.applyTPWork(scope, x, state, pendingCount)
+	y, next, stats := m.applyTPWork(scope, x, state, pendingCount, nil)
 	if !carry {
 		return y, next, stats
 	}
@@ -78,8 +78,10 @@ func timeWindow(x, start *Node, length int) *Node {
 }
 
 // applyTPWork is the tp layer on x; with pendingCount set, x is [pending ; input ; zeros] and only its
-// first pendingCount + (T - C + 1) tokens are real.
-func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCount *Node) (*Node, []*Node, Stats) {
+// first pendingCount + (T - C + 1) tokens are real. With docStart [B, T] set (and no pendingCount) it
+// restarts at document starts (tpdocuments.go): the gates of every chunk a document completes are pooled
+// over its own C tokens.
+func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCount, docStart *Node) (*Node, []*Node, Stats) {
 	cfg := m.Config
 	dims := x.Shape().Dimensions
 	batch, time := dims[0], dims[1]
@@ -96,7 +98,11 @@ func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCou
 	wv := denseWeight(scope.In("v"), stored, m.width())
 	wTheta, bTheta := m.gateParams(scope.In("theta"), stored)
 	var gates Gates
-	if pooled := poolChunks(stored, cfg.ChunkSize); pooled != nil {
+	if docStart != nil {
+		pooled := windowMeans(stored, cfg.ChunkSize)
+		gates.Eta = m.gate(scope.In("eta"), pooled, etaOffset)
+		gates.Alpha = m.gate(scope.In("alpha"), pooled, alphaOffset)
+	} else if pooled := poolChunks(stored, cfg.ChunkSize); pooled != nil {
 		gates.Eta = m.gate(scope.In("eta"), pooled, etaOffset)
 		gates.Alpha = m.gate(scope.In("alpha"), pooled, alphaOffset)
 	}
@@ -117,7 +123,20 @@ func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCou
 	}
 	fromRetrieved = projectAll(retrieved, fromRetrieved)
 	q := heads(fromRetrieved[0])
-	y, final, stats := m.memoryOp(q, k, v, gates, st, init, valid)
+	var y *Node
+	var final State
+	var stats Stats
+	if docStart != nil {
+		tp := PyTorchConfig{ChunkSize: cfg.ChunkSize, GradClamp: cfg.GradClamp, NormEps: tpLayerNormEps}
+		if m.naive {
+			y, final = NaivePyTorchDocuments(q, k, v, gates, st, init, docStart, tp)
+		} else {
+			y, final = ChunkedPyTorchDocuments(q, k, v, gates, st, init, docStart, tp)
+		}
+		stats = tpStats(nil, nil, nil, gates, final)
+	} else {
+		y, final, stats = m.memoryOp(q, k, v, gates, st, init, valid)
+	}
 	var next []*Node
 	for l := range final.W {
 		next = append(next, Sub(final.W[l], init[l]))
