@@ -75,6 +75,9 @@ type Config struct {
 	HuberDelta   float64 `yaml:"huber_delta"`
 	HuberLearned bool    `yaml:"huber_learned"`
 	ElasticL1    float64 `yaml:"elastic_l1"` // the l1 weight (soft threshold) of the elastic_net retention, >= 0
+	// MirasExactReads makes every token of a retention other than l2 read its exact weights phi(A_t), built
+	// per token (slow: about 20x Titans); false (the default) reads the chunk-boundary form (doc.go).
+	MirasExactReads bool `yaml:"miras_exact_reads,omitempty"`
 
 	// NormEps is the epsilon of the RMS and L2 normalisations of the paper mode. The tp mode uses
 	// titans-pytorch's: the dtype's machine epsilon for its RMSNorms, 1e-5 for the memory's LayerNorm.
@@ -272,7 +275,7 @@ func (c Config) Bias() AttentionalBias {
 
 // RetentionGate is the memory's retention as the ops take it (an empty Retention is l2).
 func (c Config) RetentionGate() Retention {
-	r := Retention{Kind: c.Retention, Q: c.LqQ, L1: c.ElasticL1}
+	r := Retention{Kind: c.Retention, Q: c.LqQ, L1: c.ElasticL1, ExactReads: c.MirasExactReads}
 	if r.Kind == "" {
 		r.Kind = RetentionL2
 	}

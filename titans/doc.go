@@ -76,13 +76,44 @@
 // here so that weights start at the N(0, 1/in) scale of the other retentions. Elastic net: gamma =
 // ElasticL1 is the l1 weight, its l2 weight is the alpha_t decay (so gamma = 0 is the l2 retention).
 //
-// Chunked form: all gradients of a chunk are taken at W0 = phi(A0) (the paper's parallel training,
-// Eqs. 28-29), so A_t is the same linear recurrence as Titans' weights. The paper applies the non-linear
-// map only at chunk boundaries (Memora: a "lag" token per chunk, linear steps inside); here each token
-// reads y_t = M_{phi(A_t)}(q_t) exactly: chunkStepMapped builds every token's A_t in the chunk as a
-// matrix (one batched product, n^2 in out multiply-adds per layer and chunk), so the token-by-token
-// reference (naive.go) is the same recurrence and chunk size 1 is exactly Eq. 24 / 27 with Titans'
-// momentum. The cost is the price: at B = 8, H = 4, Dh = 32, chunks of 16, BenchmarkMiras measures it.
+// Chunked form (miras_chunk.go): all gradients of a chunk are taken at W0 = phi(A0) (the paper's parallel
+// training, Eqs. 28-29), so A_t is the same linear recurrence as Titans' weights. What a token reads has
+// two forms. The paper applies the non-linear map only at chunk boundaries (Memora: a "lag" token per
+// chunk, linear steps inside; its section on parallelizable training was not reachable here beyond that
+// digest, so the form below is reasoned out, not copied from its equations):
+//
+//   - Chunk-boundary reads (the default). phi is applied at the chunk's start (W0, where the gradients are
+//     taken) and at its end: the last token of a complete chunk (position ChunkSize - 1 on the call's
+//     grid) reads y = M_{phi(A_n)}(q) exactly. Tokens inside read weights that are linear in A_t, so the
+//     read is Titans' rank-1 read (no per-token matrices):
+//     lq (Moneta): h W~_t = s_t (h A_t), s_t = s(A0) (||A0||_F / ||A_t||_F)^{q-2}, s(A) = ||A||_q^{-(q-2)}:
+//     the q-norm of A_t estimated from its Frobenius norm (exact per token from Gram products of the
+//     rank-1 steps) with the chunk start's ratio ||A||_q / ||A||_F; exact when A_t is a multiple of A0
+//     (the decay alone).
+//     kl (Memora) and elastic_net: W~_t = phi(A0) + P (A_t - A0), the first-order expansion of phi about
+//     A0 with its Jacobian replaced by a map P of the input side: kl P = c (diag(pi) - pi pi^T), pi the
+//     mean of the columns' distributions phi(A0) / c (the softmax Jacobian exactly when all columns are
+//     one distribution, TestMirasKLJacobian); elastic_net P = I (exact beyond the threshold).
+//     Where this approximates: every token inside a chunk (positions 0 .. ChunkSize - 2, and all tokens of a
+//     call's last partial chunk); the accumulators, the final state and the boundary tokens are exact.
+//     Chunk size 1 makes every token a boundary: the exact recurrence (TestMirasChunkOneIsExact, 1e-12).
+//     TestMirasBoundaryVsExact measures the outputs against the exact reads on a random input at the
+//     model's sizes (Dh 32, 2-layer memory of expansion 2, chunks of 16, T 64, theta <= 0.05, float64):
+//     with alpha near its init (<= 0.03) relative RMS 3.4e-3 for Moneta, 3.0e-4 for Memora (reading phi(A0)
+//     alone, without the chunk's own writes: 0.31 and 4.1e-3); with strong forgetting (alpha in
+//     [0.01, 0.2], where a chunk's accumulators change as much as their start) 0.67 for Moneta (its
+//     Frobenius-ratio estimate of the q-norm fails there) and 8.0e-4 for Memora.
+//   - Exact reads (Config.MirasExactReads, "titans.miras_exact_reads: true"): y_t = M_{phi(A_t)}(q_t) for
+//     every token; chunkStepMapped's exactReads builds each token's A_t in the chunk as a matrix (one
+//     batched product, n^2 in out multiply-adds per layer and chunk), about 20x Titans' cost.
+//
+// naive.go's token-by-token reference follows the chosen form (Retention.tokenWeights builds the same
+// reads from full matrices: P applied to A_t - A0, the Frobenius norms from the entries), so chunk == naive holds
+// in float64 for both forms (TestMirasChunkedEqualsNaive, TestMirasExactChunkedEqualsNaive).
+// BenchmarkMiras measures the cost (B = 8, H = 4, Dh = 32, T = 1024, chunks of 16). With document starts
+// (documents.go) the same reads are computed from per-token matrices (the exact form's cost), each token's
+// A0 the accumulators at its segment's start and the boundary at position ChunkSize - 1 of its document's
+// grid, so a packed row equals its documents run alone.
 //
 // The named models are mixer types that read the titans section (one set of memory settings for a
 // user to learn; a model may mix titans_lmm and Miras layers) and set the objective and retention:

@@ -112,16 +112,6 @@ type factorSet struct {
 
 func newFactorSet(ps, rs []*Node, loss *Node) factorSet { return factorSet{ps: ps, rs: rs, loss: loss} }
 
-// slice returns the factors of tokens [from, to).
-func (f factorSet) slice(from, to int) factorSet {
-	part := func(x *Node) *Node { return SliceAxis(x, 2, AxisRange(from, to)) }
-	out := factorSet{loss: part(f.loss)}
-	for l := range f.ps {
-		out.ps, out.rs = append(out.ps, part(f.ps[l])), append(out.rs, part(f.rs[l]))
-	}
-	return out
-}
-
 // pickTokens returns, per token, a where mask [B, 1, n] is 1 and b elsewhere (exact selection).
 func pickTokens(mask *Node, a, b factorSet) factorSet {
 	cond := GreaterThan(mask, ScalarZero(mask.Graph(), mask.DType()))
@@ -206,28 +196,54 @@ func chunkedDocumentsWithStats(q, k, v *Node, gates Gates, st State, init []*Nod
 	c := min(cfg.ChunkSize, time)
 	docs := newCallDocs(docStart, cfg.ChunkSize)
 	ret := cfg.Retention
-	initFactors := newFactorSet(biasGradFactors(ret.weights(init), k, v, cfg.Bias, gates.Delta, cfg.Autodiff))
-	var ys, losses, thetas, clamped []*Node
-	var renewal []*Node // the previous chunk's weights before its boundary c
-	for j, b := range chunkBounds(time, c) {
-		part := func(x *Node) *Node {
-			if x == nil {
-				return nil
-			}
-			return SliceAxis(x, 2, AxisRange(b[0], b[1]))
+	initPs, initRs, initLoss := biasGradFactors(ret.weights(init), k, v, cfg.Bias, gates.Delta, cfg.Autodiff)
+	cut := func(x *Node) []*Node { return timePieces(x, time, c) }
+	qs, ks, vs, thetas, deltas, etas, alphas := cut(q), cut(k), cut(v), cut(gates.Theta), cut(gates.Delta), cut(gates.Eta), cut(gates.Alpha)
+	starts, positions, bounds := cut(docs.start), cut(docs.pos), cut(docs.bound)
+	initFactors := make([]factorSet, len(qs))
+	for j, loss := range cut(initLoss) {
+		initFactors[j].loss = loss
+	}
+	for l := range initPs {
+		for j, p := range cut(initPs[l]) {
+			initFactors[j].ps = append(initFactors[j].ps, p)
 		}
-		d := newChunkDocs(part(docs.start), part(docs.pos), part(docs.bound), cfg.ChunkSize)
+		for j, r := range cut(initRs[l]) {
+			initFactors[j].rs = append(initFactors[j].rs, r)
+		}
+	}
+	var ys, losses, clamped []*Node
+	var renewal []*Node // the previous chunk's weights before its boundary c
+	for j := range qs {
+		d := newChunkDocs(starts[j], positions[j], bounds[j], cfg.ChunkSize)
 		anchor := st.W // a call's first chunk is on its grid
 		if j > 0 {
 			anchor = mixAnchor(d, st.W, init, renewal)
 		}
-		coefs := newChunkCoefs(part(gates.Eta), part(gates.Alpha))
 		var out chunkOut
-		out, st, renewal = chunkStepDocuments(part(q), part(k), part(v), part(gates.Theta), part(gates.Delta), coefs, d, st, anchor, init, initFactors.slice(b[0], b[1]), cfg)
-		ys, losses, thetas, clamped = append(ys, out.y), append(losses, out.loss), append(thetas, out.theta), append(clamped, out.clamped)
+		out, st, renewal = chunkStepDocuments(qs[j], ks[j], vs[j], thetas[j], deltas[j], newChunkCoefs(etas[j], alphas[j]), d, st, anchor, init, initFactors[j], cfg)
+		ys, losses, thetas[j], clamped = append(ys, out.y), append(losses, out.loss), out.theta, append(clamped, out.clamped)
 	}
 	final := State{W: ret.weights(st.W), S: st.S}
 	return concatTime(ys), st, opStats(losses, thetas, clamped, gates, final)
+}
+
+// timePieces cuts x [B, X, T, ...] (nil: a list of nils) into the call's chunks of c tokens along axis 2,
+// with layers.SplitAxis when c divides T (one Concatenate in the gradient, not a padded sum per chunk).
+func timePieces(x *Node, time, c int) []*Node {
+	bounds := chunkBounds(time, c)
+	if x == nil {
+		return make([]*Node, len(bounds))
+	}
+	if n := len(bounds); time%c == 0 && n > 1 {
+		d := x.Shape().Dimensions
+		return layers.SplitAxis(Reshape(x, append([]int{d[0], d[1], n, c}, d[3:]...)...), 2)
+	}
+	out := make([]*Node, len(bounds))
+	for j, b := range bounds {
+		out[j] = SliceAxis(x, 2, AxisRange(b[0], b[1]))
+	}
+	return out
 }
 
 // chunkStepDocuments is chunkStep (or chunkStepMapped) for one grid chunk of a row with document starts

@@ -36,6 +36,9 @@ type Retention struct {
 	Kind string
 	Q    float64 // lq: the exponent q > 1
 	L1   float64 // elastic_net: the l1 weight gamma >= 0 (the soft threshold)
+	// ExactReads makes every token read phi(A_t) exactly, its weights built as a matrix (chunkStepMapped,
+	// slow); false reads the chunk-boundary form, linear in A_t inside a chunk (doc.go, miras_chunk.go).
+	ExactReads bool
 }
 
 func (b AttentionalBias) isL2() bool { return b.Kind == "" || b.Kind == BiasL2 }
@@ -108,8 +111,7 @@ func (r Retention) weight(a *Node) *Node {
 	rank := a.Rank()
 	switch r.Kind {
 	case RetentionLq:
-		sum := ReduceAndKeep(PowScalar(AddScalar(Square(a), smoothEps), r.Q/2), ReduceSum, rank-2, rank-1)
-		return Div(a, PowScalar(sum, (r.Q-2)/r.Q))
+		return Mul(a, r.lqScale(a))
 	case RetentionKL:
 		in := a.Shape().Dimensions[rank-2]
 		return MulScalar(Softmax(a, rank-2), math.Sqrt(float64(in)))
@@ -119,38 +121,14 @@ func (r Retention) weight(a *Node) *Node {
 	return a
 }
 
-// chunkStepMapped is chunkStep for a retention other than l2 (W = phi(A)). The state holds the
-// accumulators A; all gradients of the chunk are taken at W0 = phi(A0), so the accumulators are the
-// same linear recurrence as Titans' weights,
-//
-//	A_t = B_t A0 + c_t S0 - sum_{i<=t} A_ti theta_i p_i^T r_i,
-//
-// but the map phi is not linear, so each token's A_t is built as a matrix ([B, H, n, in, out], one
-// batched product over the chunk) and read as y_t = M_{phi(A_t)}(q_t): exact per token, at n^2 in out
-// multiply-adds per layer and chunk (Titans' l2 read needs n^2 (in + out)).
-func chunkStepMapped(q, k, v, theta, delta *Node, coefs chunkCoefs, st State, cfg OpConfig) (chunkOut, State) {
-	ps, rs, loss := biasGradFactors(cfg.Retention.weights(st.W), k, v, cfg.Bias, delta, cfg.Autodiff)
-	theta, clamped := clampTheta(theta, ps, rs, cfg.GradClamp)
-	aTheta := Mul(coefs.a, InsertAxes(theta, 2)) // A_ti theta_i [B, H, t, i]
-	n := q.Shape().Dimensions[2]
-	perToken := func(x *Node) *Node { return InsertAxes(x, -1, -1) } // [B, H, n] -> [B, H, n, 1, 1]
-	next := State{W: make([]*Node, len(st.W)), S: make([]*Node, len(st.S))}
-	h := q
-	var z *Node
-	for l := range st.W {
-		if l > 0 {
-			h = silu(z)
-		}
-		// sum_i A_ti theta_i p_i^T r_i for every t: [B, H, t, i, in] x [B, H, i, out] -> [B, H, t, in, out].
-		scaled := Mul(InsertAxes(aTheta, -1), InsertAxes(ps[l], 2))
-		steps := Einsum("bhtij,bhik->bhtjk", scaled, rs[l])
-		acc := Add(Mul(perToken(coefs.bt), InsertAxes(st.W[l], 2)), Mul(perToken(coefs.c), InsertAxes(st.S[l], 2)))
-		acc = Sub(acc, steps)
-		z = Einsum("bhtj,bhtjk->bhtk", h, cfg.Retention.weight(acc))
-		next.W[l] = Squeeze(SliceAxis(acc, 2, AxisElem(n-1)), 2)
-		sCoef := Mul(Squeeze(SliceAxis(coefs.lE, 2, AxisElem(n-1)), 2), theta) // (E_n / E_i) theta_i
-		sUpdate := tmm(Mul(ps[l], InsertAxes(sCoef, -1)), rs[l])
-		next.S[l] = Sub(Mul(InsertAxes(SliceAxis(coefs.e, 2, AxisElem(n-1)), -1), st.S[l]), sUpdate)
-	}
-	return chunkOut{y: z, loss: loss, theta: theta, clamped: clamped}, next
+// lqScale is the lq retention's factor 1 / ||A||_q^{q-2} = (sum_ij (A_ij^2 + eps)^{q/2})^{-(q-2)/q} of
+// accumulators a [..., in, out], per head: [..., 1, 1].
+func (r Retention) lqScale(a *Node) *Node {
+	return PowScalar(r.lqPower(a), -(r.Q-2)/r.Q)
+}
+
+// lqPower is ||A||_q^q = sum_ij (A_ij^2 + eps)^{q/2} of accumulators a [..., in, out]: [..., 1, 1].
+func (r Retention) lqPower(a *Node) *Node {
+	rank := a.Rank()
+	return ReduceAndKeep(PowScalar(AddScalar(Square(a), smoothEps), r.Q/2), ReduceSum, rank-2, rank-1)
 }

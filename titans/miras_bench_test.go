@@ -6,8 +6,9 @@ import (
 
 // BenchmarkMiras measures the three Miras models' layers next to the Titans memory they extend, at the
 // same sizes and chunk (B = 8, H = 4, Dh = 32, T = 1024, 2-layer memory of expansion 2, chunks of 16,
-// the model default), forward and forward + backward, in float32. moneta and memora build every token's
-// weights inside a chunk (chunkStepMapped); yaad keeps Titans' rank-1 read.
+// the model default), forward and forward + backward, in float32. moneta and memora run the default
+// chunk-boundary reads (miras_chunk.go; their exact reads, miras_exact_reads, cost about 20x Titans);
+// yaad keeps Titans' rank-1 read.
 //
 //	GOEXPERIMENT=simd go test ./titans/ -run '^$' -bench Miras -benchtime 1x
 func BenchmarkMiras(b *testing.B) {

@@ -16,7 +16,8 @@ import (
 // With ChunkSize 1 the chunk start is the previous token, so this is the exact per-token recurrence.
 // With a Miras objective cfg.Bias the gradient is that of its loss; with a retention cfg.Retention other
 // than l2, W above is the accumulator A of the steps, the memory's weights are its map phi(A) (miras.go),
-// the gradients are taken at phi(A_{chunk start}) and y_t = M_{phi(A_t)}(q_t).
+// the gradients are taken at phi(A_{chunk start}) and y_t reads the weights Retention.tokenWeights gives:
+// phi(A_t) at a chunk's last token (and every token with ExactReads), else the chunk-boundary form.
 // The per-token gradients are full matrices from graph.Gradient (perTokenGradients), independent of the
 // rank-1 closed form Chunked uses. Shapes as in Chunked.
 func Naive(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y *Node, final State) {
@@ -39,7 +40,8 @@ func naiveWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y 
 			delta = part(gates.Delta)
 		}
 		// At the chunk-start weights; w holds the accumulators A (= the weights for the l2 retention).
-		grads := biasPerTokenGradients(cfg.Retention.weights(w), part(k), part(v), cfg.Bias, delta)
+		a0 := append([]*Node(nil), w...)
+		grads := biasPerTokenGradients(cfg.Retention.weights(a0), part(k), part(v), cfg.Bias, delta)
 		theta := clampFullGradients(part(gates.Theta), grads, cfg.GradClamp)
 		for t := 0; t < b[1]-b[0]; t++ {
 			gate := func(x *Node) *Node { return InsertAxes(SliceAxis(x, 2, AxisElem(t)), -1) } // [B, H, 1, 1]
@@ -50,7 +52,8 @@ func naiveWithBoundaries(q, k, v *Node, gates Gates, st State, cfg OpConfig) (y 
 				s[l] = Sub(Mul(eta, s[l]), Mul(th, u))
 				w[l] = Add(Mul(beta, w[l]), s[l])
 			}
-			_, zs := mlpForward(cfg.Retention.weights(w), SliceAxis(q, 2, AxisElem(b[0]+t)))
+			read := cfg.Retention.tokenWeights(a0, w, t == cfg.ChunkSize-1) // miras_chunk.go
+			_, zs := mlpForward(read, SliceAxis(q, 2, AxisElem(b[0]+t)))
 			ys = append(ys, zs[len(zs)-1])
 		}
 		bounds = append(bounds, State{W: append([]*Node(nil), w...), S: append([]*Node(nil), s...)})
