@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/engramlx/engram/model"
 )
 
 // Every YAML in configs/ (and configs/sweeps/ when present) is loaded strictly and validated, both from
@@ -161,5 +163,30 @@ func TestOldTitansModeName(t *testing.T) {
 	}
 	if exp, err := Load("titans_lmm_tp.yaml", nil); err != nil || exp.Model.Titans.Mode != "titans_pytorch" || len(exp.Notices) != 0 {
 		t.Errorf("titans_lmm_tp.yaml: %v (mode %q, notices %v)", err, exp.Model.Titans.Mode, exp.Notices)
+	}
+}
+
+// An export's architecture written before the gla package (layer type "gla" = the scalar-gated delta-rule
+// member, no "gla" section) decodes as that member under the scope "gla", so its weights are found; an
+// architecture with a gla section (today's GLA) keeps the type.
+func TestDecodeSavedModelMapsLegacyGLA(t *testing.T) {
+	legacy := `{"vocab": 64, "d_model": 32, "layers": ["gla", "attention"], "deltanet": {"heads": 2}, "attention": {"heads": 2}}`
+	cfg := model.DefaultConfig()
+	if err := DecodeSavedModel([]byte(legacy), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.Layers[0]; l.Type != "mamba2_style" || l.ScopeName() != "gla" || cfg.Layers[1].Type != "attention" || cfg.DeltaNet.Heads != 2 {
+		t.Errorf("legacy gla export decoded as %+v (deltanet heads %d), want mamba2_style under scope gla", cfg.Layers, cfg.DeltaNet.Heads)
+	}
+	current := `{"vocab": 64, "d_model": 32, "layers": ["gla"], "gla": {"heads": 2}}`
+	cfg = model.DefaultConfig()
+	if err := DecodeSavedModel([]byte(current), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if l := cfg.Layers[0]; l.Type != "gla" || l.ScopeName() != "gla" || cfg.GLA.Heads != 2 {
+		t.Errorf("today's gla export decoded as %+v", cfg.Layers)
+	}
+	if err := DecodeSavedModel([]byte(`{"d_modle": 3}`), &cfg); err == nil || !strings.Contains(err.Error(), "d_modle") {
+		t.Errorf("an unknown key: got %v", err)
 	}
 }

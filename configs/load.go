@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/engramlx/engram/model"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -223,27 +224,52 @@ var legacyKeys = map[string][]string{"deltanet": {"gate", "delta"}, "titans": {"
 
 // ParseSaved is Parse for a run's own saved config.yaml: the settings earlier builds saved although the
 // layer type decided them (legacyKeys) are dropped first, and layer types since renamed are mapped
-// (renameLegacyGLA), so runs from before resume.
+// (renameLegacyGLA), so runs from before resume (upgradeSavedModel).
 func ParseSaved(file string, src []byte) (Experiment, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(src, &doc); err != nil || len(doc.Content) == 0 {
 		return Parse(file, src, nil)
 	}
 	if m := mappingValue(doc.Content[0], "model"); m != nil {
-		for section, keys := range legacyKeys {
-			if sec := mappingValue(m, section); sec != nil {
-				for _, key := range keys {
-					removeKey(sec, key)
-				}
-			}
-		}
-		renameLegacyGLA(m)
+		upgradeSavedModel(m)
 	}
 	cleaned, err := yaml.Marshal(&doc)
 	if err != nil {
 		return Parse(file, src, nil)
 	}
 	return Parse(file, cleaned, nil)
+}
+
+// upgradeSavedModel rewrites a model section saved by an earlier build into today's names: legacyKeys
+// dropped, renamed layer types mapped.
+func upgradeSavedModel(m *yaml.Node) {
+	for section, keys := range legacyKeys {
+		if sec := mappingValue(m, section); sec != nil {
+			for _, key := range keys {
+				removeKey(sec, key)
+			}
+		}
+	}
+	renameLegacyGLA(m)
+}
+
+// DecodeSavedModel decodes a model section that an earlier build may have written (an export's
+// config.json architecture, JSON or YAML) into into, strictly, after the upgrades ParseSaved applies to a
+// run's config.yaml: an export of a model whose "gla" layers were the scalar-gated delta-rule member
+// loads as that member, not as today's GLA.
+func DecodeSavedModel(raw []byte, into *model.Config) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) > 0 {
+		upgradeSavedModel(doc.Content[0])
+	}
+	body, err := yaml.Marshal(&doc)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, into)
 }
 
 // renameLegacyGLA maps the layer type "gla" of a model section saved before the gla package to what it

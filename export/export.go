@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 
 	"github.com/engramlx/engram/checkpoints"
+	"github.com/engramlx/engram/configs"
 	"github.com/engramlx/engram/data"
 	"github.com/engramlx/engram/model"
 	"github.com/engramlx/engram/train"
@@ -210,8 +211,8 @@ func Load(dir string, backend compute.Backend) (*Model, *checkpoints.Imported, e
 		return nil, nil, err
 	}
 	cfg := model.DefaultConfig()
-	if err := imp.DecodeArchitecture(&cfg); err != nil {
-		return nil, nil, err
+	if err := configs.DecodeSavedModel(imp.Manifest.Architecture, &cfg); err != nil {
+		return nil, nil, fmt.Errorf("%s: architecture: %w", filepath.Join(dir, checkpoints.ConfigFile), err)
 	}
 	wrap := model.DefaultRMTConfig()
 	if _, err := imp.DecodeRMT(&wrap); err != nil {

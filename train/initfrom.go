@@ -34,8 +34,8 @@ func (r *Runner) initFrom() error {
 		return fmt.Errorf("train.init_from: %w", err)
 	}
 	from := model.DefaultConfig()
-	if err := imp.DecodeArchitecture(&from); err != nil {
-		return fmt.Errorf("train.init_from: %w", err)
+	if err := configs.DecodeSavedModel(imp.Manifest.Architecture, &from); err != nil {
+		return fmt.Errorf("train.init_from = %s: architecture: %w", dir, err)
 	}
 	// Exports hold the streaming set-up of the same weights (model.Config.ForStreaming).
 	if diffs := configs.DiffModels(from.ForStreaming(), r.Exp.Model.ForStreaming()); len(diffs) > 0 {
