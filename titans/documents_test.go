@@ -10,6 +10,7 @@ import (
 	lt "github.com/engramlx/engram/layers/layertest"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
+	"github.com/gomlx/gomlx/ml/model"
 )
 
 // docOp is a memory op over rows with document starts.
@@ -59,6 +60,7 @@ func TestChunkedDocumentsEqualsNaive(t *testing.T) {
 		{"chunk1", 2, 37, 1, OpConfig{GradClamp: 1}}, // without the clamp the per-token recurrence diverges here
 		{"chunk_longer_than_row", 2, 37, 64, OpConfig{}},
 		{"chunk_8", 2, 37, 8, OpConfig{}},
+		{"T_multiple_of_chunk", 2, 40, 5, OpConfig{GradClamp: 1}}, // the chunks from layers.SplitAxis
 		{"moneta", 2, 37, 5, OpConfig{Bias: AttentionalBias{Kind: BiasLp, P: 3}, Retention: Retention{Kind: RetentionLq, Q: 4}}},
 		{"yaad", 2, 37, 5, OpConfig{Bias: AttentionalBias{Kind: BiasHuber, Delta: 0.3}}},
 		{"memora", 2, 37, 5, OpConfig{Retention: Retention{Kind: RetentionKL}}},
@@ -338,5 +340,61 @@ func TestDocumentsRefused(t *testing.T) {
 			}()
 			c.RunDocuments(c.RandomInput(1, 6), nil, lt.DocumentStarts(2, []int{2, 4}))
 		}()
+	}
+}
+
+// packedMixer applies a document mixer to rows that start a document every `every` tokens (from t = 0),
+// the starts a constant of the graph, so that layertest's runners time ApplyDocuments.
+type packedMixer struct {
+	layers.DocumentMixer
+	every int
+}
+
+func (p packedMixer) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []*Node) {
+	dims := x.Shape().Dimensions
+	mask := make([]float64, dims[0]*dims[1])
+	for b := range dims[0] {
+		for t := 0; t < dims[1]; t += p.every {
+			mask[b*dims[1]+t] = 1
+		}
+	}
+	docStart := ConvertDType(Const(x.Graph(), tensors.FromFlatDataAndDimensions(mask, dims[0], dims[1])), x.DType())
+	return p.ApplyDocuments(scope, x, state, docStart)
+}
+
+// BenchmarkLMMDocuments is the paper-mode LMM (B = 8, H = 4, Dh = 32, chunks of 64, float32) over rows
+// of T = 256 without starts (Apply) and packing documents of 100 tokens (starts mid-chunk, the grid
+// restarting at each), forward and forward + backward, in tokens/s: the price of the exact resets.
+//
+//	GOEXPERIMENT=simd go test ./titans/ -run '^$' -bench LMMDocuments -benchtime 3x
+func BenchmarkLMMDocuments(b *testing.B) {
+	const batch, time = 8, 256
+	cfg := DefaultConfig()
+	cfg.Heads, cfg.HeadDim, cfg.ChunkSize = 4, 32, 64
+	for _, backward := range []bool{false, true} {
+		for _, packed := range []bool{false, true} {
+			name := fmt.Sprintf("fwd/packed=%v", packed)
+			if backward {
+				name = fmt.Sprintf("fwdbwd/packed=%v", packed)
+			}
+			b.Run(name, func(b *testing.B) {
+				lmm, err := NewLMM(cfg, cfg.Heads*cfg.HeadDim)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var mixer layers.Mixer = lmm
+				if packed {
+					mixer = packedMixer{DocumentMixer: lmm, every: 100}
+				}
+				run := lt.CachedRunner("titans-docs/"+name, func() lt.Runner {
+					return lt.MixerRunner(mixer, batch, time, lmm.DModel, backward)
+				})
+				b.ResetTimer()
+				for range b.N {
+					run()
+				}
+				b.ReportMetric(float64(batch*time*b.N)/b.Elapsed().Seconds(), "tokens/s")
+			})
+		}
 	}
 }
