@@ -1,9 +1,7 @@
 package deltanet_test
 
 import (
-	"encoding/binary"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -84,25 +82,12 @@ func readLayerNpy(t *testing.T, dir, name string) *tensors.Tensor {
 // user would have (float64), and returns its path.
 func writeFLAFile(t *testing.T, c layerGoldenCase) string {
 	t.Helper()
-	var entries []checkpoints.Entry
+	var values []*tensors.Tensor
 	for _, name := range c.Files.Params {
-		x := readLayerNpy(t, c.Name, name)
-		values := lt.Floats(x)
-		data := make([]byte, 8*len(values))
-		for i, v := range values {
-			binary.LittleEndian.PutUint64(data[8*i:], math.Float64bits(v))
-		}
-		entries = append(entries, checkpoints.Entry{Name: name, DType: checkpoints.F64, Shape: x.Shape().Dimensions, Data: data})
+		values = append(values, readLayerNpy(t, c.Name, name))
 	}
 	file := filepath.Join(t.TempDir(), c.Name+".safetensors")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkpoints.WriteSafetensors(f, entries, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := checkpoints.SaveTensors(file, c.Files.Params, values, nil); err != nil {
 		t.Fatal(err)
 	}
 	return file

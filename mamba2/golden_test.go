@@ -1,9 +1,6 @@
 package mamba2_test
 
 import (
-	"encoding/binary"
-	"math"
-	"os"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -66,25 +63,14 @@ func readNpy(t *testing.T, dir, name string) *tensors.Tensor {
 // safetensors file a user would have (float64), and returns its path.
 func writeFLAFile(t *testing.T, c goldenCase, prefix string) string {
 	t.Helper()
-	var entries []checkpoints.Entry
+	var names []string
+	var values []*tensors.Tensor
 	for _, name := range c.Files.Params {
-		x := readNpy(t, c.Name, name)
-		values := lt.Floats(x)
-		data := make([]byte, 8*len(values))
-		for i, v := range values {
-			binary.LittleEndian.PutUint64(data[8*i:], math.Float64bits(v))
-		}
-		entries = append(entries, checkpoints.Entry{Name: prefix + name, DType: checkpoints.F64, Shape: x.Shape().Dimensions, Data: data})
+		names = append(names, prefix+name)
+		values = append(values, readNpy(t, c.Name, name))
 	}
 	file := filepath.Join(t.TempDir(), c.Name+".safetensors")
-	f, err := os.Create(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := checkpoints.WriteSafetensors(f, entries, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := checkpoints.SaveTensors(file, names, values, nil); err != nil {
 		t.Fatal(err)
 	}
 	return file
