@@ -189,22 +189,6 @@ func (l *importedLayer) run(t *testing.T, x *tensors.Tensor, state []*tensors.Te
 	return y, next, grads
 }
 
-// worst collects relative L2 errors and remembers the largest.
-type worst struct {
-	t     *testing.T
-	label string
-	max   float64
-	which string
-}
-
-func (w *worst) check(name string, got, want *tensors.Tensor, tol float64) {
-	w.t.Helper()
-	err := lt.AssertClose(w.t, w.label+" "+name, to64(got), want, tol)
-	if err > w.max || w.which == "" {
-		w.max, w.which = err, name
-	}
-}
-
 // goldenState converts fla's state files (S as [B, H, K, V], the naive reference's orientation, and
 // the [B, D, 4] conv caches) into Engram's state through the user-facing conversion.
 func goldenState(t *testing.T, c layerGoldenCase, suffix string) []*tensors.Tensor {
@@ -243,11 +227,11 @@ func TestGoldenLayerFLA(t *testing.T) {
 				{"naive f64", deltanet.ModeNaive, 16, dtypes.Float64, 1e-10, 1e-10},
 				{"chunk16 f32", deltanet.ModeChunk, 16, dtypes.Float32, 1e-4, 1e-3},
 			}
-			worstByDType := map[dtypes.DType]*worst{}
+			worstByDType := map[dtypes.DType]*lt.Worst{}
 			for _, run := range runs {
 				cfg.Mode, cfg.ChunkSize = run.mode, run.chunk
 				l := importLayer(t, cfg, dims, file, run.dtype)
-				w := &worst{t: t, label: run.name}
+				w := &lt.Worst{T: t, Label: run.name}
 				cast := func(x *tensors.Tensor) *tensors.Tensor {
 					if run.dtype == dtypes.Float32 {
 						return as32(x)
@@ -256,8 +240,8 @@ func TestGoldenLayerFLA(t *testing.T) {
 				}
 				if c.Split == nil {
 					y, next, grads := l.run(t, cast(readLayerNpy(t, c.Name, "x")), nil, cast(readLayerNpy(t, c.Name, "dy")))
-					w.check("y", y, readLayerNpy(t, c.Name, "y"), run.outTol)
-					w.check("recurrent_state", next[0], readLayerNpy(t, c.Name, "recurrent_state"), run.outTol)
+					w.Check("y", y, readLayerNpy(t, c.Name, "y"), run.outTol)
+					w.Check("recurrent_state", next[0], readLayerNpy(t, c.Name, "recurrent_state"), run.outTol)
 					if len(c.Files.Grads) != 14 {
 						t.Fatalf("%d gradient files, want x and 13 parameters", len(c.Files.Grads))
 					}
@@ -267,18 +251,18 @@ func TestGoldenLayerFLA(t *testing.T) {
 						if !ok {
 							t.Fatalf("no Engram gradient for %s", gname)
 						}
-						w.check(gname, got, readLayerNpy(t, c.Name, gname), run.gTol)
+						w.Check(gname, got, readLayerNpy(t, c.Name, gname), run.gTol)
 					}
 				} else {
 					streamCase(t, c, l, w, cast, run.outTol)
 				}
-				if prev := worstByDType[run.dtype]; prev == nil || w.max > prev.max {
+				if prev := worstByDType[run.dtype]; prev == nil || w.Max > prev.Max {
 					worstByDType[run.dtype] = w
 				}
 			}
 			for _, dt := range []dtypes.DType{dtypes.Float64, dtypes.Float32} {
 				w := worstByDType[dt]
-				t.Logf("worst relative L2 %s: %.2e (%s, %s)", dt, w.max, w.label, w.which)
+				t.Logf("worst relative L2 %s: %.2e (%s, %s)", dt, w.Max, w.Label, w.Which)
 			}
 		})
 	}
@@ -286,7 +270,7 @@ func TestGoldenLayerFLA(t *testing.T) {
 
 // streamCase runs case d: the whole 37 tokens in one call, then 20 + 17 with Engram's state carried,
 // then part 2 from fla's part-1 cache; every output and state against fla's.
-func streamCase(t *testing.T, c layerGoldenCase, l *importedLayer, w *worst, cast func(*tensors.Tensor) *tensors.Tensor, tol float64) {
+func streamCase(t *testing.T, c layerGoldenCase, l *importedLayer, w *lt.Worst, cast func(*tensors.Tensor) *tensors.Tensor, tol float64) {
 	t.Helper()
 	if len(c.Split) != 2 || c.Split[0]+c.Split[1] != c.T {
 		t.Fatalf("split %v of T = %d", c.Split, c.T)
@@ -303,21 +287,21 @@ func streamCase(t *testing.T, c layerGoldenCase, l *importedLayer, w *worst, cas
 			t.Fatalf("%s: %d state tensors, want %d", label, len(got), len(want))
 		}
 		for i := range got {
-			w.check(label+" "+engramStateNames[i], got[i], want[i], tol)
+			w.Check(label+" "+engramStateNames[i], got[i], want[i], tol)
 		}
 	}
 	y, full, _ := l.run(t, cast(readLayerNpy(t, c.Name, "x")), nil, nil)
-	w.check("y (one call)", y, readLayerNpy(t, c.Name, "y"), tol)
+	w.Check("y (one call)", y, readLayerNpy(t, c.Name, "y"), tol)
 	checkState("state (one call)", full, goldenState(t, c, ""))
 
 	y1, s1, _ := l.run(t, cast(readLayerNpy(t, c.Name, "x_part1")), nil, nil)
-	w.check("y_part1", y1, readLayerNpy(t, c.Name, "y_part1"), tol)
+	w.Check("y_part1", y1, readLayerNpy(t, c.Name, "y_part1"), tol)
 	checkState("state_part1", s1, goldenState(t, c, "_part1"))
 	y2, s2, _ := l.run(t, cast(readLayerNpy(t, c.Name, "x_part2")), s1, nil)
-	w.check("y_part2 (Engram state carried)", y2, readLayerNpy(t, c.Name, "y_part2"), tol)
+	w.Check("y_part2 (Engram state carried)", y2, readLayerNpy(t, c.Name, "y_part2"), tol)
 	checkState("state after part 2", s2, goldenState(t, c, ""))
 
 	y2f, s2f, _ := l.run(t, cast(readLayerNpy(t, c.Name, "x_part2")), castAll(goldenState(t, c, "_part1")), nil)
-	w.check("y_part2 (from fla's part-1 cache)", y2f, readLayerNpy(t, c.Name, "y_part2"), tol)
+	w.Check("y_part2 (from fla's part-1 cache)", y2f, readLayerNpy(t, c.Name, "y_part2"), tol)
 	checkState("state after part 2 (from fla's cache)", s2f, goldenState(t, c, ""))
 }

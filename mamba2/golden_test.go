@@ -54,7 +54,7 @@ func (c goldenCase) config(t *testing.T, mode string, chunk int) mamba2.Config {
 
 func loadGolden(t *testing.T) []goldenCase { return lt.GoldenCases[goldenCase](t, goldenDir, 4) }
 
-func readNpy(t *testing.T, dir, name string) *tensors.Tensor {
+func readNpy(t testing.TB, dir, name string) *tensors.Tensor {
 	t.Helper()
 	return lt.GoldenArray(t, goldenDir, dir, name)
 }
@@ -156,32 +156,16 @@ func (l *imported) run(t *testing.T, x *tensors.Tensor, state []*tensors.Tensor,
 	return y, next, grads
 }
 
-// worst collects relative L2 errors and remembers the largest.
-type worst struct {
-	t     *testing.T
-	label string
-	max   float64
-	which string
-}
-
-func (w *worst) check(name string, got, want *tensors.Tensor, tol float64) {
-	w.t.Helper()
-	err := lt.AssertClose(w.t, w.label+" "+name, to64(got), want, tol)
-	if err > w.max || w.which == "" {
-		w.max, w.which = err, name
-	}
-}
-
 // checkState compares Engram's state with fla's (ssm [B, H, P, N]; conv [B, conv_dim, K], of which
 // Engram keeps the K-1 newest columns: compared through mamba2.FLAState).
-func (w *worst) checkState(label string, got []*tensors.Tensor, c goldenCase, suffix string, tol float64) {
-	w.t.Helper()
-	want := flaState(w.t, c, suffix, dtypes.Float64)
-	w.check(label+" ssm_state"+suffix, got[0], want[0], tol)
-	w.check(label+" conv_state"+suffix, got[1], want[1], tol)
+func checkState(w *lt.Worst, label string, got []*tensors.Tensor, c goldenCase, suffix string, tol float64) {
+	w.T.Helper()
+	want := flaState(w.T, c, suffix, dtypes.Float64)
+	w.Check(label+" ssm_state"+suffix, got[0], want[0], tol)
+	w.Check(label+" conv_state"+suffix, got[1], want[1], tol)
 }
 
-func flaState(t *testing.T, c goldenCase, suffix string, dtype dtypes.DType) []*tensors.Tensor {
+func flaState(t testing.TB, c goldenCase, suffix string, dtype dtypes.DType) []*tensors.Tensor {
 	t.Helper()
 	st, err := mamba2.FLAState(readNpy(t, c.Name, "ssm_state"+suffix), readNpy(t, c.Name, "conv_state"+suffix), dtype)
 	if err != nil {
@@ -201,7 +185,7 @@ func TestGoldenFLA(t *testing.T) {
 	for _, c := range loadGolden(t) {
 		t.Run(c.Name, func(t *testing.T) {
 			file := writeFLAFile(t, c, prefix)
-			byDType := map[dtypes.DType]*worst{}
+			byDType := map[dtypes.DType]*lt.Worst{}
 			for _, run := range []struct {
 				name         string
 				mode         string
@@ -215,7 +199,7 @@ func TestGoldenFLA(t *testing.T) {
 				{"chunk16 f32", mamba2.ModeChunk, 16, dtypes.Float32, 1e-4, 1e-3},
 			} {
 				l := importLayer(t, c.config(t, run.mode, run.chunk), c.Hidden, file, prefix, run.dtype)
-				w := &worst{t: t, label: run.name}
+				w := &lt.Worst{T: t, Label: run.name}
 				cast := func(x *tensors.Tensor) *tensors.Tensor {
 					if run.dtype == dtypes.Float32 {
 						return as32(x)
@@ -224,8 +208,8 @@ func TestGoldenFLA(t *testing.T) {
 				}
 				if c.Split == nil {
 					y, next, grads := l.run(t, cast(readNpy(t, c.Name, "x")), nil, cast(readNpy(t, c.Name, "dy")))
-					w.check("y", y, readNpy(t, c.Name, "y"), run.outTol)
-					w.checkState("", next, c, "", run.outTol)
+					w.Check("y", y, readNpy(t, c.Name, "y"), run.outTol)
+					checkState(w, "", next, c, "", run.outTol)
 					if len(c.Files.Grads) != 9 {
 						t.Fatalf("%d gradient files, want x and 8 parameters", len(c.Files.Grads))
 					}
@@ -234,18 +218,18 @@ func TestGoldenFLA(t *testing.T) {
 						if !ok {
 							t.Fatalf("no Engram gradient for %s", gname)
 						}
-						w.check(gname, got, readNpy(t, c.Name, gname), run.gTol)
+						w.Check(gname, got, readNpy(t, c.Name, gname), run.gTol)
 					}
 				} else {
 					streamCase(t, c, l, w, cast, run.dtype, run.outTol)
 				}
-				if prev := byDType[run.dtype]; prev == nil || w.max > prev.max {
+				if prev := byDType[run.dtype]; prev == nil || w.Max > prev.Max {
 					byDType[run.dtype] = w
 				}
 			}
 			for _, dt := range []dtypes.DType{dtypes.Float64, dtypes.Float32} {
 				w := byDType[dt]
-				t.Logf("worst relative L2 %s: %.2e (%s, %s)", dt, w.max, w.label, w.which)
+				t.Logf("worst relative L2 %s: %.2e (%s, %s)", dt, w.Max, w.Label, w.Which)
 			}
 		})
 	}
@@ -253,21 +237,21 @@ func TestGoldenFLA(t *testing.T) {
 
 // streamCase runs case c: the 37 tokens in one call; 20 then 17 with Engram's state carried; the 17 as
 // one-token decode calls; and the 17 from fla's part-1 cache converted by mamba2.FLAState.
-func streamCase(t *testing.T, c goldenCase, l *imported, w *worst, cast func(*tensors.Tensor) *tensors.Tensor, dtype dtypes.DType, tol float64) {
+func streamCase(t *testing.T, c goldenCase, l *imported, w *lt.Worst, cast func(*tensors.Tensor) *tensors.Tensor, dtype dtypes.DType, tol float64) {
 	t.Helper()
 	if len(c.Split) != 2 || c.Split[0]+c.Split[1] != c.T {
 		t.Fatalf("split %v of T = %d", c.Split, c.T)
 	}
 	y, full, _ := l.run(t, cast(readNpy(t, c.Name, "x")), nil, nil)
-	w.check("y (one call)", y, readNpy(t, c.Name, "y"), tol)
-	w.checkState("one call", full, c, "", tol)
+	w.Check("y (one call)", y, readNpy(t, c.Name, "y"), tol)
+	checkState(w, "one call", full, c, "", tol)
 
 	y1, s1, _ := l.run(t, cast(readNpy(t, c.Name, "x_part1")), nil, nil)
-	w.check("y_part1", y1, readNpy(t, c.Name, "y_part1"), tol)
-	w.checkState("part 1", s1, c, "_part1", tol)
+	w.Check("y_part1", y1, readNpy(t, c.Name, "y_part1"), tol)
+	checkState(w, "part 1", s1, c, "_part1", tol)
 	y2, s2, _ := l.run(t, cast(readNpy(t, c.Name, "x_part2")), s1, nil)
-	w.check("y_part2 (state carried)", y2, readNpy(t, c.Name, "y_part2"), tol)
-	w.checkState("after part 2", s2, c, "", tol)
+	w.Check("y_part2 (state carried)", y2, readNpy(t, c.Name, "y_part2"), tol)
+	checkState(w, "after part 2", s2, c, "", tol)
 
 	x2 := readNpy(t, c.Name, "x_part2")
 	state, steps := s1, make([]*tensors.Tensor, 0, c.Split[1])
@@ -276,12 +260,12 @@ func streamCase(t *testing.T, c goldenCase, l *imported, w *worst, cast func(*te
 		yi, state, _ = l.run(t, cast(lt.SliceTime(x2, i, i+1)), state, nil)
 		steps = append(steps, to64(yi))
 	}
-	w.check("y_part2 (one-token decode)", lt.ConcatTime(steps...), readNpy(t, c.Name, "y_part2"), tol)
-	w.checkState("after decode", state, c, "", tol)
+	w.Check("y_part2 (one-token decode)", lt.ConcatTime(steps...), readNpy(t, c.Name, "y_part2"), tol)
+	checkState(w, "after decode", state, c, "", tol)
 
 	y2f, s2f, _ := l.run(t, cast(x2), flaState(t, c, "_part1", dtype), nil)
-	w.check("y_part2 (from fla's part-1 cache)", y2f, readNpy(t, c.Name, "y_part2"), tol)
-	w.checkState("after part 2 from fla's cache", s2f, c, "", tol)
+	w.Check("y_part2 (from fla's part-1 cache)", y2f, readNpy(t, c.Name, "y_part2"), tol)
+	checkState(w, "after part 2 from fla's cache", s2f, c, "", tol)
 }
 
 // TestReadFLAErrors: a missing tensor, a wrong shape and an extra tensor are errors naming it.

@@ -45,3 +45,22 @@ func GoldenArray(t testing.TB, dir, caseName, name string) *tensors.Tensor {
 func Float64(x *tensors.Tensor) *tensors.Tensor {
 	return tensors.FromFlatDataAndDimensions(Floats(x), x.Shape().Dimensions...)
 }
+
+// Worst checks arrays against their references (AssertClose on float64 copies: relative L2 error, a
+// test failure above tol) and remembers the largest error and the array it came from, for a test's
+// one-line summary of a golden case.
+type Worst struct {
+	T     testing.TB
+	Label string  // prefixes every array name in failures
+	Max   float64 // largest relative L2 error checked so far
+	Which string  // the array it belongs to
+}
+
+// Check compares got with want (tolerance tol) and updates Max and Which.
+func (w *Worst) Check(name string, got, want *tensors.Tensor, tol float64) {
+	w.T.Helper()
+	err := AssertClose(w.T, w.Label+" "+name, Float64(got), want, tol)
+	if err > w.Max || w.Which == "" {
+		w.Max, w.Which = err, name
+	}
+}
