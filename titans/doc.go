@@ -124,7 +124,7 @@
 // MemoryDepth layers (the paper: x + LayerNorm(W1 GELU(W2 x)), expansion 4), with q, k, v through the
 // short conv, SiLU and L2 norm and the read-out's RMS norm and output gate; gates are one scalar per head
 // and token (the paper: channel-wise through low-rank projections); the q-norm is taken over a layer's
-// whole matrix per head. Document-start resets (layers.DocumentMixer) are not implemented yet.
+// whole matrix per head.
 //
 // # Parallel form (chunk.go)
 //
@@ -187,6 +187,48 @@
 // the initial alpha of about 0.018, TestFloat32Stability's 2,048 random tokens leave weights of order
 // 1e-27 (weight norms that print as 0 in float32); on 64-token MQAR rows the decay is 0.98^64 = 0.3.
 // Titans models meant for long streams should be trained on long rows, where alpha can learn.
+//
+// # Document starts (documents.go, tpdocuments.go)
+//
+// ApplyDocuments (layers.DocumentMixer) runs rows that pack documents, docStart [B, T] 1 at a document's
+// first token. There the memory weights return to their learned initial value W_init ("memory/w{l}"; the
+// accumulators' initial value for a Miras retention; titans_pytorch's theta_0, gamma included), the
+// momentum to zero, the short convs restart (layers.ShortConvDocuments), and the document's chunk grid
+// begins: its chunks are ChunkSize tokens from its own first token, as when it runs alone. Tokens before
+// the row's first start continue the incoming state on the grid the call start anchors (Apply's). With
+// pos_t the position of t on its document's grid and seg(t) = t - (pos_t mod ChunkSize) its chunk's start:
+//
+//	W_{s-1} := W_init, S_{s-1} := 0                                  at every start s
+//	S_t = eta_t S_{t-1} - theta_t grad l(M_{W_{seg(t)-1}}; x_t),  W_t = (1 - alpha_t) W_{t-1} + S_t
+//
+// NaiveDocuments is this token by token. ChunkedDocuments keeps the fixed grid of chunks from the call
+// start and is exact for starts anywhere, mid-chunk included: a grid chunk holds at most one chunk
+// boundary c of a document that is not a start (its document then covers the grid chunk's first token,
+// and only one does), so each token takes its gradient at one of three weights: W_init (its document
+// started inside the grid chunk), the anchor (the weights at the start of the first document's current
+// chunk), or W_{c-1}, which is read off the chunk's earlier rank-1 updates before those tokens' gradients
+// are taken. Inside a grid chunk the Parallel form's coefficient matrices are masked to same-document
+// pairs, B_t W0 + c_t S0 is kept only before the chunk's first start, and W_init enters at each start s
+// with factor prod_{j=s..t} (1 - alpha_j). Chunk size 1 is the per-token recurrence. The price is two more
+// gradient passes per chunk and n x n masks (BenchmarkLMMDocuments).
+//
+// titans_pytorch mode (ttt_batch_size 0): a document's complete chunks write at their last token e, with
+// eta, alpha from the mean of x^s over the chunk's own C tokens and the sum of their gradients at W_init;
+// token t reads the weights after every write of its document at or before t (the one-token shift on
+// the document's grid). Two writes within C tokens would be overlapping chunks, so a grid chunk has at
+// most one: ChunkedPyTorchDocuments walks the grid, each token reading one of three weights.
+// NaivePyTorchDocuments is the token-by-token reference.
+//
+// MAG and MAL restart the memory as above and attend through layers.Attention.ApplyDocuments (keys of
+// the query's document only). That is exact without persistent tokens; with them a document's scores
+// against the persistent keys, which carry no position, depend on its offset in the row, because
+// queries are rotated at row positions (no content of another document reaches it:
+// TestMAGMALPersistentTokensNoLeak). Their returned window caches are the row's, as layers.Attention's.
+//
+// Not implemented, refused at graph build naming the field: MAC (its segment attention,
+// layers.Attention.ApplyWithContext, takes no document mask; its memory would also need two passes per
+// segment, since a document's segment boundary inside a grid segment needs the weights that segment's own
+// update leaves), ttt_batch_size > 0 in titans_pytorch mode, and carry_partial_chunk.
 //
 // # Introspection
 //
