@@ -225,10 +225,11 @@
 // queries are rotated at row positions (no content of another document reaches it:
 // TestMAGMALPersistentTokensNoLeak). Their returned window caches are the row's, as layers.Attention's.
 //
-// Not implemented, refused at graph build naming the field: MAC (its segment attention,
-// layers.Attention.ApplyWithContext, takes no document mask; its memory would also need two passes per
-// segment, since a document's segment boundary inside a grid segment needs the weights that segment's own
-// update leaves), ttt_batch_size > 0 in titans_pytorch mode, and carry_partial_chunk.
+// Not implemented: MAC is no DocumentMixer, so a model with it refuses packed rows with resets at start
+// (its segment attention, layers.Attention.ApplyWithContext, takes no document mask; its memory would also
+// need two passes per segment, since a document's segment boundary inside a grid segment needs the
+// weights that segment's own update leaves). ttt_batch_size > 0 in titans_pytorch mode and
+// carry_partial_chunk are refused at graph build, naming the field.
 //
 // # Introspection
 //
