@@ -57,8 +57,8 @@ func (b AttentionalBias) lossAndResidualGrad(e, delta *Node) (loss, r *Node) {
 	switch b.Kind {
 	case BiasLp:
 		smooth := AddScalar(Square(e), smoothEps)
-		loss = ReduceSum(AddScalar(PowScalar(smooth, b.P/2), -math.Pow(smoothEps, b.P/2)), -1)
-		return loss, MulScalar(Mul(e, PowScalar(smooth, (b.P-2)/2)), b.P)
+		loss = ReduceSum(AddScalar(powScalar(smooth, b.P/2), -math.Pow(smoothEps, b.P/2)), -1)
+		return loss, MulScalar(Mul(e, powScalar(smooth, (b.P-2)/2)), b.P)
 	case BiasHuber:
 		delta = b.threshold(e, delta)                 // [B, H, n]
 		absS := Sqrt(AddScalar(Square(e), smoothEps)) // |e|_s
@@ -124,11 +124,31 @@ func (r Retention) weight(a *Node) *Node {
 // lqScale is the lq retention's factor 1 / ||A||_q^{q-2} = (sum_ij (A_ij^2 + eps)^{q/2})^{-(q-2)/q} of
 // accumulators a [..., in, out], per head: [..., 1, 1].
 func (r Retention) lqScale(a *Node) *Node {
-	return PowScalar(r.lqPower(a), -(r.Q-2)/r.Q)
+	return powScalar(r.lqPower(a), -(r.Q-2)/r.Q)
 }
 
 // lqPower is ||A||_q^q = sum_ij (A_ij^2 + eps)^{q/2} of accumulators a [..., in, out]: [..., 1, 1].
 func (r Retention) lqPower(a *Node) *Node {
 	rank := a.Rank()
-	return ReduceAndKeep(PowScalar(AddScalar(Square(a), smoothEps), r.Q/2), ReduceSum, rank-2, rank-1)
+	return ReduceAndKeep(powScalar(AddScalar(Square(a), smoothEps), r.Q/2), ReduceSum, rank-2, rank-1)
+}
+
+// powScalar is x^p for x > 0, by the cheaper ops for the exponents the defaults use (Moneta's p = 3,
+// q = 4 give 1/2, 1, 2 and -1/2): the Go backend's Pow is a scalar loop.
+func powScalar(x *Node, p float64) *Node {
+	switch p {
+	case 0:
+		return OnesLike(x)
+	case 1:
+		return x
+	case 2:
+		return Square(x)
+	case 0.5:
+		return Sqrt(x)
+	case -0.5:
+		return Inverse(Sqrt(x))
+	case -1:
+		return Inverse(x)
+	}
+	return PowScalar(x, p)
 }

@@ -112,7 +112,7 @@ func (r Retention) lqTokenScale(bt, c, p, rr, aTheta, a0, s0 *Node) *Node {
 	gram := Mul(mmT(p, p), mmT(rr, rr))                            // (p_i . p_j)(r_i . r_j) [B, H, n, n]
 	quad := ReduceSum(Mul(mm(aTheta, gram), aTheta), -1)           // [B, H, n]
 	ft := MaxScalar(Add(Sub(xx, MulScalar(cross, 2)), quad), tiny) // ||A_t||_F^2
-	ratio := PowScalar(Div(MaxScalar(aa, tiny), ft), (r.Q-2)/2)
+	ratio := powScalar(Div(MaxScalar(aa, tiny), ft), (r.Q-2)/2)
 	return InsertAxes(Mul(Squeeze(r.lqScale(a0), -1), ratio), -1)
 }
 
@@ -193,7 +193,7 @@ func (r Retention) readWeight(a0, a, boundary *Node) *Node {
 func (r Retention) boundaryWeight(a0, a *Node) *Node {
 	if r.Kind == RetentionLq {
 		sq := func(x *Node) *Node { return MaxScalar(ReduceAndKeep(Square(x), ReduceSum, -2, -1), tiny) }
-		return Mul(Mul(r.lqScale(a0), PowScalar(Div(sq(a0), sq(a)), (r.Q-2)/2)), a)
+		return Mul(Mul(r.lqScale(a0), powScalar(Div(sq(a0), sq(a)), (r.Q-2)/2)), a)
 	}
 	w0 := r.weight(a0)
 	d := Sub(a, a0)
