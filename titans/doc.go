@@ -212,11 +212,14 @@
 // with factor prod_{j=s..t} (1 - alpha_j). Chunk size 1 is the per-token recurrence. The price is two more
 // gradient passes per chunk and n x n masks (BenchmarkLMMDocuments).
 //
-// titans_pytorch mode (ttt_batch_size 0): a document's complete chunks write at their last token e, with
-// eta, alpha from the mean of x^s over the chunk's own C tokens and the sum of their gradients at W_init;
-// token t reads the weights after every write of its document at or before t (the one-token shift on
-// the document's grid). Two writes within C tokens would be overlapping chunks, so a grid chunk has at
-// most one: ChunkedPyTorchDocuments walks the grid, each token reading one of three weights.
+// titans_pytorch mode: a document's complete chunks write at their last token e, with eta, alpha from
+// the mean of x^s over the chunk's own C tokens and the sum of their gradients, taken at W_init
+// (ttt_batch_size 0) or at the weights of the start of their TTT batch (Q tokens from the document's
+// first token; a chunk lies in one batch, so a write's tokens share that point); token t reads the
+// weights after every write of its document at or before t (the one-token shift on the document's
+// grid). Two writes within C tokens would be overlapping chunks, so a grid chunk has at most one:
+// ChunkedPyTorchDocuments walks the grid, each token reading one of three weights, and with TTT batches
+// takes the write's gradients in one pass over its C tokens at their batch's start.
 // NaivePyTorchDocuments is the token-by-token reference.
 //
 // MAG and MAL restart the memory as above and attend through layers.Attention.ApplyDocuments (keys of
@@ -228,8 +231,8 @@
 // Not implemented: MAC is no DocumentMixer, so a model with it refuses packed rows with resets at start
 // (its segment attention, layers.Attention.ApplyWithContext, takes no document mask; its memory would also
 // need two passes per segment, since a document's segment boundary inside a grid segment needs the
-// weights that segment's own update leaves). ttt_batch_size > 0 in titans_pytorch mode and
-// carry_partial_chunk are refused at graph build, naming the field.
+// weights that segment's own update leaves). carry_partial_chunk is refused at graph build, naming the
+// field.
 //
 // # Introspection
 //

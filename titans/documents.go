@@ -361,9 +361,6 @@ func (m *LMM) applyDocumentsWithStats(scope *model.Scope, x *Node, state []*Node
 		panic(fmt.Errorf("titans.carry_partial_chunk = true: document starts with a carried partial chunk are not implemented (issue 20); set data.reset_at_document_start: false or carry_partial_chunk: false"))
 	}
 	if m.Config.Mode == ModeTP {
-		if why := m.tpDocumentsUnsupported(); why != "" {
-			panic(fmt.Errorf("%s (issue 20); set data.reset_at_document_start: false", why))
-		}
 		return m.applyTPWork(scope, x, state, nil, docStart)
 	}
 	return m.applyPaper(scope, x, state, docStart)

@@ -293,40 +293,41 @@ func (c *opCase) tpDocFn(op tpDocOp, cfg PyTorchConfig) lt.OpFn {
 // writing at its last, chunk 1 and a chunk longer than the row.
 func TestTPDocumentsChunkedEqualsNaive(t *testing.T) {
 	starts := [][]int{{2, 3, 9, 21}, {0, 8, 13}}
-	for _, chunk := range []int{1, 4, 5, 30} {
-		t.Run(fmt.Sprintf("C%d", chunk), func(t *testing.T) {
-			c := tpDocCase(uint64(800+chunk), 27, chunk, starts)
-			cfg := PyTorchConfig{ChunkSize: chunk, NormEps: tpLayerNormEps, GradClamp: 2}
+	for _, tc := range []struct{ chunk, ttt int }{{1, 0}, {4, 0}, {5, 0}, {30, 0}, {2, 4}, {3, 3}, {1, 2}} {
+		t.Run(fmt.Sprintf("C%d_ttt%d", tc.chunk, tc.ttt), func(t *testing.T) {
+			c := tpDocCase(uint64(800+tc.chunk+10*tc.ttt), 27, tc.chunk, starts)
+			cfg := PyTorchConfig{ChunkSize: tc.chunk, TTTBatch: tc.ttt, NormEps: tpLayerNormEps, GradClamp: 2}
 			worst := compareDocOps(t, c.tpDocFn(ChunkedPyTorchDocuments, cfg), c.tpDocFn(NaivePyTorchDocuments, cfg), c, 1e-10)
-			t.Logf("tp C=%d: chunked vs naive with document starts, worst rel RMS %.3g", chunk, worst)
+			t.Logf("tp C=%d ttt=%d: chunked vs naive with document starts, worst rel RMS %.3g", tc.chunk, tc.ttt, worst)
 		})
 	}
 }
 
-// Every variant in the tp mode (no persistent tokens; chunks of 2): packed == separate, fast and
-// token-by-token memory; ttt batches and a carried partial chunk are refused.
+// Every variant in the tp mode (no persistent tokens; chunks of 2; gradients at the initial weights or
+// at the start of TTT batches of 4): packed == separate, fast and token-by-token memory.
 func TestTPPackedEqualsSeparate(t *testing.T) {
 	skip := func(s string) bool { return strings.HasPrefix(s, "attention/") }
-	for _, variant := range []string{VariantLMM, VariantMAG, VariantMAL} {
-		cfg := configFor(variant, ModeTP)
-		cfg.PersistentTokens = 0
-		fast, ref := mixerPair(t, cfg)
-		for i, c := range []*lt.MixerCase{fast, ref} {
-			worst := lt.PackedEqualsSeparate(t, c, []int{3, 9, 1, 14}, 5, skip, 1e-10)
-			t.Logf("tp %s (%s): packed == separate, worst rel RMS %.2g", variant, []string{"chunked", "naive"}[i], worst)
+	for _, mode := range []string{ModeTP, modeTPBatched} {
+		for _, variant := range []string{VariantLMM, VariantMAG, VariantMAL} {
+			cfg := configFor(variant, mode)
+			cfg.PersistentTokens = 0
+			fast, ref := mixerPair(t, cfg)
+			for i, c := range []*lt.MixerCase{fast, ref} {
+				worst := lt.PackedEqualsSeparate(t, c, []int{3, 9, 1, 14}, 5, skip, 1e-10)
+				t.Logf("%s %s (%s): packed == separate, worst rel RMS %.2g", mode, variant, []string{"chunked", "naive"}[i], worst)
+			}
 		}
 	}
 }
 
-// What is not implemented is refused at graph build with the field and value: tp-mode TTT batches and
-// a carried partial chunk.
+// What is not implemented is refused at graph build with the field and value: a carried partial chunk.
 func TestDocumentsRefused(t *testing.T) {
 	carry := testConfig(VariantLMM)
 	carry.CarryPartialChunk = true
 	for _, tc := range []struct {
 		cfg  Config
 		want string
-	}{{configFor(VariantLMM, modeTPBatched), "ttt_batch_size = 4"}, {carry, "carry_partial_chunk = true"}} {
+	}{{carry, "carry_partial_chunk = true"}} {
 		m, err := New(tc.cfg, testDModel)
 		if err != nil {
 			t.Fatal(err)

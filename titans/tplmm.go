@@ -127,7 +127,7 @@ func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCou
 	var final State
 	var stats Stats
 	if docStart != nil {
-		tp := PyTorchConfig{ChunkSize: cfg.ChunkSize, GradClamp: cfg.GradClamp, NormEps: tpLayerNormEps}
+		tp := PyTorchConfig{ChunkSize: cfg.ChunkSize, TTTBatch: cfg.TTTBatchSize, GradClamp: cfg.GradClamp, NormEps: tpLayerNormEps}
 		if m.naive {
 			y, final = NaivePyTorchDocuments(q, k, v, gates, st, init, docStart, tp)
 		} else {
