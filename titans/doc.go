@@ -232,7 +232,8 @@
 // (its segment attention, layers.Attention.ApplyWithContext, takes no document mask; its memory would also
 // need two passes per segment, since a document's segment boundary inside a grid segment needs the
 // weights that segment's own update leaves). carry_partial_chunk is refused at graph build, naming the
-// field.
+// field: the carried partial chunk would differ in length from row to row after document starts, and
+// "pending_count" is one scalar for the batch.
 //
 // # Introspection
 //
