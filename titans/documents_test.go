@@ -293,7 +293,7 @@ func (c *opCase) tpDocFn(op tpDocOp, cfg PyTorchConfig) lt.OpFn {
 // writing at its last, chunk 1 and a chunk longer than the row.
 func TestTPDocumentsChunkedEqualsNaive(t *testing.T) {
 	starts := [][]int{{2, 3, 9, 21}, {0, 8, 13}}
-	for _, tc := range []struct{ chunk, ttt int }{{1, 0}, {4, 0}, {5, 0}, {30, 0}, {2, 4}, {3, 3}, {1, 2}} {
+	for _, tc := range []struct{ chunk, ttt int }{{1, 0}, {4, 0}, {30, 0}, {2, 4}, {3, 3}} {
 		t.Run(fmt.Sprintf("C%d_ttt%d", tc.chunk, tc.ttt), func(t *testing.T) {
 			c := tpDocCase(uint64(800+tc.chunk+10*tc.ttt), 27, tc.chunk, starts)
 			cfg := PyTorchConfig{ChunkSize: tc.chunk, TTTBatch: tc.ttt, NormEps: tpLayerNormEps, GradClamp: 2}
