@@ -80,13 +80,15 @@ func plotStateBytes(s *Sweep, groups []Group, m int) ([]byte, error) {
 	p.Title.Text = fmt.Sprintf("%s: %s vs recurrent state (mean ± std over seeds)", s.Name, metrics[m].name)
 	p.X.Label.Text = "state bytes (4 x state elements, all layers; log scale)"
 	p.Y.Label.Text = metrics[m].name
-	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, plot.LogTicks{Prec: -1}
+	p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, byteTicks{}
 	for i, name := range lineNames {
 		sort.Sort(lines[name])
 		if err := addLine(p, s.Short[0]+"="+name, lines[name], i, true); err != nil {
 			return nil, err
 		}
 	}
+	// Half a factor of 2 of room on each side keeps the end points off the frame.
+	p.X.Min, p.X.Max = p.X.Min/1.5, p.X.Max*1.5
 	p.Legend.Top, p.Legend.Left = true, true
 	p.Y.Min, p.Y.Max = 0, 1.05
 	w, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
@@ -230,6 +232,36 @@ func addLine(p *plot.Plot, name string, pts *points, i int, joined bool) error {
 	}
 	p.Legend.Add(name, scatter)
 	return nil
+}
+
+// byteTicks labels a log-scale byte axis at 1, 2 and 5 times the powers of ten ("20K", "5M"), so a
+// range narrower than a decade still has labels.
+type byteTicks struct{}
+
+// Ticks implements plot.Ticker.
+func (byteTicks) Ticks(lo, hi float64) []plot.Tick {
+	var ticks []plot.Tick
+	for decade := math.Pow(10, math.Floor(math.Log10(lo))); decade <= hi; decade *= 10 {
+		for _, m := range []float64{1, 2, 5} {
+			if v := m * decade; v >= lo && v <= hi {
+				ticks = append(ticks, plot.Tick{Value: v, Label: byteLabel(v)})
+			}
+		}
+	}
+	return ticks
+}
+
+// byteLabel prints a byte count as 500, 20K, 5M or 1G (powers of 1000).
+func byteLabel(v float64) string {
+	for _, u := range []struct {
+		div    float64
+		suffix string
+	}{{1e9, "G"}, {1e6, "M"}, {1e3, "K"}} {
+		if v >= u.div {
+			return strconv.FormatFloat(v/u.div, 'g', 3, 64) + u.suffix
+		}
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
 }
 
 // lineName names a configuration by its swept values other than key k.

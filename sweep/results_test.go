@@ -79,3 +79,14 @@ func TestStateBytes(t *testing.T) {
 		t.Errorf("attention at 128 minus at 64 tokens: %d bytes, want %d", got, want)
 	}
 }
+
+// The state-bytes axis has labels even over less than a decade: 1, 2 and 5 times the powers of ten.
+func TestByteTicks(t *testing.T) {
+	var labels []string
+	for _, tick := range (byteTicks{}).Ticks(150e3, 900e3) {
+		labels = append(labels, tick.Label)
+	}
+	if got := strings.Join(labels, " "); got != "200K 500K" {
+		t.Errorf("ticks over [150K, 900K]: %q, want \"200K 500K\"", got)
+	}
+}
