@@ -147,14 +147,19 @@ func (a *Attention) Apply(scope *model.Scope, x *Node, state []*Node) (*Node, []
 
 // ApplyDocuments implements DocumentMixer: Apply over rows packing documents, docStart [B, T] (nil:
 // Apply). A query sees only keys of its own document (documents are numbered by DocumentIDs; the cached
-// keys before the call count as document 0, so a start at t = 0 hides the whole cache), and the short
-// convolutions restart at each start.
+// keys before the call count as document 0, so a start at t = 0 hides the whole cache), the short
+// convolutions restart at each start, and so do the RoPE positions: a token of a document starting at s
+// inside the row is rotated at t - s, as if its document ran alone; tokens before the row's first start
+// keep their stream positions (position + t). Positions are then [B, T] (documentPositions) instead of
+// Apply's [T]; a row without starts rotates, masks and caches exactly as Apply does.
 //
 // The returned cache is the row's: it still holds the keys of the row's earlier documents, and a call
 // continuing from it (a stream) sees them, because the cache records positions, not documents (and the
-// position is one scalar for the batch, so it cannot restart per row). Outputs inside the call are those
-// of the documents run alone; carrying the state across rows that pack documents is not supported.
-// The persistent tokens belong to the layer, not to a document: every document sees them.
+// position is one scalar for the batch, so it cannot restart per row; the cached keys of documents that
+// started in the row are rotated at their in-document positions, while the next call's queries continue
+// from position + T). Outputs inside the call are those of the documents run alone; carrying the state
+// across rows that pack documents is not supported. The persistent tokens belong to the layer, not to a
+// document: every document sees them, and since its positions restart, sees them as it does alone.
 func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStart *Node) (*Node, []*Node) {
 	if docStart != nil && a.reference {
 		panic(fmt.Errorf("attention: the dense reference form does not take document starts"))
@@ -195,8 +200,15 @@ func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, d
 	if !a.reference {
 		// Head-major [B, H, T, Dh] from here on; RoPE in that layout. Time-major rotated keys only for the
 		// cache.
-		q := MulScalar(ropeHeadMajor(headMajor(qRaw), position, a.Config.RoPEBase), scale)
-		kh := ropeHeadMajor(headMajor(kRaw), position, a.Config.RoPEBase)
+		rope := func(x *Node) *Node { return ropeHeadMajor(x, position, a.Config.RoPEBase) }
+		if docStart != nil {
+			// Positions restart at each document start, so a document's queries meet the persistent keys
+			// (which have no position) as they do when it runs alone.
+			positions := documentPositions(docStart, position)
+			rope = func(x *Node) *Node { return ropeHeadMajorAt(x, positions, a.Config.RoPEBase) }
+		}
+		q := MulScalar(rope(headMajor(qRaw)), scale)
+		kh := rope(headMajor(kRaw))
 		vh := headMajor(vRaw)
 		k := timeMajor(kh)
 		var docID *Node

@@ -373,10 +373,28 @@ func slidingWindowAttention(q, k, v, kCache, vCache, position *Node, window int,
 func ropeHeadMajor(x *Node, offset *Node, base float64) *Node {
 	dims := x.Shape().Dimensions
 	time, headDim := dims[2], dims[3]
-	g, half := x.Graph(), headDim/2
 	cos, sin := ropeAngles(x, time, headDim, offset, base)
 	cosFull := Reshape(Concatenate([]*Node{cos, cos}, 1), 1, 1, time, headDim)
 	sinFull := Reshape(Concatenate([]*Node{Neg(sin), sin}, 1), 1, 1, time, headDim)
+	return rotateHeadMajor(x, cosFull, sinFull)
+}
+
+// ropeHeadMajorAt is ropeHeadMajor at per-row positions [B, T] (int32; documentPositions): cos and sin
+// [B, 1, T, Dh], broadcast over the heads.
+func ropeHeadMajorAt(x *Node, positions *Node, base float64) *Node {
+	dims := x.Shape().Dimensions
+	batch, time, headDim := dims[0], dims[2], dims[3]
+	cos, sin := ropeAnglesAt(x, headDim, positions, base)
+	cosFull := Reshape(Concatenate([]*Node{cos, cos}, 2), batch, 1, time, headDim)
+	sinFull := Reshape(Concatenate([]*Node{Neg(sin), sin}, 2), batch, 1, time, headDim)
+	return rotateHeadMajor(x, cosFull, sinFull)
+}
+
+// rotateHeadMajor is x * cosFull + rotate(x) * sinFull for head-major x [B, H, T, Dh] and cosFull,
+// sinFull broadcastable to it (the angles duplicated over both halves, sin negated on the first).
+func rotateHeadMajor(x, cosFull, sinFull *Node) *Node {
+	headDim := x.Shape().Dimensions[3]
+	g, half := x.Graph(), headDim/2
 	rotation := make([][]float64, headDim) // rotate(x)[k] = sum_j x[j] R[j][k]
 	for j := range rotation {
 		rotation[j] = make([]float64, headDim)

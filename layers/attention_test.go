@@ -240,45 +240,61 @@ func TestAttentionWithContext(t *testing.T) {
 	}
 }
 
-// With persistent tokens a document's outputs depend on where it sits in the row (its queries carry RoPE
-// at absolute positions, the persistent keys none, as in Titans), so packed == separate does not hold;
-// what holds is isolation: replacing every other document's tokens leaves a document's outputs
-// unchanged, on the fresh, cached and sliding paths. Running the same with the starts removed shows the
-// check can fail.
-func TestAttentionPersistentDocumentsIsolated(t *testing.T) {
+// With persistent tokens (learned keys without RoPE) a document's scores against them depend on its
+// queries' positions, which restart at each document start: packed == separate holds with them too, on
+// the fresh (blocked), cached and sliding paths, with short convolutions, and the persistent variable's
+// presence matters (TestAttentionPersistentTokens).
+func TestAttentionPersistentPackedEqualsSeparate(t *testing.T) {
 	defer layers.SetCausalBlock(16)()
-	lengths := []int{5, 17, 42}
 	for _, window := range []int{0, 8} {
-		for _, prefix := range []int{0, 7} {
-			t.Run(fmt.Sprintf("window%d_prefix%d", window, prefix), func(t *testing.T) {
-				cfg := layers.AttentionConfig{Heads: 2, Window: window, MaxContext: 80, RoPEBase: 10000, PersistentTokens: 3}
-				c := attentionCase(t, cfg, false)
-				var incoming []*tensors.Tensor
-				if prefix > 0 {
-					_, incoming = c.Run(c.RandomInput(43, prefix), nil)
-				}
-				x, other := c.RandomInput(41, 64), c.RandomInput(47, 64)
-				starts := lt.DocumentStarts(c.Batch, lengths)
-				y, _ := c.RunDocuments(x, incoming, starts)
-				from := 0
-				for i, n := range lengths {
-					to := from + n
-					// The row with every token outside document i replaced.
-					mixed := lt.ConcatTime(lt.SliceTime(other, 0, from), lt.SliceTime(x, from, to), lt.SliceTime(other, to, 64))
-					yMixed, _ := c.RunDocuments(mixed, incoming, starts)
-					lt.AssertClose(t, fmt.Sprintf("document %d (tokens %d..%d) with the others replaced", i, from, to),
-						lt.SliceTime(yMixed, from, to), lt.SliceTime(y, from, to), 1e-12)
-					from = to
-				}
-				// Without the starts the later documents do see the replaced tokens.
-				none := tensors.FromShape(starts.Shape())
-				yNone, _ := c.RunDocuments(x, incoming, none)
-				mixed := lt.ConcatTime(lt.SliceTime(other, 0, 22), lt.SliceTime(x, 22, 64))
-				yMixed, _ := c.RunDocuments(mixed, incoming, none)
-				if err := lt.RelRMS(lt.Floats(lt.SliceTime(yMixed, 22, 64)), lt.Floats(lt.SliceTime(yNone, 22, 64))); err < 1e-6 {
-					t.Errorf("without document starts the last document ignores the tokens before it (rel diff %.2g)", err)
-				}
-			})
+		for _, conv := range []int{0, 4} {
+			for _, prefix := range []int{0, 7} {
+				t.Run(fmt.Sprintf("window%d_conv%d_prefix%d", window, conv, prefix), func(t *testing.T) {
+					cfg := layers.AttentionConfig{Heads: 2, Window: window, MaxContext: 80, RoPEBase: 10000, ShortConv: conv, PersistentTokens: 3}
+					c := attentionCase(t, cfg, false)
+					skip := func(name string) bool { return name == "k" || name == "v" || name == "position" }
+					worst := lt.PackedEqualsSeparate(t, c, []int{5, 17, 42}, prefix, skip, 1e-12)
+					t.Logf("worst relative RMS error %.2g", worst)
+				})
+			}
 		}
+	}
+}
+
+// Tokens before a row's first document start continue the incoming stream at its positions: a row
+// without starts computes bit for bit what Apply (no docStart, RoPE at the stream positions) computes,
+// outputs and caches; with a first start at t = 6 the tokens before it are bit-identical to Apply's and
+// the tokens from it are those of the document alone (RoPE from position 0). From a carried cache
+// (stream position 7) and persistent tokens, so a wrong position shows.
+func TestAttentionDocumentPositions(t *testing.T) {
+	defer layers.SetCausalBlock(8)()
+	for _, window := range []int{0, 5} {
+		t.Run(fmt.Sprintf("window%d", window), func(t *testing.T) {
+			cfg := layers.AttentionConfig{Heads: 2, Window: window, MaxContext: 40, RoPEBase: 10000, PersistentTokens: 2}
+			c := attentionCase(t, cfg, false)
+			_, incoming := c.Run(c.RandomInput(43, 7), nil)
+			x := c.RandomInput(41, 19)
+			y, next := c.Run(x, incoming)
+
+			none := tensors.FromShape(lt.DocumentStarts(c.Batch, []int{19}).Shape())
+			yNone, nextNone := c.RunDocuments(x, incoming, none)
+			lt.AssertClose(t, "no start: outputs", yNone, y, 0)
+			for j, spec := range c.Specs() {
+				if spec.Shape.DType.IsFloat() {
+					lt.AssertClose(t, "no start: state "+spec.Name, nextNone[j], next[j], 0)
+				}
+			}
+
+			starts := lt.DocumentStarts(c.Batch, []int{6, 13})
+			flat := tensors.MustCopyFlatData[float64](starts)
+			for b := 0; b < c.Batch; b++ {
+				flat[b*19] = 0 // the row continues the stream up to t = 6
+			}
+			starts = tensors.FromFlatDataAndDimensions(flat, c.Batch, 19)
+			yDocs, _ := c.RunDocuments(x, incoming, starts)
+			lt.AssertClose(t, "before the first start", lt.SliceTime(yDocs, 0, 6), lt.SliceTime(y, 0, 6), 0)
+			yAlone, _ := c.Run(lt.SliceTime(x, 6, 19), nil)
+			lt.AssertClose(t, "the document from t = 6", lt.SliceTime(yDocs, 6, 19), yAlone, 1e-12)
+		})
 	}
 }

@@ -16,8 +16,6 @@
 //     2024, section 3.3): N_p learned tokens whose keys and values, through the k and v projections and
 //     without RoPE, come before all others and are seen by every query. ApplyWithContext runs attention
 //     over [persistent ; context ; x] with context_t at x_t's position (Titans' MAC segment attention).
-//     With persistent tokens a packed document's outputs depend on its place in the row (its queries are
-//     rotated at absolute positions, the persistent keys not), so only isolation holds for them.
 //   - Sequence helpers (seqops.go): chunking, causal shift, short causal depthwise convolution with a
 //     cache, prefix sums.
 //   - Document starts (documents.go): DocumentMixer, the contract for rows packing several documents
@@ -26,7 +24,11 @@
 //     document's inputs in the cache (ConvCacheKeep); attention adds a same-document mask to its causal
 //     or sliding-window mask (the cached keys count as the document before the row's first start). Its
 //     KV cache is positional: after a packed row it still holds the earlier documents' keys, so a stream
-//     continued from that state sees them (Attention.ApplyDocuments). In-row outputs are exact (without persistent tokens).
+//     continued from that state sees them (Attention.ApplyDocuments). RoPE positions restart at each
+//     start (pos_t = t - s for a document starting at s inside the row, the stream position p + t before
+//     the row's first start; documentPositions in rope.go, a running maximum of t * docStart by doubling),
+//     so in-row outputs are exact, with persistent tokens too: scores against keys without a position
+//     (the persistent tokens) would otherwise depend on a document's place in the row.
 //
 // Shape legend: B batch, T time, D model width, H heads, Dh head width, C chunk length.
 package layers

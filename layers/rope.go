@@ -48,3 +48,43 @@ func ropeAngles(x *Node, time, headDim int, offset *Node, base float64) (cos, si
 	angles := Einsum("t,f->tf", positions, Const(g, invFreq)) // [T, half]
 	return ConvertDType(Cos(angles), x.DType()), ConvertDType(Sin(angles), x.DType())
 }
+
+// ropeAnglesAt is ropeAngles at per-row positions [B, T] (int32, documentPositions): cos and sin
+// [B, T, Dh/2] in x's dtype of the angles positions[b, t] * base^(-2i/Dh).
+func ropeAnglesAt(x *Node, headDim int, positions *Node, base float64) (cos, sin *Node) {
+	if headDim%2 != 0 {
+		panic(fmt.Errorf("layers.RoPE: head dim %d must be even", headDim))
+	}
+	g := x.Graph()
+	invFreq := make([]float64, headDim/2)
+	for i := range invFreq {
+		invFreq[i] = math.Pow(base, -2*float64(i)/float64(headDim))
+	}
+	p := InsertAxes(ConvertDType(positions, dtypes.Float64), -1)     // [B, T, 1]
+	angles := Mul(p, Reshape(Const(g, invFreq), 1, 1, len(invFreq))) // [B, T, half]
+	return ConvertDType(Cos(angles), x.DType()), ConvertDType(Sin(angles), x.DType())
+}
+
+// documentPositions is the RoPE position [B, T] (int32) of each token of rows with document starts
+// docStart [B, T] (1 at a document's first token) whose first token is at stream position offset (a
+// scalar int32 node): t - s for a token of a document starting at s inside the row, so a document is
+// rotated as if it ran alone from the start of a sequence, and offset + t for the tokens before the
+// row's first start (those continue the incoming stream, as without starts).
+//
+// The latest start at or before t is a running maximum of t * docStart (-1 where none), taken in
+// log2(T) doubling steps (GoMLX has a cumulative sum but no cumulative maximum).
+func documentPositions(docStart, offset *Node) *Node {
+	g := docStart.Graph()
+	dims := docStart.Shape().Dimensions
+	batch, time := dims[0], dims[1]
+	index := Iota(g, shapes.Make(dtypes.Int32, batch, time), 1)
+	isStart := GreaterThan(StopGradient(docStart), ScalarZero(g, docStart.DType()))
+	none := Scalar(g, dtypes.Int32, -1)
+	latest := Where(isStart, index, BroadcastToDims(none, batch, time))
+	for shift := 1; shift < time; shift *= 2 {
+		earlier := Pad(SliceAxis(latest, 1, AxisRange(0, time-shift)), none, PadAxis{}, PadAxis{Start: shift})
+		latest = Max(latest, earlier)
+	}
+	stream := Add(index, ConvertDType(offset, dtypes.Int32))
+	return Where(GreaterOrEqual(latest, ScalarZero(g, dtypes.Int32)), Sub(index, latest), stream)
+}
