@@ -44,12 +44,6 @@ func TestEveryMixerRestartsAtDocuments(t *testing.T) {
 	for _, name := range model.Types() {
 		t.Run(name, func(t *testing.T) {
 			cfg := documentsConfig(name)
-			if name == "titans_mag" || name == "titans_mal" {
-				// layers.Attention rotates queries at row positions and not the persistent keys, so scores
-				// against persistent tokens depend on a document's offset in the row (titans'
-				// TestMAGMALPersistentTokensNoLeak): exact only without them.
-				cfg.Titans.PersistentTokens = 0
-			}
 			m, err := model.New(cfg)
 			if err != nil {
 				t.Fatal(err)

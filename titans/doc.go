@@ -165,8 +165,9 @@
 // sees (as keys and values, without RoPE). The memory itself does not read them: its learned initial
 // weights play the role of a memory that has (data-independently) read them. The attention is
 // layers.Attention with PersistentTokens (MAG/MAL: its sliding window; MAC: ApplyWithContext, which puts
-// h_t at x_t's in-segment position). Since queries carry RoPE at absolute positions and the persistent
-// keys none, a packed document's attention outputs depend on its place in the row.
+// h_t at x_t's in-segment position). The persistent keys carry no RoPE, so scores against them depend
+// on the queries' absolute positions; with document starts those restart at each start
+// (layers.Attention.ApplyDocuments), so a packed document sees them as it does alone.
 //
 // # State and streaming
 //
@@ -223,10 +224,10 @@
 // NaivePyTorchDocuments is the token-by-token reference.
 //
 // MAG and MAL restart the memory as above and attend through layers.Attention.ApplyDocuments (keys of
-// the query's document only). That is exact without persistent tokens; with them a document's scores
-// against the persistent keys, which carry no position, depend on its offset in the row, because
-// queries are rotated at row positions (no content of another document reaches it:
-// TestMAGMALPersistentTokensNoLeak). Their returned window caches are the row's, as layers.Attention's.
+// the query's document only, RoPE positions restarting at each start). That is exact with persistent
+// tokens too (TestMAGMALPersistentTokensNoLeak): the persistent keys carry no position, and a document's
+// queries are rotated at their in-document positions, as when it runs alone. Their returned window
+// caches are the row's, as layers.Attention's.
 //
 // Not implemented: MAC is no DocumentMixer, so a model with it refuses packed rows with resets at start
 // (its segment attention, layers.Attention.ApplyWithContext, takes no document mask; its memory would also
