@@ -3,18 +3,20 @@ package sweep
 import (
 	"bytes"
 	"fmt"
-	"github.com/engramlx/engram/internal/fsutil"
 	"math"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/engramlx/engram/internal/fsutil"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // plotted are the metrics drawn against every swept key.
@@ -89,14 +91,24 @@ func plotStateBytes(s *Sweep, groups []Group, m int) ([]byte, error) {
 	}
 	// Half a factor of 2 of room on each side keeps the end points off the frame.
 	p.X.Min, p.X.Max = p.X.Min/1.5, p.X.Max*1.5
-	p.Legend.Top, p.Legend.Left = true, true
 	p.Y.Min, p.Y.Max = 0, 1.05
-	w, err := p.WriterTo(8*vg.Inch, 5*vg.Inch, "png")
-	if err != nil {
-		return nil, err
-	}
+	return pngLegendBeside(p, 9*vg.Inch, 5*vg.Inch)
+}
+
+// pngLegendBeside renders p as a PNG of width x height with its legend in a column right of the plot,
+// outside the data: with one line per mixer the legend would otherwise cover points wherever it sat.
+func pngLegendBeside(p *plot.Plot, width, height vg.Length) ([]byte, error) {
+	legend := p.Legend
+	p.Legend = plot.NewLegend() // p itself draws none
+	img := vgimg.New(width, height)
+	dc := draw.New(img)
+	box := legend.Rectangle(dc)
+	column := box.Max.X - box.Min.X + 0.2*vg.Inch
+	p.Draw(draw.Crop(dc, 0, -column, 0, 0))
+	legend.Top, legend.Left = true, true
+	legend.Draw(draw.Crop(dc, width-column+0.1*vg.Inch, 0, 0, -0.3*vg.Inch)) // top aligned with the plot's title
 	var buf bytes.Buffer
-	if _, err := w.WriteTo(&buf); err != nil {
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
 		return nil, err
 	}
 	return buf.Bytes(), nil
