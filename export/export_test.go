@@ -183,40 +183,43 @@ func TestConfigJSONOnlyUsedSections(t *testing.T) {
 	}
 }
 
-// A Titans model exported and continued after a prompt that ends inside a chunk computes what one pass
-// over prompt + continuation computes (export streams with the partial chunk carried).
+// A Titans memory (and each Miras model: moneta, yaad, memora) exported and continued after a prompt
+// that ends inside a chunk computes what one pass over prompt + continuation computes (export streams
+// with the partial chunk carried; the saved state is loaded back before continuing).
 func TestTitansStateContinuesMidChunk(t *testing.T) {
-	r := trainedRun(t, "model: {vocab: 8, d_model: 8, layers: [titans_lmm], mlp_hidden: 16, titans: {heads: 2, head_dim: 4, chunk_size: 4}}")
-	m := mustFromRun(t, r)
-	out := t.TempDir()
-	prompt, next := []int32{1, 2, 3, 4, 5}, []int32{6, 7, 2}
-	file, err := State(m, out, prompt)
-	if err != nil {
-		t.Fatal(err)
+	for _, layer := range []string{"titans_lmm", "moneta", "yaad", "memora"} {
+		t.Run(layer, func(t *testing.T) {
+			r := trainedRun(t, "model: {vocab: 8, d_model: 8, layers: ["+layer+"], mlp_hidden: 16, titans: {heads: 2, head_dim: 4, chunk_size: 4}}")
+			m := mustFromRun(t, r)
+			prompt, next := []int32{1, 2, 3, 4, 5}, []int32{6, 7, 2}
+			file, err := State(m, t.TempDir(), prompt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			saved, _, err := LoadState(m, file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			step, err := m.Stepper()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer step.Finalize()
+			continued, _, err := Run(step, next, saved)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole, _, err := Run(step, append(append([]int32{}, prompt...), next...), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const vocab = 8
+			tail := make([]float32, 0, len(next)*vocab)
+			for _, x := range lt.Floats(whole)[len(prompt)*vocab:] {
+				tail = append(tail, float32(x))
+			}
+			lt.AssertClose(t, layer+": continued after 5 tokens vs one pass", continued,
+				tensors.FromFlatDataAndDimensions(tail, 1, len(next), vocab), 1e-5)
+		})
 	}
-	saved, _, err := LoadState(m, file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	step, err := m.Stepper()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer step.Finalize()
-	continued, _, err := Run(step, next, saved)
-	if err != nil {
-		t.Fatal(err)
-	}
-	whole, _, err := Run(step, append(append([]int32{}, prompt...), next...), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := lt.Floats(whole)
-	vocab := 8
-	tail := make([]float32, 0, len(next)*vocab)
-	for _, x := range w[len(prompt)*vocab:] {
-		tail = append(tail, float32(x))
-	}
-	lt.AssertClose(t, "continued after 5 tokens vs one pass", continued,
-		tensors.FromFlatDataAndDimensions(tail, 1, len(next), vocab), 1e-5)
 }
