@@ -13,7 +13,7 @@ import (
 // the test skips them by name (and fails once one of them implements layers.DocumentMixer, so the entry
 // is removed). Every other type must restart at document starts.
 var pendingDocuments = map[string]string{
-	"titans_mac": "issue 20: MAC's segment attention (layers.Attention.ApplyWithContext) takes no document mask, and its memory needs two passes per segment (titans/doc.go, Document starts)",
+	"titans_mac": "not implemented: MAC's segment attention (layers.Attention.ApplyWithContext) takes no document mask, and its memory needs two passes per segment (titans/doc.go, Document starts)",
 }
 
 // documentsConfig is a tiny float64 stack of one layer of type name: d_model 16, two heads of width 4
