@@ -92,12 +92,12 @@ func LabelledLogitsDocuments(seq Sequence, scope *mlmodel.Scope, ids, positions,
 // DocumentSequence (rmt), or a layer whose mixer is not a layers.DocumentMixer.
 func CheckDocuments(seq Sequence) error {
 	if _, ok := seq.(DocumentSequence); !ok {
-		return fmt.Errorf("%T cannot restart at document starts inside a row (rmt writes its memory per segment); set data.reset_at_document_start: false", seq)
+		return fmt.Errorf("%T cannot restart at document starts inside a row (rmt writes its memory per segment); set reset_at_document_start: false in data.train and data.eval", seq)
 	}
 	if m, ok := seq.(*Model); ok {
 		for i, mixer := range m.Mixers {
 			if _, ok := mixer.(layers.DocumentMixer); !ok {
-				return fmt.Errorf("model.layers[%d] = %q cannot restart at document starts (no layers.DocumentMixer); set data.reset_at_document_start: false", i, m.Config.Layers[i].Type)
+				return fmt.Errorf("model.layers[%d] = %q cannot restart at document starts (no layers.DocumentMixer); set reset_at_document_start: false in data.train and data.eval", i, m.Config.Layers[i].Type)
 			}
 		}
 	}

@@ -63,7 +63,7 @@
 // Document starts: an RMT does not restart at document starts inside a row (packed rows, data.mode:
 // pack). Its memory tokens are read and written once per segment, so a start inside a segment has no
 // state to reset at that token; RMT is not a model.DocumentSequence, and training refuses packed rows
-// with resets for it (set data.reset_at_document_start: false, or use pad mode).
+// with resets for it (set reset_at_document_start: false in data.train and data.eval, or use pad mode).
 //
 // Scope names (checkpoint keys): the backbone's own, plus rmt/memory [m, D].
 package rmt

@@ -87,7 +87,7 @@ func NewRunner(exp configs.Experiment, opts Options) (*Runner, error) {
 	}
 	if _, generated := exp.Data.Generator(); !generated && (exp.Data.Train.Resets() || exp.Data.Eval.Resets()) {
 		if err := model.CheckDocuments(seq); err != nil {
-			return nil, fmt.Errorf("data.mode = pack resets the model at document starts: %w", err)
+			return nil, fmt.Errorf("packed rows (mode: pack) restart the model at every document start: %w", err)
 		}
 	}
 	r := &Runner{Exp: exp, Model: m, Seq: seq, opts: opts, Dir: filepath.Join(exp.RunsDir, exp.Name)}
