@@ -97,7 +97,7 @@ func (l *Layer) features(scope *model.Scope, x, xT *Node, caches []*Node, docSta
 		z := dense(scope.In("%s_proj", name), x, xT, h*width)
 		if l.cfg.UseShortConv {
 			var cache *Node
-			z, cache = shortConv(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index], docStart)
+			z, cache = layers.ShortConvDocuments(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index], docStart)
 			next = append(next, cache)
 		}
 		return Reshape(layers.SiLU(z), dims[0], dims[1], h, width)

@@ -115,7 +115,7 @@ func ShortConvWithWeightDocuments(x, weight, cache, docStart *Node) (y, nextCach
 	}
 	padded := Concatenate([]*Node{cache, x}, 1) // [B, K-1+T, channels]
 	for j := 0; j < kernel; j++ {
-		tap := Mul(SliceAxis(padded, 1, AxisRange(j, j+time)), Reshape(SliceAxis(weight, 0, AxisElem(j)), 1, 1, channels))
+		tap := Mul(timeWindow(padded, j, time), Reshape(SliceAxis(weight, 0, AxisElem(j)), 1, 1, channels))
 		if keep != nil {
 			tap = Mul(tap, keep[kernel-1-j]) // tap j reads x_{t-(K-1-j)}
 		}
@@ -125,11 +125,35 @@ func ShortConvWithWeightDocuments(x, weight, cache, docStart *Node) (y, nextCach
 			y = Add(y, tap)
 		}
 	}
-	nextCache = SliceAxis(padded, 1, AxisRange(time, time+kernel-1))
+	nextCache = timeWindow(padded, time, kernel-1)
 	if docStart != nil {
 		nextCache = Mul(nextCache, ConvCacheKeep(docStart, kernel))
 	}
 	return y, nextCache
+}
+
+// timeWindow returns x[:, start:start+length] of x [B, T', channels] as one Gather of whole rows, with
+// the gradient one zero pad of time. The Go backend's Slice copies element by element and autodiff of K
+// slices pads each view's gradient to full size; this is the form the short convolutions run on.
+func timeWindow(x *Node, start, length int) *Node {
+	dims := x.Shape().Dimensions
+	batch, total := dims[0], dims[1]
+	return CustomGradient([]*Node{x},
+		func(in []*Node) *Node {
+			starts := make([]int32, 0, 2*batch*length)
+			for b := range batch {
+				for t := range length {
+					starts = append(starts, int32(b), int32(start+t))
+				}
+			}
+			indices := Reshape(Const(x.Graph(), starts), batch, length, 2)
+			return Gather(in[0], indices, true) // [B, length, channels]
+		},
+		func(_ []*Node, v *Node) []*Node {
+			padding := make([]PadAxis, 3)
+			padding[1] = PadAxis{Start: start, End: total - start - length}
+			return []*Node{Pad(v, ScalarZero(v.Graph(), v.DType()), padding...)}
+		})
 }
 
 // Dense is x W (+ b): x [..., in] -> [..., out]; weight "weight" [in, out], bias "bias" [out] (zeros)

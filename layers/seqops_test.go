@@ -80,3 +80,49 @@ func TestChunkAndConvGradients(t *testing.T) {
 		return []*Node{layers.Unchunk(MulScalar(chunked, 2), 7)}
 	}, []*tensors.Tensor{x}, nil, 8, 1e-7)
 }
+
+// TestShortConvEqualsSlices: the short convolution (taps gathered as whole rows, gradient one pad)
+// computes what its definition written with SliceAxis computes, outputs, next cache and gradients, with
+// and without an incoming cache.
+func TestShortConvEqualsSlices(t *testing.T) {
+	const batch, time, channels, kernel = 2, 7, 3, 4
+	rng := lt.NewRand(11)
+	x := lt.RandNormal(rng, 1, batch, time, channels)
+	w := lt.RandNormal(rng, 1, kernel, channels)
+	cache := lt.RandNormal(rng, 1, batch, kernel-1, channels)
+	for _, withCache := range []bool{false, true} {
+		inputs := []*tensors.Tensor{x, w, cache}
+		cacheOf := func(in []*Node) *Node {
+			if withCache {
+				return in[2]
+			}
+			return Zeros(in[0].Graph(), in[2].Shape())
+		}
+		ref := func(in []*Node) []*Node {
+			padded := Concatenate([]*Node{cacheOf(in), in[0]}, 1)
+			var y *Node
+			for j := range kernel {
+				tap := Mul(SliceAxis(padded, 1, AxisRange(j, j+time)), Reshape(SliceAxis(in[1], 0, AxisElem(j)), 1, 1, channels))
+				if y == nil {
+					y = tap
+				} else {
+					y = Add(y, tap)
+				}
+			}
+			return []*Node{y, SliceAxis(padded, 1, AxisRange(time, time+kernel-1))}
+		}
+		got := func(in []*Node) []*Node {
+			y, next := layers.ShortConvWithWeightDocuments(in[0], in[1], cacheOf(in), nil)
+			return []*Node{y, next}
+		}
+		upstream := lt.RandomUpstream(3, lt.RunOp(ref, inputs))
+		wantOut, wantGrad := lt.OpGradients(ref, inputs, upstream)
+		gotOut, gotGrad := lt.OpGradients(got, inputs, upstream)
+		for i := range wantOut {
+			lt.AssertClose(t, "output", gotOut[i], wantOut[i], 1e-14)
+		}
+		for i := range wantGrad {
+			lt.AssertClose(t, "gradient", gotGrad[i], wantGrad[i], 1e-14)
+		}
+	}
+}
