@@ -294,6 +294,18 @@ func (a *Attention) persistentPrefix(scope *model.Scope, g *Graph, dtype dtypes.
 // The scores are one block (all T queries over all keys), meant for segments of up to a few hundred
 // tokens. Short convolutions are not defined for it (panics when ShortConv > 0).
 func (a *Attention) ApplyWithContext(scope *model.Scope, x, context *Node) *Node {
+	return a.ApplyWithContextDocuments(scope, x, context, nil)
+}
+
+// ApplyWithContextDocuments is ApplyWithContext over rows packing documents, docStart [B, T] (x's dtype,
+// 1 at a document's first token; nil: ApplyWithContext): query t sees context_s and x_s only for s of
+// its own document (and the persistent tokens), and RoPE positions restart at each start (t - s for a
+// document starting at s; t itself before the row's first start), so each document computes what it
+// computes alone. Titans' MAC runs it on rows of whole memory segments (titans/documents.go).
+func (a *Attention) ApplyWithContextDocuments(scope *model.Scope, x, context, docStart *Node) *Node {
+	if docStart != nil && a.reference {
+		panic(fmt.Errorf("attention: the dense reference form does not take document starts"))
+	}
 	if a.Config.ShortConv > 0 {
 		panic(fmt.Errorf("attention: ApplyWithContext does not take short convolutions (short_conv = %d)", a.Config.ShortConv))
 	}
@@ -306,6 +318,10 @@ func (a *Attention) ApplyWithContext(scope *model.Scope, x, context *Node) *Node
 		return headMajor(Reshape(y, batch, time, heads, headDim))
 	}
 	rope := func(x *Node) *Node { return ropeHeadMajor(x, nil, a.Config.RoPEBase) }
+	if docStart != nil {
+		positions := documentPositions(docStart, ScalarZero(g, dtypes.Int32))
+		rope = func(x *Node) *Node { return ropeHeadMajorAt(x, positions, a.Config.RoPEBase) }
+	}
 	q := MulScalar(rope(project("q", x)), 1/math.Sqrt(float64(headDim)))
 	kc, kx := rope(project("k", context)), rope(project("k", x))
 	// The prefix between the k and v projections: the variables are created in the order Titans' MAC
@@ -326,9 +342,13 @@ func (a *Attention) ApplyWithContext(scope *model.Scope, x, context *Node) *Node
 	if a.reference {
 		out = maskedAttention(q, keys, values, visible, prefix)
 	} else {
-		bias := Where(visible, Zeros(g, shapes.Make(dtype, time, 2*time)), Scalar(g, dtype, maskedOut))
+		bias := Reshape(Where(visible, Zeros(g, shapes.Make(dtype, time, 2*time)), Scalar(g, dtype, maskedOut)), 1, 1, time, 2*time)
+		if docStart != nil { // [B, 1, T, 2T]: keys of the query's document only
+			docID := DocumentIDs(docStart)
+			bias = Add(bias, documentBias(docID, Concatenate([]*Node{docID, docID}, 1), dtype))
+		}
 		keys, values = prefix.prepend(keys, values)
-		out = attendCore(q, keys, values, prefix.padBias(Reshape(bias, 1, 1, time, 2*time)))
+		out = attendCore(q, keys, values, prefix.padBias(bias))
 	}
 	y := Dense(scope.In("output"), Reshape(timeMajor(out), batch*time, heads*headDim), a.DModel, false)
 	return Reshape(y, batch, time, a.DModel)

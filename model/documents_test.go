@@ -12,13 +12,12 @@ import (
 // pendingDocuments lists the layer types whose document resets are not written yet, with the reason;
 // the test skips them by name (and fails once one of them implements layers.DocumentMixer, so the entry
 // is removed). Every other type must restart at document starts.
-var pendingDocuments = map[string]string{
-	"titans_mac": "not implemented: MAC's segment attention (layers.Attention.ApplyWithContext) takes no document mask, and its memory needs two passes per segment (titans/doc.go, Document starts)",
-}
+var pendingDocuments = map[string]string{}
 
 // documentsConfig is a tiny float64 stack of one layer of type name: d_model 16, two heads of width 4
 // where the section has them, chunks of 16 (so the documents start mid-chunk and the longest spans
-// three chunks).
+// three chunks), MAC segments of 32 (the second and third documents start mid-segment, the third spans
+// two segments of its own).
 func documentsConfig(name string) model.Config {
 	cfg := model.DefaultConfig()
 	cfg.DModel, cfg.DType, cfg.Layers = 16, "float64", model.LayerTypes(name)
@@ -29,7 +28,7 @@ func documentsConfig(name string) model.Config {
 	// where the packed row does not (mom's own test covers the buffers where nothing overflows).
 	cfg.MoM.Memories, cfg.MoM.CapacityFactor = 3, 0
 	cfg.MoM.Memory.Heads, cfg.MoM.Memory.HeadDimK, cfg.MoM.Memory.ChunkSize = 2, 4, 16
-	cfg.Titans.Heads, cfg.Titans.HeadDim, cfg.Titans.ChunkSize = 2, 4, 16
+	cfg.Titans.Heads, cfg.Titans.HeadDim, cfg.Titans.ChunkSize, cfg.Titans.SegmentSize = 2, 4, 16, 32
 	return cfg
 }
 

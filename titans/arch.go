@@ -136,12 +136,23 @@ func (m *MAC) segments(scope *model.Scope, x *Node, state []*Node, bounds *[][]*
 
 // retrieve is h = M_{W0}(q) mapped back to [B, n, D] ("retrieve/q", "retrieve/output").
 func (m *MAC) retrieve(scope *model.Scope, xs *Node, state []*Node) *Node {
+	q := m.retrieveQuery(scope, xs)
+	return m.retrieveOutput(scope, m.lmm.read(m.lmm.fullWeights(scope.At("memory"), xs, state), q))
+}
+
+// retrieveQuery is the retrieval's q = L2(x W_Q^r) per head, [B, H, n, Dh].
+func (m *MAC) retrieveQuery(scope *model.Scope, xs *Node) *Node {
 	cfg := m.lmm.Config
 	dims := xs.Shape().Dimensions
 	q := dense(scope.At("retrieve").In("q"), xs, m.lmm.width())
 	q = layers.L2NormLast(Reshape(q, dims[0], dims[1], cfg.Heads, cfg.HeadDim), cfg.NormEps)
-	h := m.lmm.read(m.lmm.fullWeights(scope.At("memory"), xs, state), Transpose(q, 1, 2))
-	h = Reshape(Transpose(h, 1, 2), dims[0], dims[1], m.lmm.width())
+	return Transpose(q, 1, 2)
+}
+
+// retrieveOutput maps the memory's read-out h [B, H, n, Dh] back to [B, n, D].
+func (m *MAC) retrieveOutput(scope *model.Scope, h *Node) *Node {
+	dims := h.Shape().Dimensions
+	h = Reshape(Transpose(h, 1, 2), dims[0], dims[2], m.lmm.width())
 	return dense(scope.At("retrieve").In("output"), h, m.lmm.DModel)
 }
 
