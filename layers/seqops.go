@@ -99,6 +99,16 @@ func ShortConvWithWeight(x, weight, cache *Node, batch, time, channels int) (y, 
 // document start reads zero instead (the cache counts as before the row's first start), and the
 // returned cache holds only the last document's inputs (zeros before its start), as the document alone
 // would leave it.
+//
+// With P = [cache; x] [B, K-1+T, channels] and m_j the tap masks (1 without documents):
+//
+//	y_t = sum_j m_j,t w_j P_{t+j}
+//	dP_p = sum_j w_j m_j,p-j v_{p-j};  dw_j = sum_{b,t} m_j,t v_t P_{t+j}
+//
+// The taps are whole rows of P (one Gather each; the last tap is x itself), and the gradient is
+// written out instead of autodiff's: dx sums K shifted copies of v taken as rows of v padded once at
+// its end, dcache is built from the first K-1 steps only. x, weight and cache each go through one
+// custom-gradient identity (convIdentities), so an x used only here is not copied.
 func ShortConvWithWeightDocuments(x, weight, cache, docStart *Node) (y, nextCache *Node) {
 	dims := x.Shape().Dimensions
 	batch, time, channels := dims[0], dims[1], dims[2]
@@ -109,15 +119,26 @@ func ShortConvWithWeightDocuments(x, weight, cache, docStart *Node) (y, nextCach
 	if cache == nil {
 		cache = Zeros(x.Graph(), shapes.Make(x.DType(), batch, kernel-1, channels))
 	}
-	var keep []*Node
+	var keep []*Node // keep[j]: the mask of tap j [B, T, 1] (nil: all ones)
 	if docStart != nil {
-		keep = ConvTapKeep(docStart, kernel)
+		byDelay := ConvTapKeep(docStart, kernel) // by how far back the tap reads
+		keep = make([]*Node, kernel)
+		for j := range kernel - 1 { // tap K-1 reads x_t itself: its mask is ones
+			keep[j] = byDelay[kernel-1-j]
+		}
 	}
-	padded := Concatenate([]*Node{cache, x}, 1) // [B, K-1+T, channels]
-	for j := 0; j < kernel; j++ {
-		tap := Mul(timeWindow(padded, j, time), Reshape(SliceAxis(weight, 0, AxisElem(j)), 1, 1, channels))
-		if keep != nil {
-			tap = Mul(tap, keep[kernel-1-j]) // tap j reads x_{t-(K-1-j)}
+	c := newConvGrad(x, weight, cache)
+	padded := Concatenate([]*Node{c.cache, c.x}, 1) // [B, K-1+T, channels]
+	windows := make([]*Node, kernel)                // windows[j] = P[:, j:j+T]
+	for j := range kernel - 1 {
+		windows[j] = rowWindow(padded, j, time)
+	}
+	windows[kernel-1] = c.x
+	tapWeight := func(w *Node, j int) *Node { return Reshape(SliceAxis(w, 0, AxisElem(j)), 1, 1, channels) }
+	for j, win := range windows {
+		tap := Mul(win, tapWeight(c.weight, j))
+		if keep != nil && keep[j] != nil {
+			tap = Mul(tap, keep[j])
 		}
 		if y == nil {
 			y = tap
@@ -125,35 +146,139 @@ func ShortConvWithWeightDocuments(x, weight, cache, docStart *Node) (y, nextCach
 			y = Add(y, tap)
 		}
 	}
-	nextCache = timeWindow(padded, time, kernel-1)
+	y = c.output(y, func(v *Node) (dx, dw, dcache *Node) {
+		masked := make([]*Node, kernel) // m_j v
+		for j := range masked {
+			masked[j] = v
+			if keep != nil && keep[j] != nil {
+				masked[j] = Mul(v, keep[j])
+			}
+		}
+		// dw_j = sum_{b,t} m_j v P_{t+j}
+		dws := make([]*Node, kernel)
+		for j, win := range windows {
+			dws[j] = ReduceSum(Mul(masked[j], win), 0, 1)
+		}
+		dw = Stack(dws, 0)
+		// dx_t = sum_j w_j (m_j v)_{t+K-1-j}, zero past T: rows of m_j v padded with K-1 zeros at its end.
+		var end *Node
+		for j := range kernel {
+			shift := kernel - 1 - j
+			src := masked[j]
+			if shift > 0 {
+				if keep != nil || end == nil {
+					end = PadTime(masked[j], kernel-1)
+				}
+				src = rowWindow(end, shift, time)
+			}
+			term := Mul(src, tapWeight(c.weight, j))
+			if dx == nil {
+				dx = term
+			} else {
+				dx = Add(dx, term)
+			}
+		}
+		// dcache_i = sum_{j<=i} w_j (m_j v)_{i-j}, i < K-1: from the first min(T, K-1) steps only.
+		head := min(time, kernel-1)
+		for j := range kernel - 1 {
+			front := rowWindow(masked[j], 0, head)
+			padding := make([]PadAxis, 3)
+			padding[1] = PadAxis{Start: j, End: kernel - 1 - head}
+			front = SliceAxis(Pad(front, ScalarZero(v.Graph(), v.DType()), padding...), 1, AxisRange(0, kernel-1))
+			term := Mul(front, tapWeight(c.weight, j))
+			if dcache == nil {
+				dcache = term
+			} else {
+				dcache = Add(dcache, term)
+			}
+		}
+		return dx, dw, dcache
+	})
+	nextCache = c.next(rowWindow(padded, time, kernel-1))
 	if docStart != nil {
 		nextCache = Mul(nextCache, ConvCacheKeep(docStart, kernel))
 	}
 	return y, nextCache
 }
 
-// timeWindow returns x[:, start:start+length] of x [B, T', channels] as one Gather of whole rows, with
-// the gradient one zero pad of time. The Go backend's Slice copies element by element and autodiff of K
-// slices pads each view's gradient to full size; this is the form the short convolutions run on.
-func timeWindow(x *Node, start, length int) *Node {
-	dims := x.Shape().Dimensions
-	batch, total := dims[0], dims[1]
-	return CustomGradient([]*Node{x},
-		func(in []*Node) *Node {
-			starts := make([]int32, 0, 2*batch*length)
-			for b := range batch {
-				for t := range length {
-					starts = append(starts, int32(b), int32(start+t))
-				}
+// convGrad holds the custom-gradient identities of a short convolution's inputs and the adjoints its
+// backward computes for them. The outputs (y and the next cache) go through identities whose gradients
+// record those adjoints; autodiff reaches them before the input identities, which were built first.
+type convGrad struct {
+	x, weight, cache *Node
+	dx, dw, dcache   *Node
+	dNext            *Node // adjoint of the next cache: rows T..T+K-2 of P (nil: not on the loss path)
+}
+
+func newConvGrad(x, weight, cache *Node) *convGrad {
+	c := &convGrad{}
+	adjoint := func(get func() *Node) func(x, _ *Node) *Node {
+		return func(x, _ *Node) *Node {
+			if adj := get(); adj != nil {
+				return adj
 			}
-			indices := Reshape(Const(x.Graph(), starts), batch, length, 2)
-			return Gather(in[0], indices, true) // [B, length, channels]
-		},
-		func(_ []*Node, v *Node) []*Node {
-			padding := make([]PadAxis, 3)
-			padding[1] = PadAxis{Start: start, End: total - start - length}
-			return []*Node{Pad(v, ScalarZero(v.Graph(), v.DType()), padding...)}
-		})
+			return ZerosLike(x)
+		}
+	}
+	c.x = IdentityWithCustomGradient(x, adjoint(func() *Node { return c.nextAdjoint(c.dx, 1) }))
+	c.weight = IdentityWithCustomGradient(weight, adjoint(func() *Node { return c.dw }))
+	c.cache = IdentityWithCustomGradient(cache, adjoint(func() *Node { return c.nextAdjoint(c.dcache, 0) }))
+	return c
+}
+
+// output wraps y so that its adjoint v gives the inputs' adjoints by backward.
+func (c *convGrad) output(y *Node, backward func(v *Node) (dx, dw, dcache *Node)) *Node {
+	return IdentityWithCustomGradient(y, func(_, v *Node) *Node {
+		c.dx, c.dw, c.dcache = backward(v)
+		return v
+	})
+}
+
+// next wraps the next cache (rows T.. of P) so that its adjoint is added to x's and the cache's.
+func (c *convGrad) next(nextCache *Node) *Node {
+	return IdentityWithCustomGradient(nextCache, func(_, v *Node) *Node {
+		c.dNext = v
+		return v
+	})
+}
+
+// nextAdjoint adds the next cache's adjoint, placed at rows T..T+K-2 of P, to the adjoint adj of x
+// (part 1, rows K-1.. of P) or of the cache (part 0, rows 0..K-2).
+func (c *convGrad) nextAdjoint(adj *Node, part int) *Node {
+	if c.dNext == nil {
+		return adj
+	}
+	rows := c.cache.Shape().Dimensions[1] // K-1
+	time := c.x.Shape().Dimensions[1]
+	// P's adjoint from the next cache: zeros at rows 0..T-1, dNext at rows T..T+K-2.
+	padding := make([]PadAxis, 3)
+	padding[1] = PadAxis{Start: time}
+	full := Pad(c.dNext, ScalarZero(c.dNext.Graph(), c.dNext.DType()), padding...)
+	var extra *Node
+	if part == 0 {
+		extra = SliceAxis(full, 1, AxisRange(0, rows))
+	} else {
+		extra = SliceAxis(full, 1, AxisRange(rows, rows+time))
+	}
+	if adj == nil {
+		return extra
+	}
+	return Add(adj, extra)
+}
+
+// rowWindow returns x[:, start:start+length] of x [B, T', channels] as one Gather of whole rows (the Go
+// backend copies them with memmove; its Slice copies element by element). No gradient of its own:
+// callers differentiate through convGrad.
+func rowWindow(x *Node, start, length int) *Node {
+	batch := x.Shape().Dimensions[0]
+	starts := make([]int32, 0, 2*batch*length)
+	for b := range batch {
+		for t := range length {
+			starts = append(starts, int32(b), int32(start+t))
+		}
+	}
+	indices := Reshape(Const(x.Graph(), starts), batch, length, 2)
+	return Gather(x, indices, true) // [B, length, channels]
 }
 
 // Dense is x W (+ b): x [..., in] -> [..., out]; weight "weight" [in, out], bias "bias" [out] (zeros)

@@ -1,6 +1,7 @@
 package layers_test
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/engramlx/engram/layers"
@@ -81,48 +82,76 @@ func TestChunkAndConvGradients(t *testing.T) {
 	}, []*tensors.Tensor{x}, nil, 8, 1e-7)
 }
 
-// TestShortConvEqualsSlices: the short convolution (taps gathered as whole rows, gradient one pad)
-// computes what its definition written with SliceAxis computes, outputs, next cache and gradients, with
-// and without an incoming cache.
+// TestShortConvEqualsSlices: the short convolution (taps gathered as whole rows, written-out gradient)
+// computes what its definition written with SliceAxis computes, outputs, next cache and gradients (all
+// three inputs, through y and the next cache), with and without an incoming cache and document starts,
+// and for a row shorter than the cache.
 func TestShortConvEqualsSlices(t *testing.T) {
-	const batch, time, channels, kernel = 2, 7, 3, 4
-	rng := lt.NewRand(11)
-	x := lt.RandNormal(rng, 1, batch, time, channels)
-	w := lt.RandNormal(rng, 1, kernel, channels)
-	cache := lt.RandNormal(rng, 1, batch, kernel-1, channels)
-	for _, withCache := range []bool{false, true} {
-		inputs := []*tensors.Tensor{x, w, cache}
-		cacheOf := func(in []*Node) *Node {
-			if withCache {
-				return in[2]
-			}
-			return Zeros(in[0].Graph(), in[2].Shape())
+	const batch, channels, kernel = 2, 3, 4
+	for _, time := range []int{7, 2} {
+		rng := lt.NewRand(11)
+		x := lt.RandNormal(rng, 1, batch, time, channels)
+		w := lt.RandNormal(rng, 1, kernel, channels)
+		cache := lt.RandNormal(rng, 1, batch, kernel-1, channels)
+		starts := make([][]float64, batch) // row 0: one document; row 1: starts at 1 and 4
+		for b := range starts {
+			starts[b] = make([]float64, time)
 		}
-		ref := func(in []*Node) []*Node {
-			padded := Concatenate([]*Node{cacheOf(in), in[0]}, 1)
-			var y *Node
-			for j := range kernel {
-				tap := Mul(SliceAxis(padded, 1, AxisRange(j, j+time)), Reshape(SliceAxis(in[1], 0, AxisElem(j)), 1, 1, channels))
-				if y == nil {
-					y = tap
-				} else {
-					y = Add(y, tap)
+		for _, s := range []int{1, 4} {
+			if s < time {
+				starts[1][s] = 1
+			}
+		}
+		for _, withCache := range []bool{false, true} {
+			for _, withDocs := range []bool{false, true} {
+				inputs := []*tensors.Tensor{x, w, cache}
+				cacheOf := func(in []*Node) *Node {
+					if withCache {
+						return in[2]
+					}
+					return Zeros(in[0].Graph(), in[2].Shape())
+				}
+				docsOf := func(g *Graph) *Node {
+					if !withDocs {
+						return nil
+					}
+					return Const(g, starts)
+				}
+				ref := func(in []*Node) []*Node {
+					docStart := docsOf(in[0].Graph())
+					padded := Concatenate([]*Node{cacheOf(in), in[0]}, 1)
+					var y *Node
+					for j := range kernel {
+						tap := Mul(SliceAxis(padded, 1, AxisRange(j, j+time)), Reshape(SliceAxis(in[1], 0, AxisElem(j)), 1, 1, channels))
+						if docStart != nil {
+							tap = Mul(tap, layers.ConvTapKeep(docStart, kernel)[kernel-1-j])
+						}
+						if y == nil {
+							y = tap
+						} else {
+							y = Add(y, tap)
+						}
+					}
+					next := SliceAxis(padded, 1, AxisRange(time, time+kernel-1))
+					if docStart != nil {
+						next = Mul(next, layers.ConvCacheKeep(docStart, kernel))
+					}
+					return []*Node{y, next}
+				}
+				got := func(in []*Node) []*Node {
+					y, next := layers.ShortConvWithWeightDocuments(in[0], in[1], cacheOf(in), docsOf(in[0].Graph()))
+					return []*Node{y, next}
+				}
+				upstream := lt.RandomUpstream(3, lt.RunOp(ref, inputs))
+				wantOut, wantGrad := lt.OpGradients(ref, inputs, upstream)
+				gotOut, gotGrad := lt.OpGradients(got, inputs, upstream)
+				for i := range wantOut {
+					lt.AssertClose(t, fmt.Sprintf("T=%d cache=%v docs=%v output %d", time, withCache, withDocs, i), gotOut[i], wantOut[i], 1e-14)
+				}
+				for i := range wantGrad {
+					lt.AssertClose(t, fmt.Sprintf("T=%d cache=%v docs=%v gradient %d", time, withCache, withDocs, i), gotGrad[i], wantGrad[i], 1e-14)
 				}
 			}
-			return []*Node{y, SliceAxis(padded, 1, AxisRange(time, time+kernel-1))}
-		}
-		got := func(in []*Node) []*Node {
-			y, next := layers.ShortConvWithWeightDocuments(in[0], in[1], cacheOf(in), nil)
-			return []*Node{y, next}
-		}
-		upstream := lt.RandomUpstream(3, lt.RunOp(ref, inputs))
-		wantOut, wantGrad := lt.OpGradients(ref, inputs, upstream)
-		gotOut, gotGrad := lt.OpGradients(got, inputs, upstream)
-		for i := range wantOut {
-			lt.AssertClose(t, "output", gotOut[i], wantOut[i], 1e-14)
-		}
-		for i := range wantGrad {
-			lt.AssertClose(t, "gradient", gotGrad[i], wantGrad[i], 1e-14)
 		}
 	}
 }
