@@ -59,7 +59,8 @@ const ropeBase = 10000
 //	y   = Attn([p ; h W_h ; x])          causal: token t sees p, h_{<=t} and x_{<=t} of its segment
 //	o_t = y_t * sigmoid(LMM(y)_t)        the memory is updated with y and read after token t's write
 //
-// Its state is the LMM's (the attention never looks beyond its segment).
+// Its state is the LMM's (the attention never looks beyond its segment). ApplyDocuments
+// (macdocuments.go) runs rows packing documents, each document on its own segment grid.
 //
 // With CarryPartialChunk the state also holds the stream's partial segment ("pending" [B, S-1, D] and
 // "pending_count"), and the memory state is the one at that segment's start: a call re-runs [pending ; x]

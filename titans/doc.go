@@ -229,12 +229,32 @@
 // queries are rotated at their in-document positions, as when it runs alone. Their returned window
 // caches are the row's, as layers.Attention's.
 //
-// Not implemented: MAC is no DocumentMixer, so a model with it refuses packed rows with resets at start
-// (its segment attention, layers.Attention.ApplyWithContext, takes no document mask; its memory would also
-// need two passes per segment, since a document's segment boundary inside a grid segment needs the
-// weights that segment's own update leaves). carry_partial_chunk is refused at graph build, naming the
-// field: the carried partial chunk would differ in length from row to row after document starts, and
-// "pending_count" is one scalar for the batch.
+// MAC (macdocuments.go) restarts the same way; a document's segments ("pieces") are SegmentSize (S) tokens
+// from its own first token. A piece reads h = M(q) at the weights the document's previous piece left
+// (W_init for its first piece), attends over [persistent ; h ; piece] with RoPE positions from the
+// piece's first token, and the memory is updated with y. Pieces therefore run in document order, and
+// their ends are not on a grid of the row. The schedule is exact with static shapes: round j takes the
+// pieces that start in the grid cell [jS, (j+1)S), a contiguous run of fewer than 2S tokens gathered
+// per row into a buffer of min(2S-1, T). At most its first piece continues a document (it reads the
+// carried weights; every other piece reads W_init) and at most its last is continued (then it is a whole
+// piece, and the LMM runs over its S outputs to give the carried state, from a reset where it begins a
+// document). Attention is layers.Attention.ApplyWithContextDocuments with the pieces as its documents.
+// The y of all rounds, back in row order, go through one LMM ApplyDocuments over the row from the
+// incoming state (a document's per-segment LMM calls chain into one call on it since S is a multiple of
+// ChunkSize), whose outputs gate y and whose state is returned. Tokens before the row's first start
+// continue the incoming state on the call's segment grid, as Apply. Re-laying each document onto
+// segment boundaries (padding before each start) was not taken: its static length is T + (S-1) per
+// possible start, up to T * S for one-token documents.
+//
+// The price against Apply: attention over buffers of up to 2S-1 queries and 4S-2 keys (about four times
+// the scores), two memory reads per buffered token, the LMM's plain op over the carried pieces ((rounds-1)
+// * S tokens) and its document op over the row (ChunkedDocuments, itself about 3x Chunked), and the
+// gathers. BenchmarkMAC measures it:
+// about 4.5x Apply's time forward and 5x forward + backward at T = 512, S = 128, documents of 100
+// tokens. carry_partial_chunk is refused at graph build for every variant, naming the field: the carried
+// partial chunk (segment) would differ in length from row to row after document starts, and
+// "pending_count" is one scalar for the batch. So are titans_pytorch TTT batches that do not divide
+// segment_size with MAC (MAC cuts TTT batches at each segment; one LMM call over a document would not).
 //
 // # Introspection
 //

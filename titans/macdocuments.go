@@ -32,15 +32,16 @@ import (
 //     is layers.Attention.ApplyWithContextDocuments with the pieces as its documents (keys of the query's
 //     piece only, RoPE positions restarting at each piece, as MAC's per-segment attention has them).
 //   - The memory state carried to the next round is the LMM's state after the round's last piece when
-//     that one is whole: the LMM runs on its S outputs y, gathered per row, from the carried state (it
-//     continues a document) or from a reset (a document start).
+//     that one is whole: the LMM (Apply) runs on its S outputs y, gathered per row, from the carried state
+//     (it continues a document) or from the zero state (it begins one: a reset at a piece's first token
+//     is the start of a sequence).
 //   - The rounds' y, gathered back into row order, go through one LMM.ApplyDocuments over the row from
 //     the incoming state, which is exact for MAC: a document's per-segment LMM calls chain into one call
 //     on the document (S is a multiple of ChunkSize). Its outputs gate y, and its state is the returned one.
 //
 // The cost against Apply: attention over buffers of up to 2S-1 queries and twice as many keys (about 4x the
-// scores), two memory reads per buffer token, and the LMM twice over the row (the carrying pass and the
-// final one), plus the gathers.
+// scores), two memory reads per buffer token, the LMM's plain op over the carried pieces and its document
+// op over the row, plus the gathers (titans/doc.go gives BenchmarkMAC's numbers).
 
 // ApplyDocuments implements layers.DocumentMixer: Apply over rows packing documents, docStart [B, T] (x's
 // dtype, 1 at a document's first token; nil: Apply). At a start the memory returns to its learned
@@ -114,9 +115,15 @@ func (m *MAC) documentRounds(scope *model.Scope, x *Node, state []*Node, docStar
 		lastFrom := AddScalar(to, float64(-seg))
 		offset := clampTo(Sub(lastFrom, from), width-seg)
 		lastY := gatherTime(y, Add(index(seg), offset))
-		reset := gatherTime(start, clampTo(lastFrom, time-1)) // [B, 1]
-		resetAt := Mul(reset, OneHot(Const(g, []int32{0}), seg, x.DType()))
-		_, carried, _ = m.lmm.applyDocumentsWithStats(scope.At("memory"), lastY, carried, resetAt)
+		// A reset at the piece's first token is the zero state (the start of a sequence), so the plain
+		// LMM runs it.
+		reset := GreaterThan(gatherTime(start, clampTo(lastFrom, time-1)), ScalarZero(g, x.DType())) // [B, 1]
+		restart := make([]*Node, len(carried))
+		for i, s := range carried {
+			cond := BroadcastToDims(Reshape(reset, append([]int{batch}, ones(s.Rank()-1)...)...), s.Shape().Dimensions...)
+			restart[i] = Where(cond, ZerosLike(s), s)
+		}
+		_, carried, _ = m.lmm.ApplyWithStats(scope.At("memory"), lastY, restart)
 	}
 	// Token t of round r(t) = floor(s / S), s its piece's start, sits at r(t) * width + t - a_r(t).
 	t := index(time)
@@ -145,6 +152,15 @@ func firstPieceStarts(pieceStart *Node, seg, rounds int) *Node {
 	}
 	cols = append(cols, BroadcastToDims(Reshape(none, 1, 1), batch, 1))
 	return Concatenate(cols, 1)
+}
+
+// ones returns n ones (the unit axes of a Reshape).
+func ones(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = 1
+	}
+	return out
 }
 
 // gatherTime picks x [B, T, ...] at per-row times idx [B, n] (int32, in range) -> [B, n, ...].
