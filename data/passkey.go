@@ -24,6 +24,12 @@ type Passkey struct {
 	RandomDepth bool    `yaml:"random_depth"` // a uniform depth per row instead (training)
 	Digits      int     `yaml:"digits"`       // key length; 0 = 5
 	Filler      string  `yaml:"filler"`       // repeated filler text; "" = the grass-is-green noise
+	// RandomFiller is the share of rows, in [0, 1], whose filler is instead fresh random prose
+	// (randomProse): sentences of varied words, some with numbers, drawn per row. Training on it keeps
+	// a memory from fitting one periodic haystack: a model that writes filler into its state loses the
+	// key among never-repeating writes, so it must learn to write little outside the needle, which is
+	// what lets it hold the key over far longer (and other) haystacks than it was trained on.
+	RandomFiller float64 `yaml:"random_filler"`
 }
 
 const (
@@ -60,6 +66,8 @@ func (p Passkey) Validate() error {
 	switch {
 	case p.Digits < 0 || p.Digits > 18:
 		return field.Errorf("passkey.digits", p.Digits, "want 1..18 (0 = 5)")
+	case !(p.RandomFiller >= 0 && p.RandomFiller <= 1):
+		return field.Errorf("passkey.random_filler", p.RandomFiller, "want a share of rows in [0, 1]")
 	case p.fillerLen() < 0:
 		return field.Errorf("passkey.seq_len", p.SeqLen, "too short for the prompt, need at least %d", p.SeqLen-p.fillerLen())
 	}
@@ -82,12 +90,16 @@ func (p Passkey) Row(rng *rand.Rand, ids, labels []int32) {
 	key := digits(rng, p.digits())
 	depth := depthOf(rng, p.Depth, p.RandomDepth)
 	n := p.fillerLen()
-	head := wordStart(p.filler(), int(math.Round(depth*float64(n))), n)
+	filler := p.filler()
+	if p.RandomFiller > 0 && rng.Float64() < p.RandomFiller {
+		filler = randomProse(rng, n+1)
+	}
+	head := wordStart(filler, int(math.Round(depth*float64(n))), n)
 	w := newByteRow(ids, labels)
 	w.text(passkeyIntro)
-	w.filler(p.filler(), 0, head)
+	w.filler(filler, 0, head)
 	w.text(passkeyNeedle(key))
-	w.filler(p.filler(), head, n-head)
+	w.filler(filler, head, n-head)
 	w.text(passkeyQuestion)
 	w.answer(key)
 }

@@ -172,3 +172,45 @@ func TestWordStart(t *testing.T) {
 		}
 	}
 }
+
+func TestPasskeyRandomFiller(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	task := Passkey{SeqLen: 1000, RandomDepth: true, RandomFiller: 0.5}
+	if err := task.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	needle := regexp.MustCompile(`The pass key is (\d{5})\. Remember it\. (\d{5}) is the pass key\. `)
+	standard, fillers := 0, map[string]bool{}
+	const rows = 200
+	for r := 0; r < rows; r++ {
+		ids, labels := make([]int32, 1000), make([]int32, 1000)
+		task.Row(rng, ids, labels)
+		text := Decode(ids)
+		m := needle.FindStringSubmatchIndex(text)
+		if len(text) != 1000 || !strings.HasPrefix(text, passkeyIntro) || m == nil {
+			t.Fatalf("row %d: want 1000 bytes, the intro and a needle: %q", r, text)
+		}
+		key := text[m[2]:m[3]]
+		if !strings.HasSuffix(text, passkeyQuestion+key) || text[m[0]-1] != ' ' {
+			t.Fatalf("row %d: no question with key %s at the end, or needle inside a word: %q", r, key, text)
+		}
+		if answer, _ := labelled(labels); answer != key {
+			t.Fatalf("row %d: labels %q, want %s", r, answer, key)
+		}
+		filler := text[len(passkeyIntro):m[0]] + text[m[1]:len(text)-len(passkeyQuestion)-5]
+		if n := len(regexp.MustCompile(`\d{5,}`).FindAllString(filler, -1)); n != 0 {
+			t.Fatalf("row %d: %d numbers of 5+ digits in the filler besides the key: %q", r, n, filler)
+		}
+		if strings.HasPrefix(filler, haystack) || strings.HasPrefix(filler, haystack[:len(haystack)-1]) {
+			standard++
+		}
+		fillers[filler] = true
+	}
+	// About half the rows keep the repeated haystack; the random ones are all different.
+	if standard < rows/2-30 || standard > rows/2+30 || len(fillers) != rows-standard+1 {
+		t.Fatalf("%d of %d rows with the standard filler (want about half), %d distinct fillers", standard, rows, len(fillers))
+	}
+	if (Passkey{SeqLen: 1000, RandomFiller: 1.5}).Validate() == nil {
+		t.Fatal("random_filler 1.5: want an error")
+	}
+}
