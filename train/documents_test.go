@@ -16,6 +16,11 @@ import (
 // document, none after its last token) to a Parquet file and returns a tiny attention + gated DeltaNet
 // experiment training on it in pack mode with rows of 16, which the documents tile exactly (3 rows).
 func packedExperiment(t *testing.T, extra string) configs.Experiment {
+	return packedExperimentWith(t, "[attention, gated_deltanet]", extra)
+}
+
+// packedExperimentWith is packedExperiment with the given layers.
+func packedExperimentWith(t *testing.T, layers, extra string) configs.Experiment {
 	t.Helper()
 	dir := t.TempDir()
 	rows := data.NewRows()
@@ -41,8 +46,8 @@ func packedExperiment(t *testing.T, extra string) configs.Experiment {
 name: packed
 seed: 3
 runs_dir: `+dir+`
-model: {vocab: 32, d_model: 16, layers: [attention, gated_deltanet], mlp_hidden: 32, attention: {heads: 2, max_context: 64},
-        deltanet: {heads: 2, head_dim_k: 4, chunk_size: 8}}
+model: {vocab: 32, d_model: 16, layers: `+layers+`, mlp_hidden: 32, attention: {heads: 2, max_context: 64},
+        deltanet: {heads: 2, head_dim_k: 4, chunk_size: 8}, titans: {heads: 2, head_dim: 4, chunk_size: 2, segment_size: 4}}
 data: {task: files, seq_len: 16, train: {path: `+file+`, mode: pack}, eval: {path: `+file+`, mode: pack}}
 train: {steps: 4, batch_size: 3, warmup_steps: 1, eval_batches: 1, log_every: 1, checkpoint_every: 4}
 `+extra), nil)
@@ -56,8 +61,14 @@ train: {steps: 4, batch_size: 3, warmup_steps: 1, eval_batches: 1, log_every: 1,
 // the model: the trained model's loss on the packed rows equals its loss on the same documents one per
 // row (pad mode), and differs from the loss on the packed rows without the mask (state and attention
 // then cross documents). If train dropped DocStart, the first two would differ.
+// titans_mac runs too: its segments (4 tokens) are cut from each document's own start.
 func TestPackedTrainingResetsAtDocuments(t *testing.T) {
-	exp := packedExperiment(t, "")
+	for _, first := range []string{"attention", "titans_mac"} {
+		t.Run(first, func(t *testing.T) { testPackedTraining(t, packedExperimentWith(t, "["+first+", gated_deltanet]", "")) })
+	}
+}
+
+func testPackedTraining(t *testing.T, exp configs.Experiment) {
 	r, err := NewRunner(exp, quiet())
 	if err != nil {
 		t.Fatal(err)
