@@ -46,6 +46,11 @@ type Data struct {
 	// shape drawn uniformly (Zoology's mixed training set); vocabulary and power_a come from MQAR.
 	// The held-apart evaluation draws from the same mix. Token counts and state sizes use the longest.
 	MQARMix []MQARShape `yaml:"mqar_mix,omitempty"`
+	// PasskeyLengths, with task passkey, trains on rows of each of these lengths (mixed-length
+	// training), each batch's length drawn uniformly; the other settings come from Passkey, whose
+	// seq_len is then unused. Short rows put the key near the question, where a memory first learns
+	// to read it; long rows teach it to hold the key. The held-apart evaluation draws from the mix.
+	PasskeyLengths []int `yaml:"passkey_lengths,omitempty"`
 	// For task files: the row length batches are cut to, and the training and held-apart files.
 	FilesSeqLen int             `yaml:"seq_len"`
 	Train       data.FileConfig `yaml:"train"`

@@ -48,8 +48,12 @@ var dataTasks = map[string]dataTask{
 			}
 			return nil
 		},
-		seqLen:    func(d Data) int { return d.Passkey.SeqLen },
-		generator: func(d Data) data.Task { return d.Passkey },
+		seqLen:    func(d Data) int { return d.passkeyLongest() },
+		generator: func(d Data) data.Task {
+			p := d.Passkey
+			p.SeqLen = d.passkeyLongest()
+			return p
+		},
 	},
 	"copy": {
 		validate:  func(d Data, vocab int) error { return fitsVocab("copy", d.Copy.Vocab, vocab) },

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/engramlx/engram/configs"
+	"github.com/engramlx/engram/data"
 	lt "github.com/engramlx/engram/layers/layertest"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
@@ -248,5 +249,49 @@ func TestMQARMixTrains(t *testing.T) {
 	exp.Data.MQARMix[1].NumPairs = 9
 	if err := exp.Validate(); err == nil || !strings.Contains(err.Error(), "data.mqar_mix[1].seq_len = 24") {
 		t.Fatalf("got %v, want an error naming data.mqar_mix[1].seq_len", err)
+	}
+}
+
+// A passkey run on data.passkey_lengths trains on batches of each length and reports the longest;
+// a length too short for the prompt is refused naming its entry.
+func TestPasskeyLengthsTrains(t *testing.T) {
+	exp, err := configs.Parse("pk_mix", []byte(`
+name: pk_mix
+seed: 3
+runs_dir: `+t.TempDir()+`
+model: {vocab: 260, d_model: 8, layers: [deltanet], mlp_hidden: -1, deltanet: {heads: 1, head_dim_k: 8, chunk_size: 64}}
+data: {task: passkey, passkey: {random_depth: true, random_filler: 0.5}, passkey_lengths: [256, 320]}
+train: {steps: 2, batch_size: 2, warmup_steps: 0, eval_batches: 1, log_every: 1, checkpoint_every: 2}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	trainSrc, evalSrc, err := Sources(exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lengths := map[int]bool{}
+	for i := int64(0); i < 16; i++ {
+		for _, src := range []data.Source{trainSrc, evalSrc} {
+			b, err := src.BatchAt(i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lengths[b.SeqLen] = true
+		}
+	}
+	if !lengths[256] || !lengths[320] || len(lengths) != 2 || exp.Data.SeqLen() != 320 {
+		t.Fatalf("batch lengths %v, seq_len %d: want both lengths (256 and 320) and 320", lengths, exp.Data.SeqLen())
+	}
+	if _, err := Run(context.Background(), exp, quiet()); err != nil {
+		t.Fatal(err)
+	}
+	exp.Data.PasskeyLengths[0] = 100
+	if err := exp.Validate(); err == nil || !strings.Contains(err.Error(), "data.passkey_lengths[0] = 100: too short") {
+		t.Fatalf("got %v, want an error naming data.passkey_lengths[0]", err)
+	}
+	exp.Data.Task, exp.Data.MQAR = "mqar", data.MQAR{Vocab: 32, SeqLen: 16, NumPairs: 2, PowerA: 0.01}
+	if err := exp.Validate(); err == nil || !strings.Contains(err.Error(), "data.passkey_lengths") {
+		t.Fatalf("passkey_lengths with task mqar: got %v, want an error naming data.passkey_lengths", err)
 	}
 }
