@@ -48,7 +48,7 @@ var dataTasks = map[string]dataTask{
 			}
 			return nil
 		},
-		seqLen:    func(d Data) int { return d.passkeyLongest() },
+		seqLen: func(d Data) int { return d.passkeyLongest() },
 		generator: func(d Data) data.Task {
 			p := d.Passkey
 			p.SeqLen = d.passkeyLongest()
