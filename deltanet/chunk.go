@@ -91,19 +91,21 @@ func chunked(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int,
 	// Every product goes through product(x, xT, y), whose gradient needs x^T: the transposes are taken
 	// once here, on whole tensors, or computed as products (nodes used only by gradients are not
 	// executed in forward-only graphs).
-	kT := transposeLast(kc) // [B, H, N, K, C]
-	qs := MulScalar(qc, scale)
+	// kT and qs are read by several products (and SplitShared): each goes through one identity.
+	kTs := layers.Share(transposeLast(kc)) // [B, H, N, K, C]
+	qss := layers.Share(MulScalar(qc, scale))
+	kT, qs := kTs.Node(), qss.Node()
 	qsT := transposeLast(qs)
 
 	u, w, wT := vc, (*Node)(nil), (*Node)(nil)
 	if opts.Delta {
-		u, w, wT = wyFactors(kc, kT, vc, betac, decay)
+		u, w, wT = wyFactors(kc, kTs, vc, betac, decay)
 	}
 	// The state update S <- exp(G_C) S + K^T diag(exp(G_C - G)) V' scales the rows of V' by how much each
 	// key's write has decayed by the end of its chunk (a row scaling is one of the Go backend's fast
 	// broadcasts; scaling the columns of K^T is not).
 	var uParts, wParts, wTParts, kTParts, kParts, tailParts, totalParts []*Node
-	uParts, kTParts, kParts = layers.SplitAxis(u, 2), layers.SplitAxis(kT, 2), layers.GatherPieces(kc, 2)
+	uParts, kTParts, kParts = layers.SplitAxis(u, 2), layers.SplitShared(kTs, 2), layers.GatherPieces(kc, 2)
 	if opts.Delta {
 		wParts, wTParts = layers.SplitAxis(w, 2), layers.GatherPieces(wT, 2)
 	}
@@ -133,9 +135,9 @@ func chunked(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int,
 
 	// Outputs of all chunks at once: the inter-chunk part from the incoming state, the intra-chunk part
 	// from the corrected values.
-	out := decay.scaleRows(product(qs, qsT, stateStack, 3), decay.head) // diag(exp(G)) Q S
-	scores := decay.mask(product(qs, qsT, kT, 3))                       // scale Q K^T .* Gamma: [B, H, N, C, C]
-	scoresT := decay.maskT(matmulT(kc, qs, 3))                          // its transpose, for the gradient
+	out := decay.scaleRows(product(qs, qsT, stateStack, 3, qss), decay.head) // diag(exp(G)) Q S
+	scores := decay.mask(product(qs, qsT, kT, 3, qss, kTs))                  // scale Q K^T .* Gamma: [B, H, N, C, C]
+	scoresT := decay.maskT(matmulT(kc, qs, 3))                               // its transpose, for the gradient
 	out = Add(out, product(scores, scoresT, vStack, 3))
 	out = Reshape(out, batch, heads, numChunks*chunkSize, out.Shape().Dimensions[4])
 	if numChunks*chunkSize != time {
@@ -148,18 +150,19 @@ func chunked(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int,
 // A = strictly-lower(diag(beta) (Gamma .* K K^T)), for every chunk at once: the WY representation of
 // the product of the chunk's Householder-like transitions (I - beta_t k_t k_t^T). It also returns W^T,
 // computed as a product, for the gradient of the recurrence.
-func wyFactors(k, kT, v, beta *Node, decay chunkDecay) (u, w, wT *Node) {
+func wyFactors(k *Node, kTs *layers.Shared, v, beta *Node, decay chunkDecay) (u, w, wT *Node) {
+	kT := kTs.Node()
 	betaCol := InsertAxes(beta, -1)
-	gram := product(k, kT, kT, 3) // K K^T: [B, H, N, C, C]
+	gram := product(k, kT, kT, 3, kTs) // K K^T: [B, H, N, C, C]
 	a := Mul(betaCol, decay.strictMask(gram))
-	t := InvertUnitLower(a)
-	tT := transposeLast(t) // for the gradients only
+	ts, tT := invertUnitLowerShared(a) // T, read by two products, and T^T for the gradients
+	t := ts.Node()
 	betaHead := beta
 	if decay.head != nil {
 		betaHead = Mul(beta, decay.head)
 	}
-	u = product(t, tT, Mul(betaCol, v), 3)
-	w = product(t, tT, decay.scaleRows(k, betaHead), 3)
+	u = product(t, tT, Mul(betaCol, v), 3, ts)
+	w = product(t, tT, decay.scaleRows(k, betaHead), 3, ts)
 	wT = matmul(kT, decay.scaleRows(tT, betaHead), 3) // (T diag(beta exp(G)) K)^T = K^T diag(..) T^T
 	return u, w, wT
 }

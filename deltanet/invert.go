@@ -3,6 +3,8 @@ package deltanet
 import (
 	"fmt"
 
+	"github.com/engramlx/engram/layers"
+
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -27,21 +29,39 @@ const substitutionBlock = 16
 // Its gradient is the closed form dA = -T^T dT T^T (two batched products), not the autodiff of the
 // substitution.
 func InvertUnitLower(a *Node) *Node {
+	inv, _ := invertUnitLowerWith(a, func(inv *Node) *Node { return inv })
+	return inv
+}
+
+// invertUnitLowerShared is InvertUnitLower returning T as a layers.Shared (for callers reading it in
+// several products) and T^T, which its gradient uses: one transpose for the caller's gradients and
+// this one.
+func invertUnitLowerShared(a *Node) (t *layers.Shared, tT *Node) {
+	_, tT = invertUnitLowerWith(a, func(inv *Node) *Node {
+		t = layers.Share(inv)
+		return t.Node()
+	})
+	return t, tT
+}
+
+// invertUnitLowerWith builds (I + A)^-1 with its custom gradient and returns read(it) with its
+// transpose, which the gradient reads.
+func invertUnitLowerWith(a *Node, read func(inv *Node) *Node) (t, tT *Node) {
 	dims := a.Shape().Dimensions
 	rank := len(dims)
 	if rank < 2 || dims[rank-1] != dims[rank-2] {
 		panic(fmt.Errorf("deltanet.InvertUnitLower: want A [..., C, C], got %s", a.Shape()))
 	}
 	batchAxes := rank - 2
-	var inv *Node
-	inv = customGradient([]*Node{a},
+	inv := customGradient([]*Node{a},
 		func(in []*Node) *Node { return invertUnitLower(in[0]) },
 		func(v *Node) []*Node {
-			// d(A^-1) = -A^-1 dA A^-1, so dA = -T^T v T^T: two products, one transpose of T.
-			tT := transposeLast(inv)
-			return []*Node{Neg(matmulT(matmul(tT, v, batchAxes), inv, batchAxes))}
+			// d(A^-1) = -A^-1 dA A^-1, so dA = -T^T v T^T: two products.
+			return []*Node{Neg(matmulT(matmul(tT, v, batchAxes), t, batchAxes))}
 		})
-	return inv
+	t = read(inv)
+	tT = transposeLast(t)
+	return t, tT
 }
 
 // invertUnitLower is InvertUnitLower without its custom gradient (autodiff of the substitution would

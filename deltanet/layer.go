@@ -73,9 +73,11 @@ func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docSt
 	}
 	batch, time := dims[0], dims[1]
 	state = layers.StateOrZero(x.Graph(), "deltanet layer", l.StateSpecs(batch, x.DType()), state)
-	xT := TransposeAllAxes(x, 2, 0, 1) // [D, B, T], for the projections' weight gradients only
-	q, k, v, caches := l.features(scope, x, xT, state[1:], docStart)
-	beta, g := l.writeStrength(scope, x, xT), l.logDecay(scope, x, xT)
+	// Every projection reads x through one identity (layers.Share; one per projection would each copy x).
+	xs := layers.Share(x)
+	xT := TransposeAllAxes(xs.Node(), 2, 0, 1) // [D, B, T], for the projections' weight gradients only
+	q, k, v, caches := l.features(scope, xs, xT, state[1:], docStart)
+	beta, g := l.writeStrength(scope, xs, xT), l.logDecay(scope, xs, xT)
 	scale := 1 / math.Sqrt(float64(l.cfg.HeadDimK))
 	var o, s *Node
 	if time == 1 || l.cfg.Mode == ModeNaive {
@@ -84,15 +86,15 @@ func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docSt
 		// A chunk longer than the input would only add padding.
 		o, s = ChunkedDocuments(q, k, v, beta, g, state[0], docStart, scale, min(l.cfg.ChunkSize, time), l.cfg.Options())
 	}
-	return l.output(scope, x, xT, o), append([]*Node{s}, caches...)
+	return l.output(scope, xs, xT, o), append([]*Node{s}, caches...)
 }
 
 // features returns q, k [B, T, HV, d_k] (L2-normalised) and v [B, T, HV, d_v]: projections, then the
 // short causal convolutions (their caches carried in the state), then SiLU. With grouped value heads the
 // H q/k heads are repeated for the HV/H value heads of their group (groupHeads).
-func (l *Layer) features(scope *model.Scope, x, xT *Node, caches []*Node, docStart *Node) (q, k, v *Node, next []*Node) {
+func (l *Layer) features(scope *model.Scope, x *layers.Shared, xT *Node, caches []*Node, docStart *Node) (q, k, v *Node, next []*Node) {
 	dk, dv := l.cfg.HeadDimK, l.cfg.HeadDimV()
-	dims := x.Shape().Dimensions
+	dims := x.Node().Shape().Dimensions
 	feature := func(name string, h, width, index int) *Node {
 		z := dense(scope.In("%s_proj", name), x, xT, h*width)
 		if l.cfg.UseShortConv {
@@ -122,12 +124,13 @@ func groupHeads(x *Node, group int) *Node {
 
 // writeStrength is beta_t = sigmoid(W_b x_t) [B, T, HV], doubled with allow_neg_eigval so the transition
 // I - beta k k^T can have a negative eigenvalue. Without the delta rule beta is unused: zeros.
-func (l *Layer) writeStrength(scope *model.Scope, x, xT *Node) *Node {
+func (l *Layer) writeStrength(scope *model.Scope, xs *layers.Shared, xT *Node) *Node {
+	x := xs.Node()
 	dims := x.Shape().Dimensions
 	if !l.cfg.Delta {
 		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.ValueHeads()))
 	}
-	beta := Sigmoid(dense(scope.In("b_proj"), x, xT, l.cfg.ValueHeads()))
+	beta := Sigmoid(dense(scope.In("b_proj"), xs, xT, l.cfg.ValueHeads()))
 	if l.cfg.AllowNegEigval {
 		beta = MulScalar(beta, 2)
 	}
@@ -136,7 +139,8 @@ func (l *Layer) writeStrength(scope *model.Scope, x, xT *Node) *Node {
 
 // logDecay is g_t = -exp(A_log) softplus(W_a x_t + dt_bias) [B, T, HV] (Mamba2's discretised decay,
 // always < 0); without the gate, zeros.
-func (l *Layer) logDecay(scope *model.Scope, x, xT *Node) *Node {
+func (l *Layer) logDecay(scope *model.Scope, xs *layers.Shared, xT *Node) *Node {
+	x := xs.Node()
 	dims := x.Shape().Dimensions
 	if !l.cfg.Gate {
 		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], l.cfg.ValueHeads()))
@@ -144,18 +148,18 @@ func (l *Layer) logDecay(scope *model.Scope, x, xT *Node) *Node {
 	perHead := shapes.Make(x.DType(), l.cfg.ValueHeads())
 	aLog := scope.WithInitializer(ALogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
 	dtBias := scope.WithInitializer(DTBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
-	a := dense(scope.In("a_proj"), x, xT, l.cfg.ValueHeads())
+	a := dense(scope.In("a_proj"), xs, xT, l.cfg.ValueHeads())
 	aLog, dtBias = ExpandLeftToRank(aLog, 3), ExpandLeftToRank(dtBias, 3) // broadcast over [B, T]
 	return Neg(Mul(Exp(aLog), Softplus(Add(a, dtBias))))
 }
 
 // output is W_o (RMSNorm_per_head(o) * SiLU(W_g x)), o: [B, T, HV, d_v] -> [B, T, dModel].
-func (l *Layer) output(scope *model.Scope, x, xT, o *Node) *Node {
+func (l *Layer) output(scope *model.Scope, xs *layers.Shared, xT, o *Node) *Node {
 	dims := o.Shape().Dimensions
-	gate := Reshape(dense(scope.In("g_proj"), x, xT, dims[2]*dims[3]), dims...)
+	gate := Reshape(dense(scope.In("g_proj"), xs, xT, dims[2]*dims[3]), dims...)
 	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.NormEps), layers.SiLU(gate))
-	o = Reshape(o, dims[0], dims[1], dims[2]*dims[3])
-	return dense(scope.In("o_proj"), o, TransposeAllAxes(o, 2, 0, 1), l.dModel)
+	os := layers.Share(Reshape(o, dims[0], dims[1], dims[2]*dims[3]))
+	return dense(scope.In("o_proj"), os, TransposeAllAxes(os.Node(), 2, 0, 1), l.dModel)
 }
 
 // ALogInit draws A ~ U(0, 16) per head and returns log A. A is floored at 1e-4 so a draw of exactly 0
@@ -188,17 +192,18 @@ func (l *Layer) ChunksPerGraph(time int) int {
 }
 
 // dense is layers.Dense without bias (the same variable "weight" [in, out], initialisation and values)
-// for x [B, T, in], given also xT = x transposed to [in, B, T]: its weight gradient xT v needs no
-// transpose, so the projections of one input share one transpose of it (autodiff transposes x per
-// projection).
-func dense(scope *model.Scope, x, xT *Node, out int) *Node {
+// for x [B, T, in] (read through the Shared xs, which every projection of x shares), given also
+// xT = x transposed to [in, B, T]: its weight gradient xT v needs no transpose, so the projections of
+// one input share one transpose of it (autodiff transposes x per projection).
+func dense(scope *model.Scope, xs *layers.Shared, xT *Node, out int) *Node {
+	x := xs.Node()
 	in := x.Shape().Dimensions[2]
 	bound := 1 / math.Sqrt(float64(in))
 	w := scope.WithInitializer(initializer.RandomUniformFn(scope, -bound, bound)).
 		VariableWithShape("weight", shapes.Make(x.DType(), in, out)).NodeValue(x.Graph())
 	return customGradient([]*Node{x, w},
 		func(in []*Node) *Node { return DotGeneral(in[0], []int{2}, nil, in[1], []int{0}, nil) },
-		denseGradient(x, xT, w))
+		denseGradient(x, xT, w), xs)
 }
 
 // denseGradient is the gradient of x w with respect to x and w, given xT.

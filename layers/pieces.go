@@ -15,25 +15,44 @@ import (
 // that no backend executes. Autodiff visits the pieces before x (they are built after it).
 func SplitAxis(x *Node, axis int) []*Node {
 	axis = MustAdjustAxis(axis, x)
-	num := x.Shape().Dimensions[axis]
-	if num == 1 {
+	if x.Shape().Dimensions[axis] == 1 {
 		return []*Node{Squeeze(x, axis)}
 	}
-	pieceShape := x.Shape().Clone()
+	var assemble func() *Node
+	whole := IdentityWithCustomGradient(x, func(x, _ *Node) *Node { return assemble() })
+	parts, concat := splitPieces(whole, axis)
+	assemble = concat
+	return parts
+}
+
+// SplitShared is SplitAxis of a Shared: the pieces are read from its node and the concatenation of
+// their adjoints is added to its gradient.
+func SplitShared(s *Shared, axis int) []*Node {
+	parts, concat := splitPieces(s.Node(), MustAdjustAxis(axis, s.Node()))
+	s.add(concat)
+	return parts
+}
+
+// splitPieces cuts whole into its pieces along axis (each through an identity recording its adjoint)
+// and returns with them the function that concatenates the recorded adjoints (zeros for pieces the loss
+// does not reach) into the adjoint of whole.
+func splitPieces(whole *Node, axis int) ([]*Node, func() *Node) {
+	num := whole.Shape().Dimensions[axis]
+	pieceShape := whole.Shape().Clone()
 	pieceShape.Dimensions[axis] = 1
 	adjoints := make([]*Node, num)
-	whole := IdentityWithCustomGradient(x, func(x, _ *Node) *Node {
+	concat := func() *Node {
 		parts := make([]*Node, num)
 		for i, adj := range adjoints {
 			if adj == nil {
-				parts[i] = Zeros(x.Graph(), pieceShape)
+				parts[i] = Zeros(whole.Graph(), pieceShape)
 			} else {
 				parts[i] = Reshape(adj, pieceShape.Dimensions...)
 			}
 		}
 		clear(adjoints)
 		return Concatenate(parts, axis)
-	})
+	}
 	parts := GatherPieces(whole, axis)
 	for i, piece := range parts {
 		parts[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
@@ -41,7 +60,7 @@ func SplitAxis(x *Node, axis int) []*Node {
 			return v
 		})
 	}
-	return parts
+	return parts, concat
 }
 
 // GatherPieces returns the dim(axis) pieces of x along axis, the axis removed. Each is one Gather of
