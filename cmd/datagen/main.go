@@ -19,6 +19,14 @@ const usage = `Usage: datagen -task TASK -out FILE [flags]
   datagen -task mqar -rows 100000 -seq_len 256 -vocab 8192 -pairs 64 -format parquet -out mqar.parquet
   datagen -task passkey -rows 1000 -seq_len 4096 -depth 0.5 -format arrow -out passkey.arrow`
 
+// share is the passkey's random_filler share of rows for the -random_filler flag.
+func share(on bool) float64 {
+	if on {
+		return 1
+	}
+	return 0
+}
+
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -31,7 +39,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	format := f.String("format", data.OutParquet, "parquet, arrow (IPC file) or arrow-stream")
 	vocab, pairs := f.Int("vocab", 8192, "mqar, copy, selective_copy: vocabulary size"), f.Int("pairs", 64, "mqar: key-value pairs per row")
 	powerA := f.Float64("power_a", 0.01, "mqar: power-law exponent of the query gaps")
-	randomFiller := f.Bool("random_filler", false, "mqar: random filler tokens instead of 0")
+	randomFiller := f.Bool("random_filler", false, "mqar: random filler tokens instead of 0; passkey: random prose instead of the repeated haystack")
 	depth, randomDepth := f.Float64("depth", 0.5, "passkey, needle: needle depth in [0, 1]"), f.Bool("random_depth", false, "passkey, needle: a random depth per row")
 	digits, keys := f.Int("digits", 5, "passkey: key digits"), f.Int("keys", 1, "needle: keys with needles (> queries: distractors)")
 	values, queries := f.Int("values", 1, "needle: values per queried key"), f.Int("queries", 1, "needle: keys asked about")
@@ -41,7 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	tasks := map[string]data.Task{
 		"mqar":           data.MQAR{Vocab: *vocab, SeqLen: *seqLen, NumPairs: *pairs, PowerA: *powerA, RandomFiller: *randomFiller},
-		"passkey":        data.Passkey{SeqLen: *seqLen, Depth: *depth, RandomDepth: *randomDepth, Digits: *digits},
+		"passkey":        data.Passkey{SeqLen: *seqLen, Depth: *depth, RandomDepth: *randomDepth, Digits: *digits, RandomFiller: share(*randomFiller)},
 		"needle":         data.Needle{SeqLen: *seqLen, Depth: *depth, RandomDepth: *randomDepth, Keys: *keys, Values: *values, Queries: *queries},
 		"copy":           data.Copy{Vocab: *vocab, SeqLen: *seqLen, Length: *length},
 		"selective_copy": data.SelectiveCopy{Vocab: *vocab, SeqLen: *seqLen, Tokens: *tokens},

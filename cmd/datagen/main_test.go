@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/engramlx/engram/data"
 )
 
 // The README's datagen command writes into a directory that does not exist yet; -h exits 0; a bad task
@@ -37,6 +39,28 @@ func TestDatagen(t *testing.T) {
 		code := run(c.args, io.Discard, &stderr)
 		if msg := strings.TrimSpace(stderr.String()); code != c.code || !strings.Contains(msg, c.want) || strings.Contains(msg, "\n") {
 			t.Errorf("%v: exit %d, output %q; want exit %d and one line naming %q", c.args, code, msg, c.code, c.want)
+		}
+	}
+}
+
+// -random_filler on passkey writes rows whose haystack is not the repeated grass-is-green text.
+func TestDatagenPasskeyRandomFiller(t *testing.T) {
+	for _, random := range []bool{false, true} {
+		out := filepath.Join(t.TempDir(), "pk.parquet")
+		args := []string{"-task", "passkey", "-rows", "2", "-seq_len", "400", "-out", out}
+		if random {
+			args = append(args, "-random_filler")
+		}
+		if code := run(args, io.Discard, io.Discard); code != 0 {
+			t.Fatalf("%v: exit %d", args, code)
+		}
+		rows, err := data.ReadRows(data.FileConfig{Path: out}, 260)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, _ := rows.Row(0)
+		if has := strings.Contains(data.Decode(ids), "The sky is blue. The sun is yellow."); has == random {
+			t.Errorf("-random_filler %v: the repeated haystack is in the row: %v", random, has)
 		}
 	}
 }
