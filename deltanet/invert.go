@@ -60,7 +60,7 @@ func invertUnitLowerWith(a *Node, read func(inv *Node) *Node) (t, tT *Node) {
 			return []*Node{Neg(matmulT(matmul(tT, v, batchAxes), t, batchAxes))}
 		})
 	t = read(inv)
-	tT = transposeLast(t)
+	tT = transposeByProduct(t)
 	return t, tT
 }
 

@@ -75,7 +75,7 @@ func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docSt
 	state = layers.StateOrZero(x.Graph(), "deltanet layer", l.StateSpecs(batch, x.DType()), state)
 	// Every projection reads x through one identity (layers.Share; one per projection would each copy x).
 	xs := layers.Share(x)
-	xT := TransposeAllAxes(xs.Node(), 2, 0, 1) // [D, B, T], for the projections' weight gradients only
+	xT := featuresFirst(xs.Node()) // [D, B, T], for the projections' weight gradients only
 	q, k, v, caches := l.features(scope, xs, xT, state[1:], docStart)
 	beta, g := l.writeStrength(scope, xs, xT), l.logDecay(scope, xs, xT)
 	scale := 1 / math.Sqrt(float64(l.cfg.HeadDimK))
@@ -159,7 +159,7 @@ func (l *Layer) output(scope *model.Scope, xs *layers.Shared, xT, o *Node) *Node
 	gate := Reshape(dense(scope.In("g_proj"), xs, xT, dims[2]*dims[3]), dims...)
 	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.NormEps), layers.SiLU(gate))
 	os := layers.Share(Reshape(o, dims[0], dims[1], dims[2]*dims[3]))
-	return dense(scope.In("o_proj"), os, TransposeAllAxes(os.Node(), 2, 0, 1), l.dModel)
+	return dense(scope.In("o_proj"), os, featuresFirst(os.Node()), l.dModel)
 }
 
 // ALogInit draws A ~ U(0, 16) per head and returns log A. A is floored at 1e-4 so a draw of exactly 0
@@ -204,6 +204,13 @@ func dense(scope *model.Scope, xs *layers.Shared, xT *Node, out int) *Node {
 	return customGradient([]*Node{x, w},
 		func(in []*Node) *Node { return DotGeneral(in[0], []int{2}, nil, in[1], []int{0}, nil) },
 		denseGradient(x, xT, w), xs)
+}
+
+// featuresFirst transposes x [B, T, D] to [D, B, T] for values no gradient flows through (the
+// projections' xT), as the product I x^T: the Go backend's matmul reads x transposed at matmul speed,
+// about 3.2 ns per element at [8, 1024, 256] against 4.6 for its generic transpose (see transposeLast).
+func featuresFirst(x *Node) *Node {
+	return DotGeneral(identityMatrix(x, x.Shape().Dimensions[2]), []int{1}, nil, x, []int{2}, nil)
 }
 
 // denseGradient is the gradient of x w with respect to x and w, given xT.
