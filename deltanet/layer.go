@@ -102,10 +102,10 @@ func (l *Layer) features(scope *model.Scope, x *layers.Shared, xT *Node, caches 
 			z, cache = layers.ShortConvDocuments(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index], docStart)
 			next = append(next, cache)
 		}
-		return Reshape(layers.SiLU(z), dims[0], dims[1], h, width)
+		return Reshape(silu(z), dims[0], dims[1], h, width)
 	}
-	q = layers.L2NormLast(feature("q", l.cfg.Heads, dk, 0), keyNormEps)
-	k = layers.L2NormLast(feature("k", l.cfg.Heads, dk, 1), keyNormEps)
+	q = l2NormLast(feature("q", l.cfg.Heads, dk, 0), keyNormEps)
+	k = l2NormLast(feature("k", l.cfg.Heads, dk, 1), keyNormEps)
 	v = feature("v", l.cfg.ValueHeads(), dv, 2)
 	group := l.cfg.ValueHeads() / l.cfg.Heads
 	return groupHeads(q, group), groupHeads(k, group), v, next
@@ -157,7 +157,7 @@ func (l *Layer) logDecay(scope *model.Scope, xs *layers.Shared, xT *Node) *Node 
 func (l *Layer) output(scope *model.Scope, xs *layers.Shared, xT, o *Node) *Node {
 	dims := o.Shape().Dimensions
 	gate := Reshape(dense(scope.In("g_proj"), xs, xT, dims[2]*dims[3]), dims...)
-	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.NormEps), layers.SiLU(gate))
+	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.NormEps), silu(gate))
 	os := layers.Share(Reshape(o, dims[0], dims[1], dims[2]*dims[3]))
 	return dense(scope.In("o_proj"), os, featuresFirst(os.Node()), l.dModel)
 }
