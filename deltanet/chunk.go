@@ -137,9 +137,10 @@ func chunked(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int,
 	// Outputs of all chunks at once: the inter-chunk part from the incoming state, the intra-chunk part
 	// from the corrected values.
 	out := decay.scaleRows(product(qs, qsT, stateStack, 3, qss), decay.head) // diag(exp(G)) Q S
-	scores := decay.mask(product(qs, qsT, kT, 3, qss, kTs))                  // scale Q K^T .* Gamma: [B, H, N, C, C]
-	scoresT := decay.maskT(matmulT(kc, qs, 3))                               // its transpose, for the gradient
-	out = Add(out, product(scores, scoresT, vStack, 3))
+	// scale Q K^T .* Gamma [B, H, N, C, C], read by its product and its transpose (for the gradient).
+	ss := layers.Share(decay.mask(product(qs, qsT, kT, 3, qss, kTs)))
+	scores := ss.Node()
+	out = Add(out, product(scores, transposeByProduct(scores), vStack, 3, ss))
 	out = Reshape(out, batch, heads, numChunks*chunkSize, out.Shape().Dimensions[4])
 	if numChunks*chunkSize != time {
 		out = SliceAxis(out, 2, AxisRange(0, time))
