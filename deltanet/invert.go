@@ -90,11 +90,7 @@ func invertUnitLower(a *Node) *Node {
 // row r of T = (I + L)^-1 is e_r - sum_{i<r} L_ri T_i. It returns [M, C/b, b, b].
 func substituteBlocks(a *Node, b int) *Node {
 	size := a.Shape().Dimensions[1]
-	blocks := make([]*Node, size/b)
-	for j := range blocks {
-		blocks[j] = Slice(a, AxisRange(), AxisRange(j*b, (j+1)*b), AxisRange(j*b, (j+1)*b))
-	}
-	l := Stack(blocks, 1) // [M, C/b, b, b]
+	l := gatherBlocks(a, b, size/b, func(j int) (row, col int) { return j * b, j * b }) // [M, C/b, b, b]
 	g := a.Graph()
 	lead := l.Shape().Dimensions[:2]
 	identity := Iota(g, shapes.Make(dtypes.Int32, b, b), 0)
@@ -117,17 +113,30 @@ func substituteBlocks(a *Node, b int) *Node {
 func mergeBlocks(a, inv *Node, b int) *Node {
 	dims := inv.Shape().Dimensions
 	pairs := dims[1] / 2
-	lower := make([]*Node, pairs)
-	for j := range lower {
-		row, col := (2*j+1)*b, 2*j*b
-		lower[j] = Slice(a, AxisRange(), AxisRange(row, row+b), AxisRange(col, col+b))
-	}
-	l21 := Stack(lower, 1) // [M, pairs, b, b]
-	paired := Reshape(inv, dims[0], pairs, 2, b, b)
-	t11 := Squeeze(SliceAxis(paired, 2, AxisElem(0)), 2)
-	t22 := Squeeze(SliceAxis(paired, 2, AxisElem(1)), 2)
+	l21 := gatherBlocks(a, b, pairs, func(j int) (row, col int) { return (2*j + 1) * b, 2 * j * b }) // [M, pairs, b, b]
+	halves := layers.GatherPieces(Reshape(inv, dims[0], pairs, 2, b, b), 2)
+	t11, t22 := halves[0], halves[1]
 	t21 := Neg(Einsum("mjrs,mjsc->mjrc", Einsum("mjrs,mjsc->mjrc", t22, l21), t11))
 	top := Concatenate([]*Node{t11, ZerosLike(t11)}, 3)
 	bottom := Concatenate([]*Node{t21, t22}, 3)
 	return Concatenate([]*Node{top, bottom}, 2)
+}
+
+// gatherBlocks returns the count blocks of size b x b of a [M, C, C] whose top-left corners are at(j)
+// (columns multiples of b), as [M, count, b, b]: one Gather of rows of b elements (the Go backend copies
+// each with memmove; its Slice copies element by element).
+func gatherBlocks(a *Node, b, count int, at func(j int) (row, col int)) *Node {
+	dims := a.Shape().Dimensions
+	m, size := dims[0], dims[1]
+	rows := Reshape(a, m*size, size/b, b) // a free reshape: row i of a, cut into blocks of b
+	indices := make([]int32, 0, m*count*b*2)
+	for i := range m {
+		for j := range count {
+			row, col := at(j)
+			for r := range b {
+				indices = append(indices, int32(i*size+row+r), int32(col/b))
+			}
+		}
+	}
+	return Reshape(Gather(rows, Reshape(Const(a.Graph(), indices), m, count, b, 2), true), m, count, b, b)
 }
