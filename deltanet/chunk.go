@@ -172,8 +172,8 @@ func wyFactors(k *Node, kTs *layers.Shared, v, beta *Node, decay chunkDecay) (u,
 // transposeLast swaps the last two axes of x [..., n, m], as the product I x^T (I the m x m identity,
 // broadcast over the batch axes; its gradient the same product with the adjoint). The Go backend's
 // batched matmul reads its right operand transposed while packing it, so this runs at matmul speed: at
-// [512, 64, 64] about 1.6 ns per element against about 3.5 for its transpose, the identity broadcast
-// (built once per graph and shape) included. Every element is 1 * x plus zeros, so the values are x's
+// [512, 64, 64] about 1.6 ns per element against about 3.5 for its transpose, the identity for every
+// batch element (built once per graph and shape) included. Every element is 1 * x plus zeros, so the values are x's
 // exactly (for finite x).
 func transposeLast(x *Node) *Node {
 	return customGradient([]*Node{x}, func(in []*Node) *Node { return transposeByProduct(in[0]) },
@@ -185,8 +185,15 @@ func transposeLast(x *Node) *Node {
 func transposeByProduct(x *Node) *Node {
 	dims := x.Shape().Dimensions
 	rank := len(dims)
-	eye := identityMatrix(x, dims[rank-1])
-	eye = BroadcastToDims(ExpandLeftToRank(eye, rank), append(append([]int{}, dims[:rank-2]...), eye.Shape().Dimensions...)...)
+	n, batch := dims[rank-1], 1
+	for _, d := range dims[:rank-2] {
+		batch *= d
+	}
+	// The identity for every batch element, as the outer product ones [batch, 1] x I [1, n*n]: the Go
+	// backend writes it at matmul speed, about 8x faster than its BroadcastInDim (values exact: 1 * I).
+	eye := Reshape(identityMatrix(x, n), 1, n*n)
+	eye = DotGeneral(Ones(x.Graph(), shapes.Make(x.DType(), batch, 1)), []int{1}, nil, eye, []int{0}, nil)
+	eye = Reshape(eye, append(append([]int{}, dims[:rank-2]...), n, n)...)
 	return matmulT(eye, x, rank-2)
 }
 
