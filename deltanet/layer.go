@@ -95,18 +95,21 @@ func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docSt
 func (l *Layer) features(scope *model.Scope, x *layers.Shared, xT *Node, caches []*Node, docStart *Node) (q, k, v *Node, next []*Node) {
 	dk, dv := l.cfg.HeadDimK, l.cfg.HeadDimV()
 	dims := x.Node().Shape().Dimensions
-	feature := func(name string, h, width, index int) *Node {
+	// The features are split into heads before the activations: a Reshape of a value that the
+	// activation's gradient also reads would be a copy on the Go backend.
+	feature := func(name string, h, width, index int, activation func(*Node) *Node) *Node {
 		z := dense(scope.In("%s_proj", name), x, xT, h*width)
 		if l.cfg.UseShortConv {
 			var cache *Node
 			z, cache = layers.ShortConvDocuments(scope.In("%s_conv", name), z, l.cfg.ConvSize, caches[index], docStart)
 			next = append(next, cache)
 		}
-		return Reshape(silu(z), dims[0], dims[1], h, width)
+		return activation(Reshape(z, dims[0], dims[1], h, width))
 	}
-	q = l2NormLast(feature("q", l.cfg.Heads, dk, 0), keyNormEps)
-	k = l2NormLast(feature("k", l.cfg.Heads, dk, 1), keyNormEps)
-	v = feature("v", l.cfg.ValueHeads(), dv, 2)
+	keyFeature := func(z *Node) *Node { return siluL2NormLast(z, keyNormEps) }
+	q = feature("q", l.cfg.Heads, dk, 0, keyFeature)
+	k = feature("k", l.cfg.Heads, dk, 1, keyFeature)
+	v = feature("v", l.cfg.ValueHeads(), dv, 2, silu)
 	group := l.cfg.ValueHeads() / l.cfg.Heads
 	return groupHeads(q, group), groupHeads(k, group), v, next
 }
