@@ -328,10 +328,15 @@ func TestTPPackedEqualsSeparate(t *testing.T) {
 func TestDocumentsRefused(t *testing.T) {
 	carry := testConfig(VariantLMM)
 	carry.CarryPartialChunk = true
+	// MAC also refuses TTT batches that do not divide its segment (it cuts them at every segment).
+	carryMAC := testConfig(VariantMAC)
+	carryMAC.CarryPartialChunk = true
+	ttt := configFor(VariantMAC, ModeTP)
+	ttt.TTTBatchSize, ttt.SegmentSize = 4, 6
 	for _, tc := range []struct {
 		cfg  Config
 		want string
-	}{{carry, "carry_partial_chunk = true"}} {
+	}{{carry, "carry_partial_chunk = true"}, {carryMAC, "carry_partial_chunk = true"}, {ttt, "ttt_batch_size = 4"}} {
 		m, err := New(tc.cfg, testDModel)
 		if err != nil {
 			t.Fatal(err)

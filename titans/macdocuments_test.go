@@ -1,9 +1,7 @@
 package titans
 
 import (
-	"fmt"
 	"math"
-	"strings"
 	"testing"
 
 	"github.com/engramlx/engram/layers"
@@ -160,32 +158,5 @@ func TestMACPackedEqualsSeparate(t *testing.T) {
 			}
 			t.Logf("%s: packed == separate over %d outputs, states and gradients, worst rel RMS %.2g", tc.name, len(packed), worst)
 		})
-	}
-}
-
-// A carried partial segment and TTT batches that do not divide the segment are refused at graph build,
-// naming the field.
-func TestMACDocumentsRefused(t *testing.T) {
-	carry := testConfig(VariantMAC)
-	carry.CarryPartialChunk = true
-	ttt := configFor(VariantMAC, ModeTP)
-	ttt.TTTBatchSize, ttt.SegmentSize = 4, 6
-	for _, tc := range []struct {
-		cfg  Config
-		want string
-	}{{carry, "carry_partial_chunk = true"}, {ttt, "ttt_batch_size = 4"}} {
-		m, err := New(tc.cfg, testDModel)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c := lt.NewMixerCase(m, 2, testDModel, 5)
-		func() {
-			defer func() {
-				if r := recover(); r == nil || !strings.Contains(fmt.Sprint(r), tc.want) {
-					t.Errorf("want a panic naming %q, got %v", tc.want, r)
-				}
-			}()
-			c.RunDocuments(c.RandomInput(1, 6), nil, lt.DocumentStarts(2, []int{2, 4}))
-		}()
 	}
 }
