@@ -358,7 +358,7 @@ func (m *LMM) applyDocumentsWithStats(scope *model.Scope, x *Node, state []*Node
 	batch := x.Shape().Dimensions[0]
 	state = layers.StateOrZero(x.Graph(), "titans lmm", m.StateSpecs(batch, x.DType()), state)
 	if m.carriesPartialChunk() {
-		panic(fmt.Errorf("titans.carry_partial_chunk = true: document starts with a carried partial chunk are not implemented; set reset_at_document_start: false in data.train and data.eval, or carry_partial_chunk: false"))
+		panic(fmt.Errorf("titans.carry_partial_chunk = true: document starts with a carried partial chunk are not supported (the carried chunk would differ in length from row to row); set reset_at_document_start: false in data.train and data.eval, or carry_partial_chunk: false"))
 	}
 	if m.Config.Mode == ModeTP {
 		return m.applyTPWork(scope, x, state, nil, docStart)

@@ -324,7 +324,8 @@ func TestTPPackedEqualsSeparate(t *testing.T) {
 	}
 }
 
-// What is not implemented is refused at graph build with the field and value: a carried partial chunk.
+// Settings documents cannot support are refused at graph build with the field and value: a carried
+// partial chunk (LMM, MAC) and, for MAC, TTT batches that do not divide its segment.
 func TestDocumentsRefused(t *testing.T) {
 	carry := testConfig(VariantLMM)
 	carry.CarryPartialChunk = true

@@ -57,7 +57,7 @@ func (m *MAC) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStar
 	}
 	cfg := m.lmm.Config
 	if m.carry {
-		panic(fmt.Errorf("titans.carry_partial_chunk = true: MAC with document starts and a carried partial segment is not implemented; set reset_at_document_start: false in data.train and data.eval, or carry_partial_chunk: false"))
+		panic(fmt.Errorf("titans.carry_partial_chunk = true: MAC with document starts and a carried partial segment is not supported (the carried segment would differ in length from row to row); set reset_at_document_start: false in data.train and data.eval, or carry_partial_chunk: false"))
 	}
 	if cfg.Mode == ModeTP && cfg.TTTBatchSize > 0 && cfg.SegmentSize%cfg.TTTBatchSize != 0 {
 		panic(fmt.Errorf("titans.ttt_batch_size = %d: MAC with document starts needs TTT batches that divide segment_size %d", cfg.TTTBatchSize, cfg.SegmentSize))
