@@ -4,7 +4,7 @@
 export GOTOOLCHAIN := go1.27.3
 export GOEXPERIMENT := simd
 
-.PHONY: build test demo bench lint fuzz
+.PHONY: build test demo bench bench-pytorch lint fuzz
 
 build:
 	go build ./...
@@ -28,6 +28,12 @@ bench:
 	   go test -run '^$$' -bench 'BenchmarkMamba2' -benchtime $(BENCH_TIME) -timeout 60m ./mamba2 && \
 	   go test -run '^$$' -bench 'BenchmarkGLA' -benchtime $(BENCH_TIME) -timeout 60m ./gla && \
 	   go test -run '^$$' -bench . -benchtime $(BENCH_TIME) -timeout 60m ./train ./data; } 2>&1 | tee bench.txt
+
+# The PyTorch CPU reference rows of the speed table (issue 14), to run in the same sitting as bench:
+# optional, needs Debian's python3-torch and libopenblas0-pthread (apt-get install); see the script.
+bench-pytorch:
+	OPENBLAS_NUM_THREADS=2 MALLOC_MMAP_THRESHOLD_=4294967296 MALLOC_TRIM_THRESHOLD_=4294967296 \
+		/usr/bin/python3 docs/bench/pytorch_reference.py 2>&1 | tee bench_pytorch.txt
 
 lint:
 	go vet ./...
