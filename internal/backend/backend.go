@@ -8,9 +8,9 @@
 // Nothing downloads a PJRT plugin unless the user asked for "xla" explicitly: go-xla's auto-installer
 // is linked in but disabled for every other path.
 //
-// The Go backend is configured with "ops_sequential" unless the user's config says otherwise: compute
-// v0.1.6's parallel op scheduler can deadlock when a large matmul waits in its worker pool for workers
-// the scheduler holds (see DESIGN.md, "Deadlock").
+// The Go backend runs with GoMLX's default op scheduling (parallel when one graph runs at a time);
+// "go:ops_sequential" forces one op at a time. (compute v0.1.6, before GoMLX v0.28.16, could deadlock
+// under parallel scheduling; deltanet's TestParallelSchedulerFinishesChunkedOp guards the graphs that hung.)
 package backend
 
 import (
