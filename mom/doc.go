@@ -117,7 +117,7 @@
 //   - With M = 1 there is nothing to route: no router variable is made and, without the shared memory,
 //     the layer is exactly a gated_deltanet layer with the same variable names and state
 //     (layer_test.go checks outputs, states and every gradient).
-//   - Ties in the router's top-k go to the lower memory index (GoMLX's TopKMask sorts stably).
+//   - Ties in the router's top-k go to the lower memory index (as a stable sort would order them).
 //
 // The carried state is "S" [B, E*H, d_k, d_v] (head e*H + h is head h of memory e; the shared memory is
 // e = M) and the conv caches. A call with T = 1 takes the per-token step, so decoding one token at a time

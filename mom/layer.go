@@ -115,9 +115,14 @@ func (l *Layer) applyWithStats(scope *model.Scope, x *Node, state []*Node, docSt
 	}
 	batch, time := dims[0], dims[1]
 	state = layers.StateOrZero(x.Graph(), "mom layer", l.StateSpecs(batch, x.DType()), state)
-	r := l.route(scope, x)
-	q, k, v, caches := l.features(scope, x, state[1:], docStart)
-	beta, g := l.writeStrength(scope, x), l.logDecay(scope, x)
+	// Every projection reads x through one identity and takes its weight gradient from one transpose
+	// of it (layers.Projection).
+	xs := layers.Share(x)
+	x = xs.Node()
+	xT := layers.FeaturesFirst(x)
+	r := l.route(scope, xs, xT)
+	q, k, v, caches := l.features(scope, xs, xT, state[1:], docStart)
+	beta, g := l.writeStrength(scope, xs, xT), l.logDecay(scope, xs, xT)
 	o, s, kept := l.mix(q, k, v, beta, g, r, state[0], docStart, time)
 	var frac *Node
 	stats.BalanceLoss, frac, stats.RouterProb = BalanceLoss(r.probs, r.chosen, nil)
@@ -128,7 +133,7 @@ func (l *Layer) applyWithStats(scope *model.Scope, x *Node, state []*Node, docSt
 		stats.Dropped = Div(Sub(routed, ConvertDType(ReduceAllSum(kept), routed.DType())), routed)
 	}
 	l.recordTraining(scope, x, r, stats)
-	return l.output(scope, x, o), append([]*Node{s}, caches...), stats
+	return l.output(scope, xs, xT, o), append([]*Node{s}, caches...), stats
 }
 
 // mix runs the memories over the call: the masked form (every memory sees every token) when the
@@ -183,22 +188,23 @@ func (l *Layer) recordTraining(scope *model.Scope, x *Node, r routing, stats Sta
 // features returns the shared query q [B, T, H, d_k] and every memory's keys k [B, T, E, H, d_k] (both
 // L2-normalised per head) and values v [B, T, E, H, d_v]: projections, the short causal convolutions
 // over the whole token stream (caches carried in the state), then SiLU.
-func (l *Layer) features(scope *model.Scope, x *Node, caches []*Node, docStart *Node) (q, k, v *Node, next []*Node) {
+func (l *Layer) features(scope *model.Scope, xs *layers.Shared, xT *Node, caches []*Node, docStart *Node) (q, k, v *Node, next []*Node) {
+	x := xs.Node()
 	mem := l.cfg.Memory
 	e, h, dk, dv := l.cfg.slots(), mem.Heads, mem.HeadDimK, mem.HeadDimV()
 	dims := x.Shape().Dimensions
 	feature := func(name string, copies, width, index int) *Node {
-		z := layers.Dense(scope.In("%s_proj", name), x, copies*h*width, false)
+		z := layers.Projection(scope.In("%s_proj", name), xs, xT, copies*h*width)
 		if mem.UseShortConv {
 			var cache *Node
 			z, cache = sharedConv(scope.In("%s_conv", name), z, copies, mem.ConvSize, caches[index], docStart)
 			next = append(next, cache)
 		}
-		return layers.SiLU(z)
+		return z
 	}
-	q = layers.L2NormLast(Reshape(feature("q", 1, dk, 0), dims[0], dims[1], h, dk), keyNormEps)
-	k = layers.L2NormLast(Reshape(feature("k", e, dk, 1), dims[0], dims[1], e, h, dk), keyNormEps)
-	v = Reshape(feature("v", e, dv, 2), dims[0], dims[1], e, h, dv)
+	q = layers.SiLUL2NormLast(Reshape(feature("q", 1, dk, 0), dims[0], dims[1], h, dk), keyNormEps)
+	k = layers.SiLUL2NormLast(Reshape(feature("k", e, dk, 1), dims[0], dims[1], e, h, dk), keyNormEps)
+	v = Reshape(layers.FusedSiLU(feature("v", e, dv, 2)), dims[0], dims[1], e, h, dv)
 	return q, k, v, next
 }
 
@@ -216,13 +222,14 @@ func sharedConv(scope *model.Scope, z *Node, copies, kernel int, cache, docStart
 
 // writeStrength is each memory's beta_t = sigmoid(W_b^e x_t) [B, T, E, H] (x2 with allow_neg_eigval);
 // zeros without the delta rule.
-func (l *Layer) writeStrength(scope *model.Scope, x *Node) *Node {
+func (l *Layer) writeStrength(scope *model.Scope, xs *layers.Shared, xT *Node) *Node {
+	x := xs.Node()
 	dims := x.Shape().Dimensions
 	e, h := l.cfg.slots(), l.cfg.Memory.Heads
 	if !l.cfg.Memory.Delta {
 		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], e, h))
 	}
-	beta := layers.FastSigmoid(Reshape(layers.Dense(scope.In("b_proj"), x, e*h, false), dims[0], dims[1], e, h))
+	beta := layers.FastSigmoid(Reshape(layers.Projection(scope.In("b_proj"), xs, xT, e*h), dims[0], dims[1], e, h))
 	if l.cfg.Memory.AllowNegEigval {
 		beta = MulScalar(beta, 2)
 	}
@@ -231,7 +238,8 @@ func (l *Layer) writeStrength(scope *model.Scope, x *Node) *Node {
 
 // logDecay is each memory's g_t = -exp(A_log) softplus(W_a^e x_t + dt_bias) [B, T, E, H], with A_log and
 // dt_bias [H] shared by the memories; zeros without the gate.
-func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
+func (l *Layer) logDecay(scope *model.Scope, xs *layers.Shared, xT *Node) *Node {
+	x := xs.Node()
 	dims := x.Shape().Dimensions
 	e, h := l.cfg.slots(), l.cfg.Memory.Heads
 	if !l.cfg.Memory.Gate {
@@ -240,15 +248,16 @@ func (l *Layer) logDecay(scope *model.Scope, x *Node) *Node {
 	perHead := shapes.Make(x.DType(), h)
 	aLog := scope.WithInitializer(deltanet.ALogInit(scope)).VariableWithShape("A_log", perHead).NodeValue(x.Graph())
 	dtBias := scope.WithInitializer(deltanet.DTBiasInit(scope)).VariableWithShape("dt_bias", perHead).NodeValue(x.Graph())
-	a := Reshape(layers.Dense(scope.In("a_proj"), x, e*h, false), dims[0], dims[1], e, h)
+	a := Reshape(layers.Projection(scope.In("a_proj"), xs, xT, e*h), dims[0], dims[1], e, h)
 	aLog, dtBias = ExpandLeftToRank(aLog, 4), ExpandLeftToRank(dtBias, 4) // broadcast over [B, T, E]
 	return Neg(Mul(Exp(aLog), Softplus(Add(a, dtBias))))
 }
 
 // output is W_o (RMSNorm_per_head(o) * SiLU(W_g x)), o: [B, T, H, d_v] -> [B, T, dModel].
-func (l *Layer) output(scope *model.Scope, x, o *Node) *Node {
+func (l *Layer) output(scope *model.Scope, xs *layers.Shared, xT, o *Node) *Node {
 	dims := o.Shape().Dimensions
-	gate := Reshape(layers.Dense(scope.In("g_proj"), x, dims[2]*dims[3], false), dims...)
-	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.Memory.NormEps), layers.SiLU(gate))
-	return layers.Dense(scope.In("o_proj"), Reshape(o, dims[0], dims[1], dims[2]*dims[3]), l.dModel, false)
+	gate := Reshape(layers.Projection(scope.In("g_proj"), xs, xT, dims[2]*dims[3]), dims...)
+	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.Memory.NormEps), layers.FusedSiLU(gate))
+	os := layers.Share(Reshape(o, dims[0], dims[1], dims[2]*dims[3]))
+	return layers.Projection(scope.In("o_proj"), os, layers.FeaturesFirst(os.Node()), l.dModel)
 }

@@ -61,3 +61,28 @@ func TestTopKRoutingGradient(t *testing.T) {
 		}
 	}
 }
+
+// TestTopKRoutingTies: among equal probabilities the lower memory indices are chosen, and exactly topK
+// memories are chosen per token (rows of 4 and 8 memories, topK 1 to 3).
+func TestTopKRoutingTies(t *testing.T) {
+	for _, c := range []struct {
+		logits []float64
+		topK   int
+		want   []float64
+	}{
+		{[]float64{1, 2, 2, 2}, 2, []float64{0, 1, 1, 0}},
+		{[]float64{3, 3, 3, 3}, 2, []float64{1, 1, 0, 0}},
+		{[]float64{0, 5, 0, 5}, 1, []float64{0, 1, 0, 0}},
+		{[]float64{1, 0, 1, 0, 2, 0, 1, 0}, 3, []float64{1, 0, 1, 0, 1, 0, 0, 0}},
+		{[]float64{-1, 4, 2, 3, 0, 4, 4, 1}, 3, []float64{0, 1, 0, 0, 0, 1, 1, 0}},
+	} {
+		logits := tensors.FromFlatDataAndDimensions(c.logits, 1, len(c.logits))
+		out := lt.RunOp(func(in []*Node) []*Node {
+			_, chosen, _ := mom.TopKRouting(in[0], c.topK)
+			return []*Node{chosen}
+		}, []*tensors.Tensor{logits})
+		if got := lt.Floats(out[0]); lt.RelRMS(got, c.want) != 0 {
+			t.Errorf("logits %v, top-%d: chosen %v, want %v", c.logits, c.topK, got, c.want)
+		}
+	}
+}
