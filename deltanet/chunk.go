@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"github.com/engramlx/engram/layers"
 
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -191,16 +190,10 @@ func transposeByProduct(x *Node) *Node {
 	}
 	// The identity for every batch element, as the outer product ones [batch, 1] x I [1, n*n]: the Go
 	// backend writes it at matmul speed, about 8x faster than its BroadcastInDim (values exact: 1 * I).
-	eye := Reshape(identityMatrix(x, n), 1, n*n)
+	eye := Reshape(layers.IdentityMatrix(x, n), 1, n*n)
 	eye = DotGeneral(Ones(x.Graph(), shapes.Make(x.DType(), batch, 1)), []int{1}, nil, eye, []int{0}, nil)
 	eye = Reshape(eye, append(append([]int{}, dims[:rank-2]...), n, n)...)
 	return matmulT(eye, x, rank-2)
-}
-
-// identityMatrix is the n x n identity in x's graph and dtype.
-func identityMatrix(x *Node, n int) *Node {
-	shape := shapes.Make(dtypes.Int32, n, n)
-	return ConvertDType(Equal(Iota(x.Graph(), shape, 0), Iota(x.Graph(), shape, 1)), x.DType())
 }
 
 // matmul is the batched product x y of x [b..., n, k] and y [b..., k, m] over the leading batch axes:

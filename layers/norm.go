@@ -30,15 +30,4 @@ func L2NormLast(x *Node, eps float64) *Node {
 }
 
 // SiLU is x * sigmoid(x).
-func SiLU(x *Node) *Node { return Mul(x, FastSigmoid(x)) }
-
-// FastSigmoid is sigmoid(x). It was (1 + tanh(x/2)) / 2 when the Go backend (compute v0.1.6) evaluated
-// Logistic with a scalar math.Exp per element; since compute v0.1.14 its Logistic is vectorised (within
-// 1.2e-14 relative of 1 / (1 + exp(-x)) in float64), so it is GoMLX's Sigmoid: one pass instead of four
-// forward, and autodiff's s (1 - s) instead of tanh's chain backward.
-func FastSigmoid(x *Node) *Node { return Sigmoid(x) }
-
-// ExpNonPositive is exp(x) for the decay factors x <= 0. It was (1 + tanh(x/2)) / (1 - tanh(x/2)) when
-// the Go backend's Exp was a scalar math.Exp per element; since compute v0.1.14 Exp is vectorised, so
-// it is Exp (one pass instead of five, and relative instead of absolute error for small factors).
-func ExpNonPositive(x *Node) *Node { return Exp(x) }
+func SiLU(x *Node) *Node { return Mul(x, Sigmoid(x)) }

@@ -229,7 +229,7 @@ func (l *Layer) writeStrength(scope *model.Scope, xs *layers.Shared, xT *Node) *
 	if !l.cfg.Memory.Delta {
 		return Zeros(x.Graph(), shapes.Make(x.DType(), dims[0], dims[1], e, h))
 	}
-	beta := layers.FastSigmoid(Reshape(layers.Projection(scope.In("b_proj"), xs, xT, e*h), dims[0], dims[1], e, h))
+	beta := Sigmoid(Reshape(layers.Projection(scope.In("b_proj"), xs, xT, e*h), dims[0], dims[1], e, h))
 	if l.cfg.Memory.AllowNegEigval {
 		beta = MulScalar(beta, 2)
 	}

@@ -129,7 +129,7 @@ func (m *MAC) segments(scope *model.Scope, x *Node, state []*Node, bounds *[][]*
 		if bounds != nil {
 			*bounds = append(*bounds, state)
 		}
-		outs = append(outs, Mul(y, layers.FastSigmoid(mem)))
+		outs = append(outs, Mul(y, Sigmoid(mem)))
 		all, counts = append(all, st), append(counts, b[1]-b[0])
 	}
 	return Concatenate(outs, 1), state, mergeStats(all, counts)
@@ -234,7 +234,7 @@ func (m *MAGOrMAL) apply(scope *model.Scope, x *Node, state []*Node, docStart *N
 	att, attnNext := m.attend(scope.In("attention"), x, state[numMem:], docStart)
 	eps := m.lmm.Config.NormEps
 	gated := Mul(scaleLast(scope.In("attention_norm"), layers.RMSNormalize(att, eps)),
-		layers.FastSigmoid(scaleLast(scope.In("memory_norm"), layers.RMSNormalize(mem, eps))))
+		Sigmoid(scaleLast(scope.In("memory_norm"), layers.RMSNormalize(mem, eps))))
 	return dense(scope.In("output"), gated, m.lmm.DModel), append(memNext, attnNext...), stats
 }
 

@@ -98,8 +98,8 @@ func newChunkCoefs(eta, alpha *Node) chunkCoefs {
 	cumE := CumSum(Log(MaxScalar(eta, floor)), -1) // log E_t
 	cumB := CumSum(Log(gateB), -1)                 // log B_t
 	lE, lB := ratioMatrix(cumE), ratioMatrix(cumB)
-	e := layers.ExpNonPositive(cumE) // cum log gates are <= 0
-	return chunkCoefs{lE: lE, a: mm(lB, lE), e: e, bt: layers.ExpNonPositive(cumB), c: Squeeze(mm(lB, InsertAxes(e, -1)), -1), lB: lB, gateB: gateB}
+	e := Exp(cumE) // cum log gates are <= 0
+	return chunkCoefs{lE: lE, a: mm(lB, lE), e: e, bt: Exp(cumB), c: Squeeze(mm(lB, InsertAxes(e, -1)), -1), lB: lB, gateB: gateB}
 }
 
 // opStats gathers a memory op's introspection from its per-piece losses, thetas and clamp flags
@@ -166,7 +166,8 @@ func chunkStep(q, k, v, theta, delta *Node, coefs chunkCoefs, st State, cfg OpCo
 
 // ratioMatrix returns (L)_ts = exp(cum_t - cum_s) for s <= t and 0 above the diagonal, cum [..., n].
 // The masked entries are replaced before the exp so large positive differences never overflow; the
-// others are <= 0 (cum is a prefix sum of log gates in (0, 1]), where layers.ExpNonPositive holds.
+// others are <= 0 (cum is a prefix sum of log gates in (0, 1]), so their Exp stays in (0, 1]; the
+// -1e30 of masked pairs gives exactly 0 (layers' TestExpOfMaskedDecays).
 func ratioMatrix(cum *Node) *Node {
 	dims := cum.Shape().Dimensions
 	n := dims[len(dims)-1]
@@ -176,5 +177,5 @@ func ratioMatrix(cum *Node) *Node {
 		ones[i] = 1
 	}
 	mask := BroadcastToDims(Reshape(LowerTriangular(cum.Graph(), n), append(ones, n, n)...), diff.Shape().Dimensions...)
-	return layers.ExpNonPositive(Where(mask, diff, Scalar(cum.Graph(), cum.DType(), -1e30)))
+	return Exp(Where(mask, diff, Scalar(cum.Graph(), cum.DType(), -1e30)))
 }

@@ -226,7 +226,7 @@ func (m *LMM) read(ws []*Node, x *Node) *Node {
 func (m *LMM) gate(scope *model.Scope, x *Node, offset float64) *Node {
 	w, b := m.gateParams(scope, x)
 	logits := AddScalar(Add(Einsum("btd,dh->bht", x, w), Reshape(b, 1, m.Config.Heads, 1)), offset)
-	return layers.FastSigmoid(logits)
+	return Sigmoid(logits)
 }
 
 // initialWeights returns the learned initial fast weights broadcast to the batch, [B, H, in_l, out_l]:
@@ -267,7 +267,7 @@ func (m *LMM) readOut(scope *model.Scope, x, y *Node) *Node {
 	y = Reshape(y, dims[0], dims[1], m.width())
 	y = scaleLast(scope.In("out_norm"), y)
 	if m.Config.OutputGate {
-		y = Mul(y, layers.FastSigmoid(dense(scope.In("output_gate"), x, m.width())))
+		y = Mul(y, Sigmoid(dense(scope.In("output_gate"), x, m.width())))
 	}
 	return dense(scope.In("output"), y, m.DModel)
 }

@@ -66,7 +66,7 @@ func (m *MAC) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docStar
 	state = layers.StateOrZero(x.Graph(), "titans mac", m.StateSpecs(batch, x.DType()), state)
 	y := m.documentRounds(scope, x, state, docStart)
 	mem, next, _ := m.lmm.applyDocumentsWithStats(scope.At("memory"), y, state, docStart)
-	return Mul(y, layers.FastSigmoid(mem)), next
+	return Mul(y, Sigmoid(mem)), next
 }
 
 // documentRounds returns MAC's attention outputs y [B, T, D] over a row packing documents, round by round

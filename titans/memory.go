@@ -51,7 +51,7 @@ func mlpForwardSig(ws []*Node, x *Node) (ps, zs, sigs []*Node) {
 	h := x
 	for l, w := range ws {
 		if l > 0 {
-			sig := layers.FastSigmoid(zs[l-1])
+			sig := Sigmoid(zs[l-1])
 			sigs = append(sigs, sig)
 			h = Mul(zs[l-1], sig)
 		}

@@ -336,7 +336,7 @@ func newTPScan(eta, alpha, valid *Node, first, chunk int) *tpScan {
 	cumE := CumSum(Log(MaxScalar(eta, floor)), -1)
 	cumK := CumSum(Log(MaxScalar(OneMinus(alpha), floor)), -1)
 	lE, lK := ratioMatrix(cumE), ratioMatrix(cumK)
-	e, kk := InsertAxes(layers.ExpNonPositive(cumE), -1), InsertAxes(layers.ExpNonPositive(cumK), -1) // [B, H, m, 1]
+	e, kk := InsertAxes(Exp(cumE), -1), InsertAxes(Exp(cumK), -1) // [B, H, m, 1]
 	m := eta.Shape().Dimensions[2]
 	sc := &tpScan{m: m}
 	sc.wCoef = Concatenate([]*Node{kk, mm(lK, e), Neg(mm(lK, lE))}, -1)

@@ -109,7 +109,7 @@ func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCou
 	fromStored := projectAll(stored, []*Node{wk, wv, wTheta})
 	k, v := heads(fromStored[0]), heads(fromStored[1])
 	thetaLogits := AddScalar(Add(Transpose(fromStored[2], 1, 2), Reshape(bTheta, 1, cfg.Heads, 1)), thetaOffset)
-	gates.Theta = MulScalar(layers.FastSigmoid(thetaLogits), cfg.MaxLR)
+	gates.Theta = MulScalar(Sigmoid(thetaLogits), cfg.MaxLR)
 	init := m.initialWeights(scope, x)
 	numFast := len(init)
 	st := State{W: m.fullWeights(scope, x, state), S: state[numFast : 2*numFast]}
@@ -143,7 +143,7 @@ func (m *LMM) applyTPWork(scope *model.Scope, x *Node, state []*Node, pendingCou
 	}
 	next = append(next, final.S...)
 	if cfg.OutputGate { // per head: sigmoid(x^r W_g) [B, T, H] -> [B, H, T, 1]
-		gate := layers.FastSigmoid(fromRetrieved[1])
+		gate := Sigmoid(fromRetrieved[1])
 		y = Mul(y, InsertAxes(Transpose(gate, 1, 2), -1))
 	}
 	y = Reshape(Transpose(y, 1, 2), batch, time, m.width())
