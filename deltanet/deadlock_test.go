@@ -3,10 +3,12 @@ package deltanet_test
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/engramlx/engram/deltanet"
+	"github.com/engramlx/engram/internal/backend"
 	"github.com/gomlx/compute"
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -14,13 +16,20 @@ import (
 // The Go backend's parallel op scheduler must finish the graphs that hung compute v0.1.6 (GoMLX
 // v0.28.8): the chunked gated delta rule forward+backward at B=8, H=4, T=256, d=64 and T=1024, d=32,
 // where a large AVX-512 matmul waited in the worker pool for workers the scheduler held. Each graph runs
-// a few times under a deadline, so a hang fails the test instead of stalling CI. It always uses the
-// plain "go" backend (GoMLX's default, parallel, scheduling), whatever $GOMLX_BACKEND says.
+// a few times under a deadline, so a hang fails the test instead of stalling CI. It runs, whatever
+// $GOMLX_BACKEND says, GoMLX's Go backend with parallel scheduling and its own number of executors (the
+// configuration that hung) and with the number Engram sets by default (internal/backend).
 func TestParallelSchedulerFinishesChunkedOp(t *testing.T) {
 	if testing.Short() {
-		t.Skip("compiles two large graphs")
+		t.Skip("compiles four large graphs")
 	}
-	b, err := compute.NewWithConfig(deadlockGuardBackend)
+	for _, config := range []string{deadlockGuardBackend, deadlockGuardBackend + fmt.Sprintf(",num_executors=%d", backend.Executors(2*runtime.GOMAXPROCS(0)))} {
+		t.Run(config, func(t *testing.T) { finishesUnderDeadline(t, config) })
+	}
+}
+
+func finishesUnderDeadline(t *testing.T, config string) {
+	b, err := compute.NewWithConfig(config)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,12 +11,24 @@
 // The Go backend runs with GoMLX's default op scheduling (parallel when one graph runs at a time);
 // "go:ops_sequential" forces one op at a time. (compute v0.1.6, before GoMLX v0.28.16, could deadlock
 // under parallel scheduling; deltanet's TestParallelSchedulerFinishesChunkedOp guards the graphs that hung.)
+//
+// One departure from GoMLX's defaults: the number of executor goroutines of the parallel scheduler
+// (num_executors). The backend's worker pool has 2 x GOMAXPROCS slots, and every executor but the
+// caller holds one of them for the whole execution, idle or not; the library's default, 8 executors
+// capped at the pool size, leaves the ops' own workers (a matmul's row blocks, a transpose's strips) a
+// single slot on a machine with 2 to 4 cores, so the big products run on one core. Unless the config
+// names num_executors, Engram starts parallelism - GOMAXPROCS + 1 executors (at most GoMLX's 8), which
+// leaves the ops as many slots as there are cores. On 2 cores (3 executors instead of 4) that made the
+// gated delta rule op fwd+bwd 1.3-1.5x faster, causal attention and the Titans memory 1.5-1.7x, and
+// the quickstart's training steps 1.4-1.7x (docs/results.md, issue 14).
 package backend
 
 import (
 	"fmt"
 	"os"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/gomlx/compute"
@@ -47,7 +59,7 @@ func Resolve(setting string) (Choice, error) {
 		if plugins := installedPlugins(); len(plugins) > 0 {
 			return Choice{Config: "xla:" + plugins[0], Reason: fmt.Sprintf("PJRT plugin %q found", plugins[0])}, nil
 		}
-		return Choice{Config: GoDefault, Reason: "no PJRT plugin installed and $GOMLX_BACKEND unset; nothing is downloaded"}, nil
+		return Choice{Config: withGoDefaults(GoDefault), Reason: "no PJRT plugin installed and $GOMLX_BACKEND unset; nothing is downloaded"}, nil
 	case setting == "go" || strings.HasPrefix(setting, "go:"):
 		return Choice{Config: withGoDefaults(setting), Reason: "asked for in the config"}, nil
 	case setting == "xla" || strings.HasPrefix(setting, "xla:"):
@@ -79,7 +91,7 @@ func New(setting string, log func(format string, args ...any)) (compute.Backend,
 // MustNewForTests returns the backend tests use: $GOMLX_BACKEND when set, else the Go backend, and never
 // downloads.
 func MustNewForTests() compute.Backend {
-	config := GoDefault
+	config := withGoDefaults(GoDefault)
 	if env, ok := os.LookupEnv(compute.ConfigEnvVar); ok && env != "" {
 		config = withGoDefaults(env)
 	}
@@ -101,14 +113,46 @@ func newBackend(config string) (b compute.Backend, err error) {
 	return compute.NewWithConfig(config)
 }
 
-// withGoDefaults normalises a Go backend config: a bare "go:" is "go". Op scheduling is GoMLX's default
-// unless the config names one.
+// withGoDefaults completes a Go backend config ("go" or "go:options"; anything else is returned as
+// is) with the number of executors (see the package doc) unless it names one. Op scheduling is GoMLX's
+// default unless the config names one.
 func withGoDefaults(config string) string {
-	if config == "go:" {
-		return GoDefault
+	options, isGo := strings.CutPrefix(config, "go")
+	if !isGo || (options != "" && !strings.HasPrefix(options, ":")) {
+		return config
 	}
-	return config
+	options = strings.TrimPrefix(options, ":")
+	parallelism := 2 * runtime.GOMAXPROCS(0) // the Go backend's default worker pool size
+	var kept []string
+	for option := range strings.SplitSeq(options, ",") {
+		key, value, _ := strings.Cut(option, "=")
+		switch key {
+		case "":
+			continue
+		case "num_executors":
+			return config // the user's choice
+		case "parallelism":
+			if n, err := strconv.Atoi(value); err == nil {
+				parallelism = n // (the backend reports a bad value itself)
+			}
+		}
+		kept = append(kept, option)
+	}
+	return "go:" + strings.Join(append(kept, fmt.Sprintf("num_executors=%d", Executors(parallelism))), ",")
 }
+
+// Executors returns the number of executor goroutines Engram gives the Go backend's parallel scheduler
+// for a worker pool of the given size (GoMLX: 2 x GOMAXPROCS; <= 0: unlimited or off): the pool less one
+// slot per core, plus the caller's executor, between 1 and GoMLX's default of 8.
+func Executors(parallelism int) int {
+	if parallelism <= 0 {
+		return maxExecutors
+	}
+	return min(max(parallelism-runtime.GOMAXPROCS(0)+1, 1), maxExecutors)
+}
+
+// maxExecutors is GoMLX's default number of executors (gobackend.DefaultNumExecutors).
+const maxExecutors = 8
 
 // installedPlugins lists PJRT plugins already on this machine, without triggering an install.
 func installedPlugins() []string {
