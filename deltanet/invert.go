@@ -5,8 +5,6 @@ import (
 
 	"github.com/engramlx/engram/layers"
 
-	"github.com/gomlx/compute/dtypes"
-	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -74,27 +72,31 @@ func invertUnitLower(a *Node) *Node {
 	for _, d := range dims[:rank-2] {
 		batch *= d
 	}
-	flat := Reshape(a, batch, size, size)
 	block := size
 	for block > substitutionBlock && block%2 == 0 {
 		block /= 2
 	}
-	inv := substituteBlocks(flat, block) // [batch, size/block, block, block]
-	for ; block < size; block *= 2 {
-		inv = mergeBlocks(flat, inv, block)
+	// One free reshape of a (its only use) into rows cut in pieces of the first block size; every block
+	// is gathered from it. (A reshape of a node with several uses is a copy on the Go backend, 8 MB per
+	// use at B=8, H=4, T=1024, C=64.)
+	pieces := Reshape(a, batch*size, size/block, block)
+	inv := substituteBlocks(pieces, batch, block) // [batch, size/block, block, block]
+	for b := block; b < size; b *= 2 {
+		inv = mergeBlocks(pieces, inv, b)
 	}
 	return Reshape(inv, dims...)
 }
 
-// substituteBlocks inverts the diagonal blocks of size b of I + A, a: [M, C, C], by forward substitution:
-// row r of T = (I + L)^-1 is e_r - sum_{i<r} L_ri T_i. It returns [M, C/b, b, b].
-func substituteBlocks(a *Node, b int) *Node {
-	size := a.Shape().Dimensions[1]
-	l := gatherBlocks(a, b, size/b, func(j int) (row, col int) { return j * b, j * b }) // [M, C/b, b, b]
-	g := a.Graph()
+// substituteBlocks inverts the diagonal blocks of size b of I + A, given as pieces [M*C, C/b, b] (A [M,
+// C, C] with its rows cut in pieces of b), by forward substitution: row r of T = (I + L)^-1 is e_r -
+// sum_{i<r} L_ri T_i. It returns [M, C/b, b, b]. (Running it as the fixed-point iteration T <- I - L T
+// on whole blocks, b - 1 batched b x b products, was slower: the Go backend packs each small product's
+// operands separately.)
+func substituteBlocks(pieces *Node, m, b int) *Node {
+	size := pieces.Shape().Dimensions[0] / m
+	l := gatherBlocks(pieces, m, b, size/b, func(j int) (row, col int) { return j * b, j * b }) // [M, C/b, b, b]
 	lead := l.Shape().Dimensions[:2]
-	identity := Iota(g, shapes.Make(dtypes.Int32, b, b), 0)
-	identity = ConvertDType(Equal(identity, Iota(g, shapes.Make(dtypes.Int32, b, b), 1)), a.DType())
+	identity := layers.IdentityMatrix(l, b)
 	unit := func(r int) *Node { // e_r broadcast to [M, C/b, 1, b]
 		row := SliceAxis(identity, 0, AxisRange(r, r+1))
 		return BroadcastToDims(ExpandLeftToRank(row, 4), lead[0], lead[1], 1, b)
@@ -109,11 +111,12 @@ func substituteBlocks(a *Node, b int) *Node {
 }
 
 // mergeBlocks turns the inverses of diagonal blocks of size b, inv [M, C/b, b, b], into the inverses of
-// diagonal blocks of size 2b, [M, C/(2b), 2b, 2b], reading the off-diagonal blocks L21 from a [M, C, C].
-func mergeBlocks(a, inv *Node, b int) *Node {
+// diagonal blocks of size 2b, [M, C/(2b), 2b, 2b], reading the off-diagonal blocks L21 from the pieces
+// of A (see substituteBlocks).
+func mergeBlocks(pieces, inv *Node, b int) *Node {
 	dims := inv.Shape().Dimensions
 	pairs := dims[1] / 2
-	l21 := gatherBlocks(a, b, pairs, func(j int) (row, col int) { return (2*j + 1) * b, 2 * j * b }) // [M, pairs, b, b]
+	l21 := gatherBlocks(pieces, dims[0], b, pairs, func(j int) (row, col int) { return (2*j + 1) * b, 2 * j * b }) // [M, pairs, b, b]
 	halves := layers.GatherPieces(Reshape(inv, dims[0], pairs, 2, b, b), 2)
 	t11, t22 := halves[0], halves[1]
 	t21 := Neg(Einsum("mjrs,mjsc->mjrc", Einsum("mjrs,mjsc->mjrc", t22, l21), t11))
@@ -122,21 +125,24 @@ func mergeBlocks(a, inv *Node, b int) *Node {
 	return Concatenate([]*Node{top, bottom}, 2)
 }
 
-// gatherBlocks returns the count blocks of size b x b of a [M, C, C] whose top-left corners are at(j)
-// (columns multiples of b), as [M, count, b, b]: one Gather of rows of b elements (the Go backend copies
-// each with memmove; its Slice copies element by element).
-func gatherBlocks(a *Node, b, count int, at func(j int) (row, col int)) *Node {
-	dims := a.Shape().Dimensions
-	m, size := dims[0], dims[1]
-	rows := Reshape(a, m*size, size/b, b) // a free reshape: row i of a, cut into blocks of b
-	indices := make([]int32, 0, m*count*b*2)
+// gatherBlocks returns the count blocks of size b x b whose top-left corners are at(j) (columns
+// multiples of b) of each of the M matrices [C, C] given as pieces [M*C, C/p, p] (rows cut in pieces of p,
+// p dividing b), as [M, count, b, b]: one Gather of pieces (the Go backend copies each with memmove; its
+// Slice copies element by element).
+func gatherBlocks(pieces *Node, m, b, count int, at func(j int) (row, col int)) *Node {
+	dims := pieces.Shape().Dimensions
+	size, piece := dims[0]/m, dims[2]
+	perRow := b / piece
+	indices := make([]int32, 0, m*count*b*perRow*2)
 	for i := range m {
 		for j := range count {
 			row, col := at(j)
 			for r := range b {
-				indices = append(indices, int32(i*size+row+r), int32(col/b))
+				for p := range perRow {
+					indices = append(indices, int32(i*size+row+r), int32(col/piece+p))
+				}
 			}
 		}
 	}
-	return Reshape(Gather(rows, Reshape(Const(a.Graph(), indices), m, count, b, 2), true), m, count, b, b)
+	return Reshape(Gather(pieces, Reshape(Const(pieces.Graph(), indices), m, count, b, perRow, 2), true), m, count, b, b)
 }

@@ -98,8 +98,9 @@ func TestInvertUnitLowerFloat32(t *testing.T) {
 	for _, c := range cases {
 		a := chunkMatrix(rng, 4, 64, 16, c.spread, c.betaLo, c.betaHi, c.gLo)
 		out := lt.RunOp(func(in []*Node) []*Node {
-			exact := substituteBlocks(in[0], 64)
-			exactMerged := Reshape(exact, in[0].Shape().Dimensions...)
+			dims := in[0].Shape().Dimensions // [M, 64, 64]: one block of 64, substituted row by row
+			exact := substituteBlocks(Reshape(in[0], dims[0]*64, 1, 64), dims[0], 64)
+			exactMerged := Reshape(exact, dims...)
 			// (I + A) T - I, to confirm the float64 substitution is the inverse.
 			residual := Add(exactMerged, Einsum("mij,mjk->mik", in[0], exactMerged))
 			residual = Sub(residual, BroadcastToDims(ExpandLeftToRank(DiagonalWithValue(ScalarOne(residual.Graph(), residual.DType()), 64), 3), residual.Shape().Dimensions...))
