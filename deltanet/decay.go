@@ -23,8 +23,9 @@ type chunkDecay struct {
 //
 // G = cumsum(g) within each chunk; every factor is the exp of a difference G_r - G_i with i <= r, a sum
 // of log-decays over (i, r], so for decays (g <= 0) nothing overflows and strong decay underflows to 0.
-// The arguments above the diagonal (i > r, positive) are replaced by 0 before the exp, so they neither
-// overflow nor leak NaN into the gradient. The Go backend's Exp is a SIMD kernel since compute v0.1.14,
+// The arguments above the diagonal (i > r, positive) are replaced by maskedLogDecay before the exp,
+// which gives exact zeros there (and zero gradients, exp' = exp), so they neither overflow nor leak NaN
+// into the gradient, in one masking pass. The Go backend's Exp is a SIMD kernel since compute v0.1.14,
 // so the C*C exponentials per chunk cost less than building Gamma from products of alpha_t by
 // log2(C) shift-and-multiply steps, whose shifts (slice + pad, and their gradients) were copies.
 func newChunkDecay(x, g, starts *Node) chunkDecay {
@@ -37,7 +38,6 @@ func newChunkDecay(x, g, starts *Node) chunkDecay {
 	if starts != nil {
 		headKeep, tailKeep, totalKeep = d.withDocuments(starts)
 	}
-	zero := ScalarZero(graph, x.DType())
 	if g == nil {
 		d.head, d.tail, d.total = headKeep, tailKeep, totalKeep
 		return d
@@ -45,7 +45,7 @@ func newChunkDecay(x, g, starts *Node) chunkDecay {
 	cum := CumSum(g, -1)                          // G: [B, H, N, C]
 	last := SliceAxis(cum, -1, AxisElem(chunk-1)) // G_C: [B, H, N, 1]
 	diff := pairDifferences(cum)                  // G_r - G_i: [B, H, N, C, C]
-	d.gamma = Where(d.lower, Exp(Where(d.lower, diff, zero)), zero)
+	d.gamma = Exp(Where(d.lower, diff, Scalar(graph, x.DType(), maskedLogDecay)))
 	d.head = Exp(cum)
 	d.tail = Exp(Sub(last, cum))
 	d.total = InsertAxes(Exp(last), -1)
@@ -54,6 +54,10 @@ func newChunkDecay(x, g, starts *Node) chunkDecay {
 	}
 	return d
 }
+
+// maskedLogDecay is the log-decay that masks a pair: its exp underflows to exactly 0 in every float
+// dtype (in float16 it rounds to -Inf, whose exp is 0 too).
+const maskedLogDecay = -1e30
 
 // withDocuments restricts the masks to pairs of tokens of one document and returns the 0/1 factors
 // (x's dtype) the chunk's state terms take, from starts [B, 1, N, C] (1 at a document's first token).
