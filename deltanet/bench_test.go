@@ -99,12 +99,8 @@ func benchGrid(b *testing.B, kind string, impls []string, runner func(impl strin
 					name := fmt.Sprintf("%s/%s/T%d_d%d", impl, pass, steps, d)
 					b.Run(name, func(b *testing.B) {
 						run := cachedRunner(kind+"/"+name, func() benchRunner { return runner(impl, pass == "fwdbwd", steps, d) })
-						b.ResetTimer()
-						start, cpu := time.Now(), processCPU()
-						for i := 0; i < b.N; i++ {
-							run()
-						}
-						reportTokens(b, steps, time.Since(start))
+						cpu := processCPU()
+						lt.TimeRuns(b, run, benchBatch*steps)
 						reportCPU(b, processCPU()-cpu)
 					})
 				}

@@ -3,7 +3,6 @@ package layers_test
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/engramlx/engram/layers"
 	lt "github.com/engramlx/engram/layers/layertest"
@@ -56,12 +55,7 @@ func BenchmarkAttention(b *testing.B) {
 					name := fmt.Sprintf("%s/%s/T%d_d%d", kind, pass, steps, d)
 					b.Run(name, func(b *testing.B) {
 						run := cachedRunner(name, func() benchRunner { return attentionRunner(window, pass == "fwdbwd", steps, d) })
-						b.ResetTimer()
-						start := time.Now()
-						for i := 0; i < b.N; i++ {
-							run()
-						}
-						b.ReportMetric(float64(benchBatch*steps*b.N)/time.Since(start).Seconds(), "tok/s")
+						lt.TimeRuns(b, run, benchBatch*steps)
 					})
 				}
 			}

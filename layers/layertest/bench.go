@@ -1,7 +1,10 @@
 package layertest
 
 import (
+	"slices"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/engramlx/engram/layers"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -64,4 +67,27 @@ func MixerRunner(mixer layers.Mixer, batch, time, dModel int, backward bool) Run
 	}
 	x := tensors.FromFlatDataAndDimensions(flat, batch, time, dModel)
 	return func() { FinalizeAll(exec.MustCall(x)) }
+}
+
+// TimeRuns runs run b.N times and reports tokens/s over the whole loop ("tok/s", the Go benchmark's
+// mean) and over the median call ("median_tok/s", the statistic docs/bench/pytorch_reference.py reports
+// for the PyTorch rows, so the two compare like with like). It returns the loop's wall time.
+func TimeRuns(b *testing.B, run Runner, tokensPerRun int) time.Duration {
+	calls := make([]time.Duration, b.N)
+	b.ResetTimer()
+	start := time.Now()
+	for i := range calls {
+		callStart := time.Now()
+		run()
+		calls[i] = time.Since(callStart)
+	}
+	elapsed := time.Since(start)
+	b.ReportMetric(float64(tokensPerRun*b.N)/elapsed.Seconds(), "tok/s")
+	slices.Sort(calls)
+	median := calls[len(calls)/2]
+	if len(calls)%2 == 0 {
+		median = (calls[len(calls)/2-1] + median) / 2
+	}
+	b.ReportMetric(float64(tokensPerRun)/median.Seconds(), "median_tok/s")
+	return elapsed
 }
