@@ -18,9 +18,9 @@
 // capped at the pool size, leaves the ops' own workers (a matmul's row blocks, a transpose's strips) a
 // single slot on a machine with 2 to 4 cores, so the big products run on one core. Unless the config
 // names num_executors, Engram starts parallelism - GOMAXPROCS + 1 executors (at most GoMLX's 8), which
-// leaves the ops as many slots as there are cores. On 2 cores (3 executors instead of 4) that made the
-// gated delta rule op fwd+bwd 1.3-1.5x faster, causal attention and the Titans memory 1.5-1.7x, and
-// the quickstart's training steps 1.4-1.7x (docs/results.md, issue 14).
+// leaves the ops as many slots as there are cores. On 2 cores (3 executors instead of 4), same sitting:
+// the gated delta rule op fwd+bwd 1.6x faster, the Gated DeltaNet layer 1.5-1.8x, causal attention
+// 1.5-2.0x, the Titans memory 1.4-1.6x, and the quickstart 1.45-1.6x (docs/results.md, issue 14).
 package backend
 
 import (
