@@ -89,14 +89,7 @@ func intraScores(q, k, cum *Node) *Node {
 	subs := func(x *Node) *Node { return Reshape(x, batch, heads, numChunks, numSub, sub, width) }
 	qs, ks, gs := subs(q), subs(k), subs(cum) // [B, H, N, S, c, K]
 	g := q.Graph()
-
-	// Within a sub-chunk: the decay per channel and pair, masked to i <= r before the exp.
-	lower := maskBias(lowerMask(g, sub), q.DType())   // [1, 1, 1, 1, c, c, 1]: 0 where r >= i
-	diff := Sub(InsertAxes(gs, 5), InsertAxes(gs, 4)) // G_r - G_i: [B, H, N, S, c, c, K]
-	decay := Exp(Add(diff, lower))                    // exactly 0 above the diagonal
-	decayedK := Mul(decay, InsertAxes(ks, 4))         // k_i exp(G_r - G_i)
-	batchAxes := []int{0, 1, 2, 3, 4}
-	diag := DotGeneral(qs, []int{5}, batchAxes, decayedK, []int{6}, batchAxes) // [B, H, N, S, c(r), c(i)]
+	diag := subChunkScores(qs, ks, gs) // [B, H, N, S, c(r), c(i)]
 	if numSub == 1 {
 		return Reshape(diag, batch, heads, numChunks, chunk, chunk)
 	}
@@ -118,10 +111,50 @@ func intraScores(q, k, cum *Node) *Node {
 	return Reshape(scores, batch, heads, numChunks, chunk, chunk)
 }
 
-// lowerMask is r >= i over [1, 1, 1, 1, n(r), n(i), 1].
-func lowerMask(g *Graph, n int) *Node {
-	shape := shapes.Make(dtypes.Int32, 1, 1, 1, 1, n, n, 1)
-	return GreaterOrEqual(Iota(g, shape, 4), Iota(g, shape, 5))
+// subChunkScores returns the scores of the pairs r >= i of each sub-chunk, sum_c q_r[c] k_i[c] exp(G_r[c]
+// - G_i[c]), 0 above the diagonal, for q, k, G [..., c, K]: [..., c(r), c(i)].
+//
+// Only the c (c + 1) / 2 pairs i <= r are computed, all exps with non-positive arguments, so nothing is
+// masked: with the positions first ([c, M, K], M the leading axes), one Gather per operand lays every
+// pair's rows out as [pairs, M, K], where the differences, exps and products are elementwise on equal
+// shapes (the Go backend's vectorised kernels; broadcasting G_r against G_i over [c, c, K] took its
+// generic element-by-element path), then one Gather places the pair sums in the [c, c] matrices, the
+// pairs above the diagonal reading a row of zeros.
+func subChunkScores(q, k, cum *Node) *Node {
+	dims := q.Shape().Dimensions
+	rank := len(dims)
+	sub, width := dims[rank-2], dims[rank-1]
+	lead := dims[:rank-2]
+	rows := 1
+	for _, d := range lead {
+		rows *= d
+	}
+	positionsFirst := func(x *Node) *Node { return TransposeAllAxes(Reshape(x, rows, sub, width), 1, 0, 2) } // [c, M, K]
+	qp, kp, gp := positionsFirst(q), positionsFirst(k), positionsFirst(cum)
+
+	pairs := sub * (sub + 1) / 2
+	var query, key []int32             // the pairs (r, i), i <= r, in row-major order
+	place := make([]int32, 0, sub*sub) // entry (r, i) of the [c, c] matrix: its pair, or the zero row
+	for r := range sub {
+		for i := range sub {
+			if i > r {
+				place = append(place, int32(pairs))
+				continue
+			}
+			place = append(place, int32(len(query)))
+			query, key = append(query, int32(r)), append(key, int32(i))
+		}
+	}
+	g := q.Graph()
+	at := func(x *Node, positions []int32, sorted bool) *Node { // [c, M, K] -> [pairs, M, K]
+		return Gather(x, Reshape(Const(g, positions), len(positions), 1), sorted)
+	}
+	decay := Exp(Sub(at(gp, query, true), at(gp, key, false)))                      // G non-increasing: arguments <= 0
+	sums := ReduceSum(Mul(Mul(at(qp, query, true), at(kp, key, false)), decay), -1) // [pairs, M]
+	sums = Concatenate([]*Node{sums, Zeros(g, shapes.Make(q.DType(), 1, rows))}, 0)
+	scores := Gather(sums, Reshape(Const(g, place), sub*sub, 1), false) // [c*c, M]
+	scores = TransposeAllAxes(scores, 1, 0)                             // [M, c*c]
+	return Reshape(scores, append(append([]int{}, lead...), sub, sub)...)
 }
 
 // earlierSubChunks is i < a*sub over [1, 1, 1, S(a), S*sub(i), 1]: key i lies in a sub-chunk before a.
