@@ -10,8 +10,8 @@ import (
 )
 
 // SubChunk is the sub-chunk length c: within a chunk, the scores of a query and a key in the same
-// sub-chunk are computed channel by channel ([c, c, K] per sub-chunk), and those across sub-chunks by one
-// product through the sub-chunk's reference point. Chunks longer than SubChunk must be multiples of it.
+// sub-chunk are computed channel by channel (for the c (c + 1) / 2 pairs i <= r), and those across
+// sub-chunks by one product through the sub-chunk's reference point. Chunks longer than SubChunk must be multiples of it.
 const SubChunk = 16
 
 // Chunked is the chunkwise-parallel form of Naive (same arguments and results, plus chunkSize C: at most

@@ -32,15 +32,16 @@
 //   - for r and i in different sub-chunks, exp(G_r - G_i) = exp(G_r - G_n) exp(G_n - G_i) with G_n the
 //     cumulative gate at the first token of r's sub-chunk: r is at or after n and i before it, so both
 //     exponents are <= 0, and the scores of a query sub-chunk against all earlier keys are one product;
-//   - for r and i in the same sub-chunk the differences G_r - G_i are formed per channel ([c, c, K] per
-//     sub-chunk) and masked to i <= r before the exp (by adding -1e30 above the diagonal, which makes
-//     the exp exactly 0).
+//   - for r and i in the same sub-chunk the differences G_r - G_i are formed per channel for the
+//     c (c + 1) / 2 pairs i <= r only (gathered as [pairs, ..., K]; the pairs above the diagonal are
+//     never computed and read as zeros).
 //
 // Every exp in the op therefore has a non-positive argument: strong decay underflows to 0 (the right
 // value) and nothing overflows, whatever the gates. The float32 golden errors stay at 1e-7 on all cases
-// (golden_test.go). The price is the [c, c, K] tensor per sub-chunk (T c K per head, like fla's intra
-// sub-chunk kernel, which loops where we materialise). Gradients are GoMLX's autodiff of these graphs;
-// the masks sit inside the exps, so masked entries are exact zeros with zero gradients, never Inf or NaN.
+// (golden_test.go). The price is the [pairs, K] tensor per sub-chunk (T (c + 1) K / 2 per head, like
+// fla's intra sub-chunk kernel, which loops where we materialise). Gradients are GoMLX's autodiff of
+// these graphs; the cross-sub-chunk mask sits inside its exp, so masked entries are exact zeros with
+// zero gradients, never Inf or NaN.
 // BenchmarkGLA measures the layer at B = 8, H = 4, T = 1024, d_k = d_v = 64.
 //
 // Naive and Chunked: q, k, gk [B, T, H, K], v [B, T, H, V], h0 [B, H, K, V] (nil = zeros) ->
