@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/engramlx/engram/layers"
-	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
@@ -24,9 +23,9 @@ const SubChunk = 16
 //	S <- diag(exp(G_C)) S + (K .* exp(G_C - G))^T V
 //
 // (Yang et al. 2024, sec. 4.2-4.3). Every exp has a non-positive argument, including those of P: for r
-// and i in different sub-chunks, exp(G_r - G_i) = exp(G_r - G_n) exp(G_n - G_i) with G_n the cumulative
-// gate at the first token of r's sub-chunk (i before it, r at or after it), and within a sub-chunk the
-// difference is taken per channel before the exp. So nothing overflows in float32 whatever the decay;
+// and i in different sub-chunks, exp(G_r - G_i) = exp(G_r - G_n) exp(G_n - G_e) exp(G_e - G_i) with G_n
+// the cumulative gate at the first token of r's sub-chunk and G_e at the last of i's (crossScores), and
+// within a sub-chunk the difference is taken per channel, for i <= r only, before the exp (pairScores). So nothing overflows in float32 whatever the decay;
 // strong decay underflows to 0, which is the value.
 func Chunked(q, k, v, gk, h0 *Node, scale float64, chunkSize int) (o, ht *Node) {
 	h0 = checkInputs("gla.Chunked", q, k, v, gk, h0)
@@ -81,57 +80,99 @@ func chunked(q, k, v, gk, h0 *Node, scale float64, chunkSize int) (o, ht *Node) 
 
 // intraScores returns P_ri = sum_c q_r[c] k_i[c] exp(G_r[c] - G_i[c]) for i <= r, 0 above, for q, k, G
 // [B, H, N, C, K] (q already scaled): [B, H, N, C, C].
+//
+// Everything works positions first, [c, S, M, K] (c the position in a sub-chunk, S the sub-chunks of a
+// chunk, M = B H N), where every broadcast is over leading axes (the Go backend's vectorised kernels;
+// a broadcast over a middle axis takes its generic element-by-element loop). The chunk's [C, C] matrix
+// is assembled from S x S blocks of c x c: the diagonal blocks from pairScores, the blocks of sub-chunk
+// pairs s < a from crossScores, zeros above.
 func intraScores(q, k, cum *Node) *Node {
 	dims := q.Shape().Dimensions
 	batch, heads, numChunks, chunk, width := dims[0], dims[1], dims[2], dims[3], dims[4]
 	sub := min(chunk, SubChunk)
-	numSub := chunk / sub
-	subs := func(x *Node) *Node { return Reshape(x, batch, heads, numChunks, numSub, sub, width) }
-	qs, ks, gs := subs(q), subs(k), subs(cum) // [B, H, N, S, c, K]
-	g := q.Graph()
-	diag := subChunkScores(qs, ks, gs) // [B, H, N, S, c(r), c(i)]
+	numSub, rows := chunk/sub, batch*heads*numChunks
+	positionsFirst := func(x *Node) *Node { // [B, H, N, C, K] -> [c, S, M, K]
+		return TransposeAllAxes(Reshape(x, rows, numSub, sub, width), 2, 1, 0, 3)
+	}
+	qp, kp, gp := positionsFirst(q), positionsFirst(k), positionsFirst(cum)
+	flat := func(x *Node) *Node { return Reshape(x, sub, numSub*rows, width) }
+	diag := Reshape(pairScores(flat(qp), flat(kp), flat(gp)), numSub, rows, sub, sub) // [S, M, c, c]
 	if numSub == 1 {
 		return Reshape(diag, batch, heads, numChunks, chunk, chunk)
 	}
-	// Place each sub-chunk's block on the diagonal: [B, H, N, S, c, S, c].
-	eye := Reshape(ConvertDType(Equal(Iota(g, shapes.Make(dtypes.Int32, numSub, numSub), 0),
-		Iota(g, shapes.Make(dtypes.Int32, numSub, numSub), 1)), q.DType()), 1, 1, 1, numSub, 1, numSub, 1)
-	scores := Mul(InsertAxes(diag, 5), eye)
-
-	// Across sub-chunks: through the cumulative gate G_n at the first token of the query's sub-chunk a,
-	// q_r exp(G_r - G_n) and k_i exp(G_n - G_i), keys i only from sub-chunks before a.
-	ref := SliceAxis(gs, 4, AxisElem(0))                            // G_n: [B, H, N, S, 1, K]
-	qRef := Mul(qs, Exp(Sub(gs, ref)))                              // [B, H, N, S, c, K]
-	before := maskBias(earlierSubChunks(g, numSub, sub), q.DType()) // [1, 1, 1, S, C, 1]: 0 where i < a c
-	kDiff := Sub(ref, InsertAxes(cum, 3))                           // G_n - G_i: [B, H, N, S, C, K]
-	kDecay := Exp(Add(kDiff, before))
-	kRef := Mul(kDecay, InsertAxes(k, 3))                                                     // [B, H, N, S, C, K]
-	cross := DotGeneral(qRef, []int{5}, []int{0, 1, 2, 3}, kRef, []int{5}, []int{0, 1, 2, 3}) // [B, H, N, S, c, C]
-	scores = Add(Reshape(scores, batch, heads, numChunks, numSub, sub, chunk), cross)
+	cross, crossPairs := crossScores(qp, kp, gp) // [P, M, c, c]
+	zero := Zeros(q.Graph(), shapes.Make(q.DType(), 1, rows, sub, sub))
+	blocks := Concatenate([]*Node{cross, diag, zero}, 0) // cross blocks, diagonal blocks, zeros
+	ids := make([]int32, 0, numSub*numSub)               // block (a, s) of the chunk's matrix
+	for a := range numSub {
+		for s := range numSub {
+			switch {
+			case s < a:
+				ids = append(ids, int32(crossPairs[[2]int{a, s}]))
+			case s == a:
+				ids = append(ids, int32(len(crossPairs)+a))
+			default:
+				ids = append(ids, int32(len(crossPairs)+numSub))
+			}
+		}
+	}
+	scores := Gather(blocks, Reshape(Const(q.Graph(), ids), numSub*numSub, 1), false) // [S*S, M, c, c]
+	scores = Reshape(scores, numSub, numSub, rows, sub, sub)
+	scores = TransposeAllAxes(scores, 2, 0, 3, 1, 4) // [M, S(a), c(r), S(s), c(i)]
 	return Reshape(scores, batch, heads, numChunks, chunk, chunk)
 }
 
-// subChunkScores returns the scores of the pairs r >= i of each sub-chunk, sum_c q_r[c] k_i[c] exp(G_r[c]
-// - G_i[c]), 0 above the diagonal, for q, k, G [..., c, K]: [..., c(r), c(i)].
+// crossScores returns the score blocks of the sub-chunk pairs s < a, [P, M, c(r), c(i)], from q, k, G
+// [c, S, M, K] (positions first), and each pair's block index. Through G_n, the cumulative gate at the
+// first token of a, and G_e, at the last token of s,
+//
+//	exp(G_r - G_i) = exp(G_r - G_n) exp(G_n - G_e) exp(G_e - G_i)
+//
+// with every exponent <= 0 (i <= e < n <= r): the queries decayed to their sub-chunk's start, the keys
+// to their sub-chunk's end, and the per-channel decay between the two, taken per pair.
+func crossScores(q, k, cum *Node) (*Node, map[[2]int]int) {
+	dims := q.Shape().Dimensions
+	sub, numSub := dims[0], dims[1]
+	first := SliceAxis(cum, 0, AxisElem(0))    // G_n: [1, S, M, K]
+	last := SliceAxis(cum, 0, AxisElem(sub-1)) // G_e: [1, S, M, K]
+	qStart := Mul(q, Exp(Sub(cum, first)))     // q_r exp(G_r - G_n): [c, S, M, K]
+	kEnd := Mul(k, Exp(Sub(last, cum)))        // k_i exp(G_e - G_i)
+	index := map[[2]int]int{}
+	var queries, keys []int
+	for a := range numSub {
+		for s := range a {
+			index[[2]int{a, s}] = len(queries)
+			queries, keys = append(queries, a), append(keys, s)
+		}
+	}
+	g := q.Graph()
+	pick := func(x *Node, subChunks []int) *Node { // [n, S, M, K] -> [n, P, M, K]
+		n := x.Shape().Dimensions[0]
+		indices := make([]int32, 0, n*len(subChunks)*2)
+		for j := range n {
+			for _, s := range subChunks {
+				indices = append(indices, int32(j), int32(s))
+			}
+		}
+		return Gather(x, Reshape(Const(g, indices), n, len(subChunks), 2), false)
+	}
+	between := Exp(Sub(pick(first, queries), pick(last, keys))) // exp(G_n - G_e): [1, P, M, K]
+	qPairs := Mul(pick(qStart, queries), between)               // [c, P, M, K]
+	kPairs := pick(kEnd, keys)
+	return DotGeneral(qPairs, []int{3}, []int{1, 2}, kPairs, []int{3}, []int{1, 2}), index // [P, M, c, c]
+}
+
+// pairScores returns the scores of the pairs r >= i of each sub-chunk, sum_c q_r[c] k_i[c] exp(G_r[c]
+// - G_i[c]), 0 above the diagonal, for q, k, G [c, R, K] (positions first): [R, c(r), c(i)].
 //
 // Only the c (c + 1) / 2 pairs i <= r are computed, all exps with non-positive arguments, so nothing is
-// masked: with the positions first ([c, M, K], M the leading axes), one Gather per operand lays every
-// pair's rows out as [pairs, M, K], where the differences, exps and products are elementwise on equal
-// shapes (the Go backend's vectorised kernels; broadcasting G_r against G_i over [c, c, K] took its
-// generic element-by-element path), then one Gather places the pair sums in the [c, c] matrices, the
-// pairs above the diagonal reading a row of zeros.
-func subChunkScores(q, k, cum *Node) *Node {
+// masked: one Gather per operand lays every pair's rows out as [pairs, R, K], where the differences,
+// exps and products are elementwise on equal shapes (broadcasting G_r against G_i over [c, c, K] took
+// the Go backend's generic element-by-element path), then one Gather places the pair sums in the
+// [c, c] matrices, the pairs above the diagonal reading a row of zeros.
+func pairScores(q, k, cum *Node) *Node {
 	dims := q.Shape().Dimensions
-	rank := len(dims)
-	sub, width := dims[rank-2], dims[rank-1]
-	lead := dims[:rank-2]
-	rows := 1
-	for _, d := range lead {
-		rows *= d
-	}
-	positionsFirst := func(x *Node) *Node { return TransposeAllAxes(Reshape(x, rows, sub, width), 1, 0, 2) } // [c, M, K]
-	qp, kp, gp := positionsFirst(q), positionsFirst(k), positionsFirst(cum)
-
+	sub, rows := dims[0], dims[1]
 	pairs := sub * (sub + 1) / 2
 	var query, key []int32             // the pairs (r, i), i <= r, in row-major order
 	place := make([]int32, 0, sub*sub) // entry (r, i) of the [c, c] matrix: its pair, or the zero row
@@ -146,30 +187,14 @@ func subChunkScores(q, k, cum *Node) *Node {
 		}
 	}
 	g := q.Graph()
-	at := func(x *Node, positions []int32, sorted bool) *Node { // [c, M, K] -> [pairs, M, K]
+	at := func(x *Node, positions []int32, sorted bool) *Node { // [c, R, K] -> [pairs, R, K]
 		return Gather(x, Reshape(Const(g, positions), len(positions), 1), sorted)
 	}
-	decay := Exp(Sub(at(gp, query, true), at(gp, key, false)))                      // G non-increasing: arguments <= 0
-	sums := ReduceSum(Mul(Mul(at(qp, query, true), at(kp, key, false)), decay), -1) // [pairs, M]
+	decay := Exp(Sub(at(cum, query, true), at(cum, key, false)))                  // G non-increasing: arguments <= 0
+	sums := ReduceSum(Mul(Mul(at(q, query, true), at(k, key, false)), decay), -1) // [pairs, R]
 	sums = Concatenate([]*Node{sums, Zeros(g, shapes.Make(q.DType(), 1, rows))}, 0)
-	scores := Gather(sums, Reshape(Const(g, place), sub*sub, 1), false) // [c*c, M]
-	scores = TransposeAllAxes(scores, 1, 0)                             // [M, c*c]
-	return Reshape(scores, append(append([]int{}, lead...), sub, sub)...)
-}
-
-// earlierSubChunks is i < a*sub over [1, 1, 1, S(a), S*sub(i), 1]: key i lies in a sub-chunk before a.
-func earlierSubChunks(g *Graph, numSub, sub int) *Node {
-	shape := shapes.Make(dtypes.Int32, 1, 1, 1, numSub, numSub*sub, 1)
-	return LessThan(Iota(g, shape, 4), MulScalar(Iota(g, shape, 3), sub))
-}
-
-// maskBias is 0 where mask holds and -1e30 elsewhere: added to an exp's argument it masks the exp to
-// exactly 0 (and its gradient with it) in float32 and float64, the arguments being finite log-decay
-// differences. (A Where with a broadcast mask on the [.., c, c, K] decays took the Go backend's generic
-// element-by-element path: 70% of the forward pass; a broadcast Add is vectorised.)
-func maskBias(mask *Node, dtype dtypes.DType) *Node {
-	g := mask.Graph()
-	return Where(mask, ScalarZero(g, dtype), Scalar(g, dtype, -1e30))
+	scores := Gather(sums, Reshape(Const(g, place), sub*sub, 1), false) // [c*c, R]
+	return Reshape(TransposeAllAxes(scores, 1, 0), rows, sub, sub)
 }
 
 // headMajor swaps the time and head axes of [B, T, H, D] (or back).

@@ -29,19 +29,22 @@
 // overflows in float32 once a chunk's log-decay passes -88 (per-step decays of 0.0096, golden case
 // b_t75_mixed, get there in 19 tokens). Like fla's kernels we never form exp(-G): chunks are cut into
 // sub-chunks of c = SubChunk = 16 tokens, and
-//   - for r and i in different sub-chunks, exp(G_r - G_i) = exp(G_r - G_n) exp(G_n - G_i) with G_n the
-//     cumulative gate at the first token of r's sub-chunk: r is at or after n and i before it, so both
-//     exponents are <= 0, and the scores of a query sub-chunk against all earlier keys are one product;
+//   - for r and i in different sub-chunks, exp(G_r - G_i) = exp(G_r - G_n) exp(G_n - G_e) exp(G_e - G_i)
+//     with G_n the cumulative gate at the first token of r's sub-chunk and G_e at the last token of i's:
+//     i <= e < n <= r, so every exponent is <= 0, and the scores of a pair of sub-chunks are one product
+//     (queries decayed to their sub-chunk's start, keys to their sub-chunk's end, the decay between per
+//     channel);
 //   - for r and i in the same sub-chunk the differences G_r - G_i are formed per channel for the
 //     c (c + 1) / 2 pairs i <= r only (gathered as [pairs, ..., K]; the pairs above the diagonal are
 //     never computed and read as zeros).
 //
 // Every exp in the op therefore has a non-positive argument: strong decay underflows to 0 (the right
-// value) and nothing overflows, whatever the gates. The float32 golden errors stay at 1e-7 on all cases
-// (golden_test.go). The price is the [pairs, K] tensor per sub-chunk (T (c + 1) K / 2 per head, like
-// fla's intra sub-chunk kernel, which loops where we materialise). Gradients are GoMLX's autodiff of
-// these graphs; the cross-sub-chunk mask sits inside its exp, so masked entries are exact zeros with
-// zero gradients, never Inf or NaN.
+// value) and nothing overflows, whatever the gates, and nothing is masked: the pairs above the diagonal
+// are never computed. The float32 golden errors stay at 1e-7 on all cases (golden_test.go). The price is
+// the [pairs, K] tensor per sub-chunk (T (c + 1) K / 2 per head, like fla's intra sub-chunk kernel,
+// which loops where we materialise). Gradients are GoMLX's autodiff of these graphs. The tensors are laid
+// out positions first ([c, S, M, K]) so that every broadcast is over leading axes, which the Go backend
+// vectorises (over a middle axis it loops element by element).
 // BenchmarkGLA measures the layer at B = 8, H = 4, T = 1024, d_k = d_v = 64.
 //
 // Naive and Chunked: q, k, gk [B, T, H, K], v [B, T, H, V], h0 [B, H, K, V] (nil = zeros) ->
