@@ -88,14 +88,14 @@ func chunked(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int,
 	}
 	decay := newChunkDecay(qc, gc, startc) // Gamma [B, H, N, C, C], exp(G) [B, H, N, C], ...
 
-	// Every product goes through product(x, xT, y), whose gradient needs x^T: the transposes are taken
+	// Every product goes through layers.Product(x, xT, y), whose gradient needs x^T: the transposes are taken
 	// once here, on whole tensors, or computed as products (nodes used only by gradients are not
 	// executed in forward-only graphs).
 	// kT and qs are read by several products (and SplitShared): each goes through one identity.
-	kTs := layers.Share(transposeLast(kc)) // [B, H, N, K, C]
+	kTs := layers.Share(layers.TransposeLast(kc)) // [B, H, N, K, C]
 	qss := layers.Share(MulScalar(qc, scale))
 	kT, qs := kTs.Node(), qss.Node()
-	qsT := transposeByProduct(qs) // for the gradients only
+	qsT := layers.TransposeByProduct(qs) // for the gradients only
 
 	u, w, wT := vc, (*Node)(nil), (*Node)(nil)
 	if opts.Delta {
@@ -120,7 +120,7 @@ func chunked(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int,
 		states[n] = state
 		vn := uParts[n]
 		if opts.Delta {
-			vn = Sub(vn, product(wParts[n], wTParts[n], state, 2)) // [B,H,C,K] x [B,H,K,V]
+			vn = Sub(vn, layers.Product(wParts[n], wTParts[n], state, 2)) // [B,H,C,K] x [B,H,K,V]
 		}
 		corrected[n] = vn
 		if totalParts != nil {
@@ -129,17 +129,17 @@ func chunked(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int,
 		if tailParts != nil {
 			vn = decay.scaleRows(vn, tailParts[n])
 		}
-		state = Add(state, product(kTParts[n], kParts[n], vn, 2)) // [B,H,K,C] x [B,H,C,V]
+		state = Add(state, layers.Product(kTParts[n], kParts[n], vn, 2)) // [B,H,K,C] x [B,H,C,V]
 	}
 	stateStack, vStack := layers.StackAxis(states, 2), layers.StackAxis(corrected, 2) // [B, H, N, K, V], [B, H, N, C, V]
 
 	// Outputs of all chunks at once: the inter-chunk part from the incoming state, the intra-chunk part
 	// from the corrected values.
-	out := decay.scaleRows(product(qs, qsT, stateStack, 3, qss), decay.head) // diag(exp(G)) Q S
+	out := decay.scaleRows(layers.Product(qs, qsT, stateStack, 3, qss), decay.head) // diag(exp(G)) Q S
 	// scale Q K^T .* Gamma [B, H, N, C, C], read by its product and its transpose (for the gradient).
-	ss := layers.Share(decay.mask(product(qs, qsT, kT, 3, qss, kTs)))
+	ss := layers.Share(decay.mask(layers.Product(qs, qsT, kT, 3, qss, kTs)))
 	scores := ss.Node()
-	out = Add(out, product(scores, transposeByProduct(scores), vStack, 3, ss))
+	out = Add(out, layers.Product(scores, layers.TransposeByProduct(scores), vStack, 3, ss))
 	out = Reshape(out, batch, heads, numChunks*chunkSize, out.Shape().Dimensions[4])
 	if numChunks*chunkSize != time {
 		out = SliceAxis(out, 2, AxisRange(0, time))
@@ -154,7 +154,7 @@ func chunked(q, k, v, beta, g, h0, docStart *Node, scale float64, chunkSize int,
 func wyFactors(k *Node, kTs *layers.Shared, v, beta *Node, decay chunkDecay) (u, w, wT *Node) {
 	kT := kTs.Node()
 	betaCol := InsertAxes(beta, -1)
-	gram := product(k, kT, kT, 3, kTs) // K K^T: [B, H, N, C, C]
+	gram := layers.Product(k, kT, kT, 3, kTs) // K K^T: [B, H, N, C, C]
 	a := Mul(betaCol, decay.strictMask(gram))
 	ts, tT := invertUnitLowerShared(a) // T, read by two products, and T^T for the gradients
 	t := ts.Node()
@@ -162,60 +162,10 @@ func wyFactors(k *Node, kTs *layers.Shared, v, beta *Node, decay chunkDecay) (u,
 	if decay.head != nil {
 		betaHead = Mul(beta, decay.head)
 	}
-	u = product(t, tT, Mul(betaCol, v), 3, ts)
-	w = product(t, tT, decay.scaleRows(k, betaHead), 3, ts)
-	wT = matmul(kT, decay.scaleRows(tT, betaHead), 3) // (T diag(beta exp(G)) K)^T = K^T diag(..) T^T
+	u = layers.Product(t, tT, Mul(betaCol, v), 3, ts)
+	w = layers.Product(t, tT, decay.scaleRows(k, betaHead), 3, ts)
+	wT = layers.BatchedMatMul(kT, decay.scaleRows(tT, betaHead), 3) // (T diag(beta exp(G)) K)^T = K^T diag(..) T^T
 	return u, w, wT
-}
-
-// transposeLast swaps the last two axes of x [..., n, m], as the product I x^T (I the m x m identity,
-// broadcast over the batch axes; its gradient the same product with the adjoint). The Go backend's
-// batched matmul reads its right operand transposed while packing it, so this runs at matmul speed: at
-// [512, 64, 64] about 1.6 ns per element against about 3.5 for its transpose, the identity for every
-// batch element (built once per graph and shape) included. Every element is 1 * x plus zeros, so the values are x's
-// exactly (for finite x).
-func transposeLast(x *Node) *Node {
-	return customGradient([]*Node{x}, func(in []*Node) *Node { return transposeByProduct(in[0]) },
-		func(v *Node) []*Node { return []*Node{transposeByProduct(v)} })
-}
-
-// transposeByProduct is transposeLast without its custom gradient (for values no gradient flows
-// through; autodiff of the product would transpose).
-func transposeByProduct(x *Node) *Node {
-	dims := x.Shape().Dimensions
-	rank := len(dims)
-	n, batch := dims[rank-1], 1
-	for _, d := range dims[:rank-2] {
-		batch *= d
-	}
-	// The identity for every batch element, as the outer product ones [batch, 1] x I [1, n*n]: the Go
-	// backend writes it at matmul speed, about 8x faster than its BroadcastInDim (values exact: 1 * I).
-	eye := Reshape(layers.IdentityMatrix(x, n), 1, n*n)
-	eye = DotGeneral(Ones(x.Graph(), shapes.Make(x.DType(), batch, 1)), []int{1}, nil, eye, []int{0}, nil)
-	eye = Reshape(eye, append(append([]int{}, dims[:rank-2]...), n, n)...)
-	return matmulT(eye, x, rank-2)
-}
-
-// matmul is the batched product x y of x [b..., n, k] and y [b..., k, m] over the leading batch axes:
-// the Go backend's "non-transposed" kernel layout, no copies.
-func matmul(x, y *Node, batchAxes int) *Node {
-	batch := iota(batchAxes)
-	return DotGeneral(x, []int{x.Rank() - 1}, batch, y, []int{batchAxes}, batch)
-}
-
-// matmulT is the batched product x y^T of x [b..., n, k] and y [b..., m, k]: the "transposed" kernel
-// layout, no copies.
-func matmulT(x, y *Node, batchAxes int) *Node {
-	batch := iota(batchAxes)
-	return DotGeneral(x, []int{x.Rank() - 1}, batch, y, []int{y.Rank() - 1}, batch)
-}
-
-func iota(n int) []int {
-	axes := make([]int, n)
-	for i := range axes {
-		axes[i] = i
-	}
-	return axes
 }
 
 // headMajor swaps the time and head axes of [B, T, H, D] (or back): the Go backend's fast transpose,

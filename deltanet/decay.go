@@ -1,6 +1,7 @@
 package deltanet
 
 import (
+	"github.com/engramlx/engram/layers"
 	"github.com/gomlx/compute/dtypes"
 	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
@@ -115,7 +116,7 @@ func pairDifferences(cum *Node) *Node {
 	return customGradient([]*Node{cum},
 		func(in []*Node) *Node {
 			ones := OnesLike(in[0])
-			return matmulT(Stack([]*Node{in[0], ones}, -1), Stack([]*Node{ones, Neg(in[0])}, -1), rank-1)
+			return layers.BatchedMatMulT(Stack([]*Node{in[0], ones}, -1), Stack([]*Node{ones, Neg(in[0])}, -1), rank-1)
 		},
 		func(v *Node) []*Node { return []*Node{Sub(ReduceSum(v, -1), ReduceSum(v, -2))} })
 }

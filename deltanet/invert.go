@@ -55,10 +55,10 @@ func invertUnitLowerWith(a *Node, read func(inv *Node) *Node) (t, tT *Node) {
 		func(in []*Node) *Node { return invertUnitLower(in[0]) },
 		func(v *Node) []*Node {
 			// d(A^-1) = -A^-1 dA A^-1, so dA = -T^T v T^T: two products.
-			return []*Node{Neg(matmulT(matmul(tT, v, batchAxes), t, batchAxes))}
+			return []*Node{Neg(layers.BatchedMatMulT(layers.BatchedMatMul(tT, v, batchAxes), t, batchAxes))}
 		})
 	t = read(inv)
-	tT = transposeByProduct(t)
+	tT = layers.TransposeByProduct(t)
 	return t, tT
 }
 
