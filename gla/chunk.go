@@ -56,21 +56,25 @@ func chunked(q, k, v, gk, h0 *Node, scale float64, chunkSize int) (o, ht *Node) 
 	kTail := Mul(kc, Exp(Sub(last, cum)))            // k decayed until the chunk end
 	total := Reshape(Exp(last), batch, heads, numChunks, -1, 1)
 
-	// Only the state crosses chunks: ceil(T/C) unrolled steps.
-	kParts, vParts, totalParts := layers.SplitAxis(kTail, 2), layers.SplitAxis(vc, 2), layers.SplitAxis(total, 2)
+	// Only the state crosses chunks: ceil(T/C) unrolled steps. Each chunk's write (K .* exp(G_C - G))^T V
+	// does not depend on the state (no delta rule), so all of them are one batched product. The products
+	// go through layers.Product, whose gradients need no transposes (autodiff's moved the last axis of
+	// their adjoints: the Go backend's generic transpose, a fifth of the layer's fwd+bwd time).
+	vs := layers.Share(vc) // read by two products
+	values := vs.Node()
+	writes := layers.Product(layers.TransposeLast(kTail), kTail, values, 3, vs) // [B, H, N, K, V]
+	writeParts, totalParts := layers.SplitAxis(writes, 2), layers.SplitAxis(total, 2)
 	states := make([]*Node, numChunks) // S entering each chunk: [B, H, K, V]
 	state := h0
 	for n := range numChunks {
 		states[n] = state
-		write := DotGeneral(kParts[n], []int{2}, []int{0, 1}, vParts[n], []int{2}, []int{0, 1}) // K^T V: [B, H, K, V]
-		state = Add(Mul(state, totalParts[n]), write)
+		state = Add(Mul(state, totalParts[n]), writeParts[n])
 	}
 	stateStack := layers.StackAxis(states, 2) // [B, H, N, K, V]
 
-	batchAxes := []int{0, 1, 2}
-	out := DotGeneral(qHead, []int{4}, batchAxes, stateStack, []int{3}, batchAxes) // [B, H, N, C, V]
-	scores := intraScores(qc, kc, cum)                                             // [B, H, N, C, C]
-	out = Add(out, DotGeneral(scores, []int{4}, batchAxes, vc, []int{3}, batchAxes))
+	out := layers.Product(qHead, layers.TransposeByProduct(qHead), stateStack, 3) // [B, H, N, C, V]
+	scores := intraScores(qc, kc, cum)                                            // [B, H, N, C, C]
+	out = Add(out, layers.Product(scores, layers.TransposeByProduct(scores), values, 3, vs))
 	out = Reshape(out, batch, heads, numChunks*chunkSize, -1)
 	if numChunks*chunkSize != time {
 		out = SliceAxis(out, 2, AxisRange(0, time))
