@@ -32,22 +32,23 @@ func Chunked(q, k, v, gk, h0 *Node, scale float64, chunkSize int) (o, ht *Node) 
 	if chunkSize < 1 || (chunkSize > SubChunk && chunkSize%SubChunk != 0) {
 		panic(fmt.Errorf("gla.Chunked: chunkSize = %d: want 1..%d or a multiple of %d", chunkSize, SubChunk, SubChunk))
 	}
-	o, ht = chunked(headMajor(q), headMajor(k), headMajor(v), headMajor(gk), h0, scale, chunkSize)
+	o, ht = chunked(headMajor(q), headMajor(k), headMajor(v), headMajor(gk), h0, nil, scale, chunkSize)
 	return headMajor(o), ht
 }
 
-// chunked is Chunked on head-major tensors: q, k, gk [B, H, T, K], v [B, H, T, V].
-func chunked(q, k, v, gk, h0 *Node, scale float64, chunkSize int) (o, ht *Node) {
+// chunked is Chunked on head-major tensors: q, k, gk [B, H, T, K], v [B, H, T, V]; docStart [B, T]
+// (nil: one document per row) adds the document masks of ChunkedDocuments.
+func chunked(q, k, v, gk, h0, docStart *Node, scale float64, chunkSize int) (o, ht *Node) {
 	dims := q.Shape().Dimensions
 	batch, heads, time := dims[0], dims[1], dims[2]
 	numChunks := (time + chunkSize - 1) / chunkSize
-	chunks := func(x *Node) *Node { // [B, H, T, D] -> [B, H, N, C, D]; padded steps (gk = k = v = 0) leave S alone
+	chunks := func(x *Node) *Node { // [B, H', T, D] -> [B, H', N, C, D]; padded steps (gk = k = v = 0) leave S alone
 		if pad := numChunks*chunkSize - time; pad > 0 {
 			padding := make([]PadAxis, x.Rank())
 			padding[2] = PadAxis{End: pad}
 			x = Pad(x, ScalarZero(x.Graph(), x.DType()), padding...)
 		}
-		return Reshape(x, batch, heads, numChunks, chunkSize, x.Shape().Dimensions[3])
+		return Reshape(x, batch, x.Shape().Dimensions[1], numChunks, chunkSize, x.Shape().Dimensions[3])
 	}
 	qc, kc, vc := chunks(MulScalar(q, scale)), chunks(k), chunks(v)
 	cum := CumSum(chunks(gk), 3)                     // G: [B, H, N, C, K]
@@ -55,6 +56,12 @@ func chunked(q, k, v, gk, h0 *Node, scale float64, chunkSize int) (o, ht *Node) 
 	qHead := Mul(qc, Exp(cum))                       // q decayed since the chunk start
 	kTail := Mul(kc, Exp(Sub(last, cum)))            // k decayed until the chunk end
 	total := Reshape(Exp(last), batch, heads, numChunks, -1, 1)
+	var same *Node // with documents: 1 for the pairs (r, i) of one document, [B, 1, N, C, C]
+	if docStart != nil {
+		var headKeep, tailKeep, totalKeep *Node
+		headKeep, tailKeep, totalKeep, same = documentMasks(chunks, docStart, q.DType())
+		qHead, kTail, total = Mul(qHead, headKeep), Mul(kTail, tailKeep), Mul(total, totalKeep)
+	}
 
 	// Only the state crosses chunks: ceil(T/C) unrolled steps. Each chunk's write (K .* exp(G_C - G))^T V
 	// does not depend on the state (no delta rule), so all of them are one batched product. The products
@@ -74,6 +81,9 @@ func chunked(q, k, v, gk, h0 *Node, scale float64, chunkSize int) (o, ht *Node) 
 
 	out := layers.Product(qHead, layers.TransposeByProduct(qHead), stateStack, 3) // [B, H, N, C, V]
 	scores := intraScores(qc, kc, cum)                                            // [B, H, N, C, C]
+	if same != nil {
+		scores = Mul(scores, same)
+	}
 	out = Add(out, layers.Product(scores, layers.TransposeByProduct(scores), values, 3, vs))
 	out = Reshape(out, batch, heads, numChunks*chunkSize, -1)
 	if numChunks*chunkSize != time {

@@ -5,15 +5,16 @@ import (
 	"math"
 
 	"github.com/engramlx/engram/layers"
+	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/ml/model"
 )
 
 // Document starts in packed rows (issue 20). This file is the layer's layers.DocumentMixer and the ops
-// it needs: the state restarts from zero at every document start. It repeats Apply's and chunked's
-// steps with the document masks added; the packed == separate test in package model compares
-// ApplyDocuments with Apply (so the two cannot drift apart unnoticed), and documents_test.go the
-// chunked form with the per-token one.
+// it needs: the state restarts from zero at every document start. It repeats Apply's steps with the
+// document masks added (the chunked form takes them in chunked, from documentMasks); the packed ==
+// separate test in package model compares ApplyDocuments with Apply (so the two cannot drift apart
+// unnoticed), and documents_test.go the chunked form with the per-token one.
 
 var _ layers.DocumentMixer = (*Layer)(nil)
 
@@ -77,57 +78,24 @@ func ChunkedDocuments(q, k, v, gk, h0, docStart *Node, scale float64, chunkSize 
 	if len(dd) != 2 || dd[0] != qd[0] || dd[1] != qd[1] || docStart.DType() != q.DType() {
 		panic(fmt.Errorf("gla.Chunked: want docStart [B, T] = [%d, %d] %s, got %s", qd[0], qd[1], q.DType(), docStart.Shape()))
 	}
-	o, ht = chunkedDocuments(headMajor(q), headMajor(k), headMajor(v), headMajor(gk), h0, docStart, scale, chunkSize)
+	o, ht = chunked(headMajor(q), headMajor(k), headMajor(v), headMajor(gk), h0, docStart, scale, chunkSize)
 	return headMajor(o), ht
 }
 
-// chunkedDocuments is chunked with the document masks; q, k, gk [B, H, T, K], v [B, H, T, V],
-// docStart [B, T].
-func chunkedDocuments(q, k, v, gk, h0, docStart *Node, scale float64, chunkSize int) (o, ht *Node) {
-	dims := q.Shape().Dimensions
-	batch, heads, time := dims[0], dims[1], dims[2]
-	numChunks := (time + chunkSize - 1) / chunkSize
-	chunks := func(x *Node) *Node { // [B, H', T, D] -> [B, H', N, C, D]
-		if pad := numChunks*chunkSize - time; pad > 0 {
-			padding := make([]PadAxis, x.Rank())
-			padding[2] = PadAxis{End: pad}
-			x = Pad(x, ScalarZero(x.Graph(), x.DType()), padding...)
-		}
-		return Reshape(x, batch, x.Shape().Dimensions[1], numChunks, chunkSize, x.Shape().Dimensions[3])
-	}
-	// s_r [B, 1, N, C, 1]: small integers, exact in any float dtype.
-	seg := CumSum(chunks(Reshape(StopGradient(docStart), batch, 1, time, 1)), 3)
+// documentMasks returns, for docStart [B, T] and with s_r the number of starts in the chunk up to r, the
+// 0/1 factors (dtype) of ChunkedDocuments: headKeep [B, 1, N, C, 1] = [s_r = 0] (the token reads the
+// incoming state), tailKeep [B, 1, N, C, 1] = [s_r = s_C] (its write reaches the outgoing state),
+// totalKeep [B, 1, N, 1, 1] = [s_C = 0] (the incoming state survives the chunk) and same [B, 1, N, C, C]
+// = [s_r = s_i]. chunks is chunked's [B, H', T, D] -> [B, H', N, C, D].
+func documentMasks(chunks func(*Node) *Node, docStart *Node, dtype dtypes.DType) (headKeep, tailKeep, totalKeep, same *Node) {
+	dims := docStart.Shape().Dimensions
+	seg := CumSum(chunks(Reshape(StopGradient(docStart), dims[0], 1, dims[1], 1)), 3) // small integers, exact
+	chunkSize := seg.Shape().Dimensions[3]
 	segLast := SliceAxis(seg, 3, AxisElem(chunkSize-1)) // [B, 1, N, 1, 1]
-	asFloat := func(b *Node) *Node { return ConvertDType(b, q.DType()) }
-	headKeep := asFloat(Equal(seg, ZerosLike(seg)))                                      // before the chunk's first start
-	tailKeep := asFloat(Equal(seg, BroadcastToDims(segLast, seg.Shape().Dimensions...))) // in the chunk's last document
-	totalKeep := asFloat(Equal(segLast, ZerosLike(segLast)))                             // no start in the chunk
-	same := asFloat(Equal(seg, TransposeAllAxes(seg, 0, 1, 2, 4, 3)))                    // [B, 1, N, C(r), C(i)]
-
-	qc, kc, vc := chunks(MulScalar(q, scale)), chunks(k), chunks(v)
-	cum := CumSum(chunks(gk), 3)
-	last := SliceAxis(cum, 3, AxisElem(chunkSize-1))
-	qHead := Mul(Mul(qc, Exp(cum)), headKeep)
-	kTail := Mul(Mul(kc, Exp(Sub(last, cum))), tailKeep)
-	total := Mul(Reshape(Exp(last), batch, heads, numChunks, -1, 1), totalKeep)
-
-	kParts, vParts, totalParts := layers.SplitAxis(kTail, 2), layers.SplitAxis(vc, 2), layers.SplitAxis(total, 2)
-	states := make([]*Node, numChunks)
-	state := h0
-	for n := range numChunks {
-		states[n] = state
-		write := DotGeneral(kParts[n], []int{2}, []int{0, 1}, vParts[n], []int{2}, []int{0, 1})
-		state = Add(Mul(state, totalParts[n]), write)
-	}
-	stateStack := layers.StackAxis(states, 2)
-
-	batchAxes := []int{0, 1, 2}
-	out := DotGeneral(qHead, []int{4}, batchAxes, stateStack, []int{3}, batchAxes)
-	scores := Mul(intraScores(qc, kc, cum), same)
-	out = Add(out, DotGeneral(scores, []int{4}, batchAxes, vc, []int{3}, batchAxes))
-	out = Reshape(out, batch, heads, numChunks*chunkSize, -1)
-	if numChunks*chunkSize != time {
-		out = SliceAxis(out, 2, AxisRange(0, time))
-	}
-	return out, state
+	asFloat := func(b *Node) *Node { return ConvertDType(b, dtype) }
+	headKeep = asFloat(Equal(seg, ZerosLike(seg)))
+	tailKeep = asFloat(Equal(seg, BroadcastToDims(segLast, seg.Shape().Dimensions...)))
+	totalKeep = asFloat(Equal(segLast, ZerosLike(segLast)))
+	same = asFloat(Equal(seg, TransposeAllAxes(seg, 0, 1, 2, 4, 3)))
+	return headKeep, tailKeep, totalKeep, same
 }
