@@ -1,6 +1,8 @@
 package layers
 
 import (
+	"fmt"
+
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -23,6 +25,45 @@ func SplitAxis(x *Node, axis int) []*Node {
 	parts, concat := splitPieces(whole, axis)
 	assemble = concat
 	return parts
+}
+
+// SplitSizes returns the pieces of x along axis with the given sizes (which must add up to dim(axis)),
+// like SliceAxis for each, but with x's gradient one Concatenate of the pieces' adjoints (zeros for
+// pieces the loss does not reach). Autodiff of the slices pads each piece's adjoint to x's full shape
+// (the Go backend zero-fills the whole buffer first, element by element) and adds them up: for a
+// projection cut into its parts (mamba2's in_proj), 12% of the layer's fwd+bwd time.
+func SplitSizes(x *Node, axis int, sizes ...int) []*Node {
+	axis = MustAdjustAxis(axis, x)
+	total := 0
+	for _, size := range sizes {
+		total += size
+	}
+	if total != x.Shape().Dimensions[axis] {
+		panic(fmt.Errorf("layers.SplitSizes: sizes %v add up to %d, want dim(%d) = %d of %s", sizes, total, axis, x.Shape().Dimensions[axis], x.Shape()))
+	}
+	adjoints := make([]*Node, len(sizes))
+	pieces := make([]*Node, len(sizes))
+	whole := IdentityWithCustomGradient(x, func(x, _ *Node) *Node {
+		parts := make([]*Node, len(sizes))
+		for i, adj := range adjoints {
+			parts[i] = adj
+			if adj == nil {
+				parts[i] = ZerosLike(pieces[i])
+			}
+		}
+		clear(adjoints)
+		return Concatenate(parts, axis)
+	})
+	start := 0
+	for i, size := range sizes {
+		piece := SliceAxis(whole, axis, AxisRange(start, start+size))
+		pieces[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
+			adjoints[i] = v
+			return v
+		})
+		start += size
+	}
+	return pieces
 }
 
 // SplitShared is SplitAxis of a Shared: the pieces are read from its node and the concatenation of

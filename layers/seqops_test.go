@@ -155,3 +155,18 @@ func TestShortConvEqualsSlices(t *testing.T) {
 		}
 	}
 }
+
+// TestSplitSizes: the pieces equal SliceAxis's, and x's gradient (one Concatenate of the pieces'
+// adjoints, zeros for a piece the loss does not read) equals autodiff's through the slices, in float64.
+func TestSplitSizes(t *testing.T) {
+	x := lt.RandNormal(lt.NewRand(3), 1, 2, 5, 9)
+	// Pieces 0 and 2 feed the outputs; piece 1 is not read (its adjoint is zeros).
+	use := func(pieces []*Node) []*Node {
+		return []*Node{Mul(pieces[0], pieces[0]), MulScalar(pieces[2], 3)}
+	}
+	fast := func(in []*Node) []*Node { return use(layers.SplitSizes(in[0], -1, 2, 3, 4)) }
+	ref := func(in []*Node) []*Node {
+		return use([]*Node{SliceAxis(in[0], 2, AxisRange(0, 2)), SliceAxis(in[0], 2, AxisRange(2, 5)), SliceAxis(in[0], 2, AxisRange(5, 9))})
+	}
+	lt.FastVsReference(t, fast, ref, []*tensors.Tensor{x}, []string{"piece 0 squared", "3 piece 2"}, []string{"x"}, 1e-15)
+}

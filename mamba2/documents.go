@@ -34,16 +34,16 @@ func (l *Layer) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, docSt
 
 	proj := layers.Dense(scope.In("in_proj"), x, c.ProjDim(), false)
 	d, convDim := c.Inner(), c.ConvDim()
-	z := SliceAxis(proj, 2, AxisRange(0, d))
-	xbc := SliceAxis(proj, 2, AxisRange(d, d+convDim))
-	dtRaw := SliceAxis(proj, 2, AxisRange(d+convDim, c.ProjDim()))
+	parts := layers.SplitSizes(proj, 2, d, convDim, c.ProjDim()-d-convDim)
+	z, xbc, dtRaw := parts[0], parts[1], parts[2]
 
 	xbc, convNext := l.conv(scope.In("conv1d"), xbc, state[1], docStart)
 	xbc = layers.SiLU(xbc)
 	gn := c.Groups * c.StateSize
-	xs := Reshape(SliceAxis(xbc, 2, AxisRange(0, d)), batch, time, c.Heads, c.HeadDim)
-	bs := Reshape(SliceAxis(xbc, 2, AxisRange(d, d+gn)), batch, time, c.Groups, c.StateSize)
-	cs := Reshape(SliceAxis(xbc, 2, AxisRange(d+gn, convDim)), batch, time, c.Groups, c.StateSize)
+	parts = layers.SplitSizes(xbc, 2, d, gn, convDim-d-gn)
+	xs := Reshape(parts[0], batch, time, c.Heads, c.HeadDim)
+	bs := Reshape(parts[1], batch, time, c.Groups, c.StateSize)
+	cs := Reshape(parts[2], batch, time, c.Groups, c.StateSize)
 
 	headShape := shapes.Make(x.DType(), c.Heads)
 	g := x.Graph()
