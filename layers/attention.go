@@ -180,9 +180,12 @@ func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, d
 	kCache, vCache, position := state[0], state[1], state[2]
 
 	var convNext []*Node
-	x2 := Reshape(x, batch*time, a.DModel) // 2-D: the weight gradients' transposes are then plain 2-D ones
+	// The q, k, v projections read x through one Share and one FeaturesFirst transpose, so their weight
+	// gradients need no transposes (autodiff of Dense transposes x and the adjoint per projection: 30% of
+	// the quickstart's training step).
+	xs, xT := Share(x), FeaturesFirst(x)
 	project := func(name string, convIndex int) *Node {
-		y := Reshape(Dense(scope.In("%s", name), x2, heads*headDim, false), batch, time, heads*headDim)
+		y := Projection(scope.In("%s", name), xs, xT, heads*headDim)
 		if a.Config.ShortConv > 0 {
 			var cache *Node
 			y, cache = ShortConvDocuments(scope.In("%s_conv", name), y, a.Config.ShortConv, state[3+convIndex], docStart)
@@ -194,8 +197,8 @@ func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, d
 	prefix := a.persistentPrefix(scope, g, x.DType())
 	scale := 1 / math.Sqrt(float64(headDim))
 	output := func(out *Node) *Node { // out [B, T, H, Dh] -> [B, T, D]
-		y := Dense(scope.In("output"), Reshape(out, batch*time, heads*headDim), a.DModel, false)
-		return Reshape(y, batch, time, a.DModel)
+		out = Reshape(out, batch, time, heads*headDim)
+		return Projection(scope.In("output"), Share(out), FeaturesFirst(out), a.DModel)
 	}
 	if !a.reference {
 		// Head-major [B, H, T, Dh] from here on; RoPE in that layout. Time-major rotated keys only for the
