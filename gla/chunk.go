@@ -10,7 +10,8 @@ import (
 
 // SubChunk is the sub-chunk length c: within a chunk, the scores of a query and a key in the same
 // sub-chunk are computed channel by channel (for the c (c + 1) / 2 pairs i <= r), and those across
-// sub-chunks by one product through the sub-chunk's reference point. Chunks longer than SubChunk must be multiples of it.
+// sub-chunks by one product per pair of sub-chunks, through their first and last tokens' gates. Chunks
+// longer than SubChunk must be multiples of it.
 const SubChunk = 16
 
 // Chunked is the chunkwise-parallel form of Naive (same arguments and results, plus chunkSize C: at most
@@ -25,8 +26,8 @@ const SubChunk = 16
 // (Yang et al. 2024, sec. 4.2-4.3). Every exp has a non-positive argument, including those of P: for r
 // and i in different sub-chunks, exp(G_r - G_i) = exp(G_r - G_n) exp(G_n - G_e) exp(G_e - G_i) with G_n
 // the cumulative gate at the first token of r's sub-chunk and G_e at the last of i's (crossScores), and
-// within a sub-chunk the difference is taken per channel, for i <= r only, before the exp (pairScores). So nothing overflows in float32 whatever the decay;
-// strong decay underflows to 0, which is the value.
+// within a sub-chunk the difference is taken per channel, for i <= r only, before the exp (pairScores).
+// So nothing overflows in float32 whatever the decay; strong decay underflows to 0, which is the value.
 func Chunked(q, k, v, gk, h0 *Node, scale float64, chunkSize int) (o, ht *Node) {
 	h0 = checkInputs("gla.Chunked", q, k, v, gk, h0)
 	if chunkSize < 1 || (chunkSize > SubChunk && chunkSize%SubChunk != 0) {
