@@ -3,7 +3,6 @@ package deltanet_test
 import (
 	"fmt"
 	"math"
-	"runtime"
 	"testing"
 	"time"
 
@@ -23,7 +22,11 @@ func TestParallelSchedulerFinishesChunkedOp(t *testing.T) {
 	if testing.Short() {
 		t.Skip("compiles four large graphs")
 	}
-	for _, config := range []string{deadlockGuardBackend, deadlockGuardBackend + fmt.Sprintf(",num_executors=%d", backend.Executors(2*runtime.GOMAXPROCS(0)))} {
+	engram, err := backend.Resolve(deadlockGuardBackend) // the config completed as Engram runs it
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, config := range []string{deadlockGuardBackend, engram.Config} {
 		t.Run(config, func(t *testing.T) { finishesUnderDeadline(t, config) })
 	}
 }

@@ -138,13 +138,13 @@ func withGoDefaults(config string) string {
 		}
 		kept = append(kept, option)
 	}
-	return "go:" + strings.Join(append(kept, fmt.Sprintf("num_executors=%d", Executors(parallelism))), ",")
+	return "go:" + strings.Join(append(kept, fmt.Sprintf("num_executors=%d", executors(parallelism))), ",")
 }
 
-// Executors returns the number of executor goroutines Engram gives the Go backend's parallel scheduler
+// executors returns the number of executor goroutines Engram gives the Go backend's parallel scheduler
 // for a worker pool of the given size (GoMLX: 2 x GOMAXPROCS; <= 0: unlimited or off): the pool less one
 // slot per core, plus the caller's executor, between 1 and GoMLX's default of 8.
-func Executors(parallelism int) int {
+func executors(parallelism int) int {
 	if parallelism <= 0 {
 		return maxExecutors
 	}

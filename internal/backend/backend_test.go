@@ -48,7 +48,7 @@ func TestAutoWithoutPluginIsGo(t *testing.T) {
 	}
 }
 
-// Executors leaves the ops' own workers one pool slot per core: on 2 cores (a pool of 4) 3 executors,
+// executors leaves the ops' own workers one pool slot per core: on 2 cores (a pool of 4) 3 executors,
 // not GoMLX's 8 capped at 4, which left the matmuls one slot.
 func TestExecutors(t *testing.T) {
 	procs := runtime.GOMAXPROCS(0)
@@ -60,8 +60,8 @@ func TestExecutors(t *testing.T) {
 		{100 + procs, 8},
 		{-1, 8},
 	} {
-		if got := Executors(c.parallelism); got != c.want {
-			t.Errorf("Executors(%d) with GOMAXPROCS %d = %d, want %d", c.parallelism, procs, got, c.want)
+		if got := executors(c.parallelism); got != c.want {
+			t.Errorf("executors(%d) with GOMAXPROCS %d = %d, want %d", c.parallelism, procs, got, c.want)
 		}
 	}
 }
