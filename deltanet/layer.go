@@ -160,8 +160,7 @@ func (l *Layer) output(scope *model.Scope, xs *layers.Shared, xT, o *Node) *Node
 	dims := o.Shape().Dimensions
 	gate := Reshape(layers.Projection(scope.In("g_proj"), xs, xT, dims[2]*dims[3]), dims...)
 	o = Mul(layers.RMSNorm(scope.In("o_norm"), o, l.cfg.NormEps), layers.FusedSiLU(gate))
-	os := layers.Share(Reshape(o, dims[0], dims[1], dims[2]*dims[3]))
-	return layers.Projection(scope.In("o_proj"), os, layers.FeaturesFirst(os.Node()), l.dModel)
+	return layers.ProjectionOf(scope.In("o_proj"), Reshape(o, dims[0], dims[1], dims[2]*dims[3]), l.dModel)
 }
 
 // ALogInit draws A ~ U(0, 16) per head and returns log A. A is floored at 1e-4 so a draw of exactly 0

@@ -197,8 +197,7 @@ func (a *Attention) ApplyDocuments(scope *model.Scope, x *Node, state []*Node, d
 	prefix := a.persistentPrefix(scope, g, x.DType())
 	scale := 1 / math.Sqrt(float64(headDim))
 	output := func(out *Node) *Node { // out [B, T, H, Dh] -> [B, T, D]
-		out = Reshape(out, batch, time, heads*headDim)
-		return Projection(scope.In("output"), Share(out), FeaturesFirst(out), a.DModel)
+		return ProjectionOf(scope.In("output"), Reshape(out, batch, time, heads*headDim), a.DModel)
 	}
 	if !a.reference {
 		// Head-major [B, H, T, Dh] from here on; RoPE in that layout. Time-major rotated keys only for the

@@ -25,6 +25,13 @@ func Projection(scope *model.Scope, xs *Shared, xT *Node, out int) *Node {
 	return ProjectWith(xs, xT, w)
 }
 
+// ProjectionOf is Projection of an x [B, T, in] that nothing else projects: its own Share and
+// FeaturesFirst (the layers' output projections).
+func ProjectionOf(scope *model.Scope, x *Node, out int) *Node {
+	xs := Share(x)
+	return Projection(scope, xs, FeaturesFirst(xs.Node()), out)
+}
+
 // ProjectWith is Projection's product x w for a given weight w [in, out], with its written-out gradient.
 func ProjectWith(xs *Shared, xT, w *Node) *Node {
 	return CustomGradient([]*Node{xs.Node(), w},
