@@ -2,7 +2,9 @@ package layers
 
 import (
 	"fmt"
+	"slices"
 
+	"github.com/gomlx/compute/shapes"
 	. "github.com/gomlx/gomlx/core/graph"
 )
 
@@ -41,28 +43,15 @@ func SplitSizes(x *Node, axis int, sizes ...int) []*Node {
 	if total != x.Shape().Dimensions[axis] {
 		panic(fmt.Errorf("layers.SplitSizes: sizes %v add up to %d, want dim(%d) = %d of %s", sizes, total, axis, x.Shape().Dimensions[axis], x.Shape()))
 	}
-	adjoints := make([]*Node, len(sizes))
-	pieces := make([]*Node, len(sizes))
-	whole := IdentityWithCustomGradient(x, func(x, _ *Node) *Node {
-		parts := make([]*Node, len(sizes))
-		for i, adj := range adjoints {
-			parts[i] = adj
-			if adj == nil {
-				parts[i] = ZerosLike(pieces[i])
-			}
-		}
-		clear(adjoints)
-		return Concatenate(parts, axis)
-	})
-	start := 0
+	var assemble func() *Node
+	whole := IdentityWithCustomGradient(x, func(x, _ *Node) *Node { return assemble() })
+	cut, start := make([]*Node, len(sizes)), 0
 	for i, size := range sizes {
-		piece := SliceAxis(whole, axis, AxisRange(start, start+size))
-		pieces[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
-			adjoints[i] = v
-			return v
-		})
+		cut[i] = SliceAxis(whole, axis, AxisRange(start, start+size))
 		start += size
 	}
+	pieces, concat := recordAdjoints(cut, axis, false)
+	assemble = concat
 	return pieces
 }
 
@@ -78,30 +67,39 @@ func SplitShared(s *Shared, axis int) []*Node {
 // and returns with them the function that concatenates the recorded adjoints (zeros for pieces the loss
 // does not reach) into the adjoint of whole.
 func splitPieces(whole *Node, axis int) ([]*Node, func() *Node) {
-	num := whole.Shape().Dimensions[axis]
-	pieceShape := whole.Shape().Clone()
-	pieceShape.Dimensions[axis] = 1
-	adjoints := make([]*Node, num)
+	return recordAdjoints(GatherPieces(whole, axis), axis, true)
+}
+
+// recordAdjoints passes each of pieces (cut in order along axis from one tensor; squeezed: without that
+// axis) through an identity recording its adjoint, and returns them with the function that
+// concatenates the recorded adjoints along axis (zeros for pieces the loss does not reach) into the
+// adjoint of the tensor they were cut from.
+func recordAdjoints(pieces []*Node, axis int, squeezed bool) ([]*Node, func() *Node) {
+	adjoints := make([]*Node, len(pieces))
+	cut := make([]shapes.Shape, len(pieces)) // each piece's shape in the tensor, axis kept
+	for i, piece := range pieces {
+		cut[i] = piece.Shape().Clone()
+		if squeezed {
+			cut[i].Dimensions = slices.Insert(cut[i].Dimensions, axis, 1)
+		}
+		pieces[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
+			adjoints[i] = v
+			return v
+		})
+	}
 	concat := func() *Node {
-		parts := make([]*Node, num)
+		parts := make([]*Node, len(adjoints))
 		for i, adj := range adjoints {
 			if adj == nil {
-				parts[i] = Zeros(whole.Graph(), pieceShape)
+				parts[i] = Zeros(pieces[i].Graph(), cut[i])
 			} else {
-				parts[i] = Reshape(adj, pieceShape.Dimensions...)
+				parts[i] = Reshape(adj, cut[i].Dimensions...)
 			}
 		}
 		clear(adjoints)
 		return Concatenate(parts, axis)
 	}
-	parts := GatherPieces(whole, axis)
-	for i, piece := range parts {
-		parts[i] = IdentityWithCustomGradient(piece, func(_, v *Node) *Node {
-			adjoints[i] = v
-			return v
-		})
-	}
-	return parts, concat
+	return pieces, concat
 }
 
 // GatherPieces returns the dim(axis) pieces of x along axis, the axis removed. Each is one Gather of
